@@ -1,0 +1,81 @@
+// The float network: a plain sequence of layers that every loader fills and every stage reads.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace qrepair {
+
+// Activations are single samples in CHW order; a dense layer's input is C=n, H=W=1.
+struct Shape {
+  int channels = 1;
+  int height = 1;
+  int width = 1;
+  int64_t Size() const { return int64_t{channels} * height * width; }
+  bool operator==(const Shape& o) const {
+    return channels == o.channels && height == o.height && width == o.width;
+  }
+  bool operator!=(const Shape& o) const { return !(*this == o); }
+  std::string ToString() const;
+};
+
+enum class LayerKind {
+  kDense,      // y = W x + b, W is out x in, row-major
+  kConv2d,     // y[o] = sum_{i,kh,kw} W[o][i][kh][kw] x[i][..] + b[o]
+  kRelu,
+  kLeakyRelu,  // y = x >= 0 ? x : alpha x
+  kSigmoid,    // float only: no integer semantics
+  kMaxPool,
+  kAvgPool,    // padding cells are not counted (count_include_pad = 0)
+  kFlatten,    // CHW -> (C*H*W) x 1 x 1, same element order
+  kNormalize,  // y = (x - offset) / divisor, each of size 1 (broadcast) or the input size
+};
+
+const char* LayerKindName(LayerKind kind);
+
+// Kernel geometry shared by convolution and pooling.
+struct Window {
+  int kernel_h = 1, kernel_w = 1;
+  int stride_h = 1, stride_w = 1;
+  int pad_top = 0, pad_left = 0, pad_bottom = 0, pad_right = 0;
+  bool operator==(const Window& o) const;
+};
+
+struct Layer {
+  LayerKind kind = LayerKind::kDense;
+  std::string name;
+  Shape input_shape;
+  Shape output_shape;
+  std::vector<float> weights;  // dense: out*in; conv: out_c*in_c*kh*kw
+  std::vector<float> bias;     // one per output unit / channel
+  Window window;               // conv and pools
+  float alpha = 0.01f;         // LeakyReLU
+  std::vector<float> offset;   // Normalize
+  std::vector<float> divisor;  // Normalize
+
+  bool IsLinear() const { return kind == LayerKind::kDense || kind == LayerKind::kConv2d; }
+  // Output units: dense neurons or convolution channels.
+  int Units() const { return output_shape.channels; }
+  // Weights feeding one unit (in for dense, in_c*kh*kw for conv).
+  int64_t FanIn() const;
+};
+
+struct Network {
+  std::string name;
+  Shape input_shape;
+  std::vector<Layer> layers;
+
+  Shape OutputShape() const { return layers.empty() ? input_shape : layers.back().output_shape; }
+  int NumClasses() const { return static_cast<int>(OutputShape().Size()); }
+};
+
+// Output shape of a layer from its input shape and parameters. Throws qrepair::Error
+// (kBadInput, naming `source` and the layer) when the parameters do not fit the input.
+Shape InferOutputShape(const Layer& layer, const Shape& input, const std::string& source);
+
+// Checks shapes chain, parameter sizes match, and all values are finite. `source` names the
+// file in messages. Fills each layer's input/output shapes from `input_shape`.
+void ValidateNetwork(Network& network, const std::string& source);
+
+}  // namespace qrepair

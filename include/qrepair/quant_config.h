@@ -1,0 +1,37 @@
+// The quantization config: bits, granularity and scale rule per layer, read from JSON.
+#pragma once
+
+#include <map>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace qrepair {
+
+enum class Granularity { kPerTensor, kPerChannel };
+enum class ScaleRule {
+  kMaxAbs,      // scale = max|w| / (2^(b-1)-1), activations max / (2^b-1) (unsigned)
+  kPowerOfTwo,  // scale = 2^-n (Qm.n fixed point), the largest n that still covers the range
+};
+
+struct LayerQuantSpec {
+  int weight_bits = 8;                               // 2..16, symmetric signed
+  Granularity granularity = Granularity::kPerTensor;
+  ScaleRule scale_rule = ScaleRule::kMaxAbs;
+};
+
+struct QuantConfig {
+  LayerQuantSpec defaults;
+  std::map<std::string, LayerQuantSpec> layers;  // overrides by layer name
+  int activation_bits = 8;                       // 2..16; 0 means float activations
+  bool FloatActivations() const { return activation_bits == 0; }
+  LayerQuantSpec ForLayer(const std::string& name) const;
+};
+
+// Parses the config. `source` names the file in messages; unknown keys and out-of-range values
+// are errors naming their JSON path.
+QuantConfig ParseQuantConfig(const nlohmann::json& json, const std::string& source);
+QuantConfig LoadQuantConfig(const std::string& path);
+void to_json(nlohmann::json& json, const QuantConfig& config);
+
+}  // namespace qrepair

@@ -1,0 +1,34 @@
+// Subcommand registration: each subcommand's file registers its options on the app and runs
+// one library function from its callback. main() owns the error policy.
+#pragma once
+
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "qrepair/dataset.h"
+#include "qrepair/error.h"
+
+namespace qrepair::cli {
+
+// The exit code a subcommand wants main() to return (set by the callbacks).
+ExitCode& CommandExitCode();
+
+// Data flags shared by eval, rank, repair and sweep.
+struct DataFlags {
+  std::string data;
+  std::string labels;
+  double input_scale = 1.0;
+  double input_offset = 0.0;
+  std::string range;
+};
+void AddDataFlags(CLI::App* app, DataFlags& flags, bool with_range);
+DataOptions ToDataOptions(const DataFlags& flags, const std::string& range);
+
+// Logging verbosity from -q/-v (logs go to stderr; stdout is for results).
+void SetVerbosity(bool quiet, int verbose);
+
+void SetUpEval(CLI::App& app);
+void SetUpQuantize(CLI::App& app);
+
+}  // namespace qrepair::cli

@@ -1,0 +1,179 @@
+// Round-to-nearest quantization: scales, integer weights and biases, fused activations.
+#include "qrepair/quantize.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "qrepair/error.h"
+
+namespace qrepair {
+
+double ChooseScale(double max_abs, int64_t qmax, ScaleRule rule) {
+  if (!(max_abs > 0.0)) max_abs = 1e-8;  // all-zero tensor: any scale works, keep it finite
+  double scale = max_abs / static_cast<double>(qmax);
+  if (rule == ScaleRule::kPowerOfTwo) {
+    // Qm.n: scale 2^-n with the largest n such that qmax * 2^-n still covers max_abs.
+    scale = std::ldexp(1.0, static_cast<int>(std::ceil(std::log2(scale))));
+  }
+  return scale;
+}
+
+void RoundWeights(QuantLayer& layer, const std::vector<float>& weights, const std::vector<float>& bias) {
+  const int64_t fan_in = layer.FanIn();
+  layer.weights_q.resize(weights.size());
+  for (size_t i = 0; i < weights.size(); ++i) {
+    double s = layer.WeightScale(static_cast<int>(i / fan_in));
+    double q = RoundHalfEven(weights[i] / s);
+    layer.weights_q[i] = static_cast<int32_t>(
+        Saturate(static_cast<int64_t>(q), layer.WeightMin(), layer.WeightMax()));
+  }
+  layer.bias_float = bias;
+  layer.bias_q.assign(bias.size(), 0);
+  for (size_t u = 0; u < bias.size(); ++u) {
+    double s = layer.WeightScale(static_cast<int>(u)) * layer.input.scale;
+    double q = RoundHalfEven(bias[u] / s);
+    layer.bias_q[u] = static_cast<int64_t>(std::clamp(q, -2147483648.0, 2147483647.0));
+  }
+}
+
+namespace {
+
+ActivationCode CodeFor(const FloatBatch& values, int bits, bool force_signed, ScaleRule rule) {
+  ActivationCode code;
+  code.bits = bits;
+  double lo = values.size() ? values.minCoeff() : 0.0;
+  double hi = values.size() ? values.maxCoeff() : 0.0;
+  code.is_signed = force_signed || lo < 0.0;
+  double max_abs = std::max(std::abs(lo), std::abs(hi));
+  code.scale = ChooseScale(max_abs, code.Max(), rule);
+  return code;
+}
+
+void SetWeightScales(QuantLayer& q, const Layer& layer, const LayerQuantSpec& spec) {
+  q.weight_bits = spec.weight_bits;
+  q.granularity = spec.granularity;
+  const int64_t fan_in = layer.FanIn();
+  const int64_t qmax = SignedMax(spec.weight_bits);
+  if (spec.granularity == Granularity::kPerTensor) {
+    double m = 0;
+    for (float w : layer.weights) m = std::max(m, static_cast<double>(std::abs(w)));
+    q.weight_scales = {ChooseScale(m, qmax, spec.scale_rule)};
+  } else {
+    q.weight_scales.assign(layer.Units(), 0.0);
+    for (int u = 0; u < layer.Units(); ++u) {
+      double m = 0;
+      for (int64_t j = 0; j < fan_in; ++j) {
+        m = std::max(m, static_cast<double>(std::abs(layer.weights[u * fan_in + j])));
+      }
+      q.weight_scales[u] = ChooseScale(m, qmax, spec.scale_rule);
+    }
+  }
+}
+
+}  // namespace
+
+QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& config,
+                                 const FloatBatch& calibration, const std::string& source) {
+  QuantizedNetwork qnet;
+  qnet.name = network.name;
+  qnet.input_shape = network.input_shape;
+  qnet.config = config;
+  qnet.float_activations = config.FloatActivations();
+  const ScaleRule act_rule = config.defaults.scale_rule;
+
+  std::vector<FloatBatch> trace;
+  ForwardFloat(network, calibration, &trace);
+
+  size_t first = 0;
+  if (!network.layers.empty() && network.layers[0].kind == LayerKind::kNormalize) {
+    qnet.input_offset = network.layers[0].offset;
+    qnet.input_divisor = network.layers[0].divisor;
+    first = 1;
+  }
+  const FloatBatch& input_values = first == 1 ? trace[0] : calibration;
+  if (!qnet.float_activations) qnet.input = CodeFor(input_values, config.activation_bits, false, act_rule);
+
+  int last_linear = -1;
+  for (size_t i = 0; i < network.layers.size(); ++i) {
+    if (network.layers[i].IsLinear()) last_linear = static_cast<int>(i);
+  }
+  if (last_linear < 0) throw BadInput(source, "", "the network has no dense or convolution layer to quantize");
+
+  ActivationCode current = qnet.input;
+  for (size_t i = first; i < network.layers.size(); ++i) {
+    const Layer& layer = network.layers[i];
+    std::string where = "layer '" + layer.name + "' (" + LayerKindName(layer.kind) + ")";
+    QuantLayer q;
+    q.kind = layer.kind;
+    q.name = layer.name;
+    q.input_shape = layer.input_shape;
+    q.output_shape = layer.output_shape;
+    q.window = layer.window;
+    q.leaky_alpha = layer.alpha;
+    if (layer.kind == LayerKind::kNormalize) {
+      throw BadInput(source, where, "input normalization is supported only as the first layer");
+    }
+    if (qnet.float_activations) {  // weights-only: mirror the float layers
+      if (layer.IsLinear()) {
+        SetWeightScales(q, layer, config.ForLayer(layer.name));
+        q.input.scale = 1.0;
+        RoundWeights(q, layer.weights, layer.bias);
+        q.bias_q.clear();
+      }
+      qnet.layers.push_back(std::move(q));
+      continue;
+    }
+    if (layer.kind == LayerKind::kSigmoid) {
+      throw BadInput(source, where,
+                     "sigmoid has no integer semantics; use \"activations\": \"float\" "
+                     "(weights-only quantization) for this network");
+    }
+    if (layer.kind == LayerKind::kLeakyRelu && !(i > first && network.layers[i - 1].IsLinear())) {
+      throw BadInput(source, where, "leaky ReLU must follow a dense or convolution layer to be quantized");
+    }
+    if (layer.kind == LayerKind::kRelu && i > first && network.layers[i - 1].IsLinear()) {
+      continue;  // fused into the linear layer before it
+    }
+    if (layer.kind == LayerKind::kLeakyRelu) continue;  // fused (checked above)
+    q.input = current;
+    q.output = current;
+    if (layer.IsLinear()) {
+      size_t out_index = i;  // the float tensor this layer's codes represent (after activation)
+      if (i + 1 < network.layers.size()) {
+        LayerKind next = network.layers[i + 1].kind;
+        if (next == LayerKind::kRelu) {
+          q.activation = QActivation::kRelu;
+          out_index = i + 1;
+        } else if (next == LayerKind::kLeakyRelu) {
+          q.activation = QActivation::kLeakyRelu;
+          q.leaky_alpha = network.layers[i + 1].alpha;
+          out_index = i + 1;
+        }
+      }
+      SetWeightScales(q, layer, config.ForLayer(layer.name));
+      if (static_cast<int>(i) == last_linear && out_index == i) {
+        // Logits: int32 at one common scale so that argmax is an integer comparison.
+        double s_min = *std::min_element(q.weight_scales.begin(), q.weight_scales.end());
+        q.output = ActivationCode{s_min * current.scale, 32, true};
+      } else {
+        q.output = CodeFor(trace[out_index], config.activation_bits,
+                           q.activation != QActivation::kRelu, act_rule);
+      }
+      RoundWeights(q, layer.weights, layer.bias);
+      q.UpdateMultipliers();
+      for (const auto& m : q.requant) {
+        if (m.m != 0 && m.shift == 0 && m.Value() >= 2147483648.0) {
+          throw BadInput(source, where, "requantization multiplier too large (scales inconsistent)");
+        }
+      }
+    } else if (layer.kind == LayerKind::kRelu) {
+      q.output = current;
+      q.output.is_signed = false;  // codes after max(x,0) are non-negative; range kept
+    }
+    current = q.output;
+    qnet.layers.push_back(std::move(q));
+  }
+  return qnet;
+}
+
+}  // namespace qrepair

@@ -1,0 +1,91 @@
+// The batched integer pass against the scalar oracle on thousands of random networks, and the
+// float pass against hand-computed values.
+#include <gtest/gtest.h>
+
+#include "qrepair/forward.h"
+#include "random_networks.h"
+#include "scalar_reference.h"
+
+namespace qrepair {
+namespace {
+
+void ExpectMatchesOracle(const QuantizedNetwork& q, const FloatBatch& inputs) {
+  CodeBatch codes = QuantizeInput(q, inputs);
+  CodeBatch logits = ForwardInteger(q, codes);
+  for (int64_t s = 0; s < inputs.cols(); ++s) {
+    std::vector<int64_t> x(codes.rows());
+    for (int64_t i = 0; i < codes.rows(); ++i) x[i] = codes(i, s);
+    std::vector<int64_t> expected = testing::ScalarForward(q, x);
+    ASSERT_EQ(static_cast<int64_t>(expected.size()), logits.rows());
+    for (size_t k = 0; k < expected.size(); ++k) ASSERT_EQ(logits(k, s), expected[k]) << "sample " << s << " logit " << k;
+  }
+}
+
+TEST(ForwardTest, IntegerPassMatchesScalarOracleOnRandomDenseNetworks) {
+  std::mt19937_64 rng(2024);
+  for (int trial = 0; trial < 1500; ++trial) {
+    testing::RandomCase c = testing::MakeRandomCase(rng, 8, false);
+    if (trial % 2) testing::PerturbWeights(c.quantized, rng);
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    ExpectMatchesOracle(c.quantized, c.inputs);
+  }
+}
+
+TEST(ForwardTest, IntegerPassMatchesScalarOracleOnRandomConvNetworks) {
+  std::mt19937_64 rng(99);
+  for (int trial = 0; trial < 800; ++trial) {
+    testing::RandomCase c = testing::MakeRandomCase(rng, 4, true);
+    if (trial % 2) testing::PerturbWeights(c.quantized, rng);
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    ExpectMatchesOracle(c.quantized, c.inputs);
+  }
+}
+
+TEST(ForwardTest, HighBitWidthsUseTheExactDoublePath) {
+  std::mt19937_64 rng(5);
+  testing::RandomCase c = testing::MakeRandomCase(rng, 16, false);
+  // Make accumulators exceed 2^24 so the float fast path would be inexact.
+  for (QuantLayer& l : c.quantized.layers) {
+    if (!l.IsLinear()) continue;
+    l.weight_bits = 16;
+    for (int32_t& w : l.weights_q) w = 30000 - (w * 1237) % 60000;
+  }
+  c.quantized.input.bits = 16;
+  for (QuantLayer& l : c.quantized.layers) l.input.bits = 16;
+  ExpectMatchesOracle(c.quantized, c.inputs);
+}
+
+TEST(ForwardTest, FloatDenseAndConvMatchHandComputedValues) {
+  Network net;
+  net.input_shape = Shape{1, 3, 3};
+  Layer conv;
+  conv.kind = LayerKind::kConv2d;
+  conv.name = "conv";
+  conv.window = Window{2, 2, 1, 1, 0, 0, 0, 0};
+  conv.weights = {1, 0, 0, -1};
+  conv.bias = {0.5f};
+  Layer flat;
+  flat.kind = LayerKind::kFlatten;
+  flat.name = "flat";
+  Layer dense;
+  dense.kind = LayerKind::kDense;
+  dense.name = "dense";
+  dense.weights = {1, 1, 1, 1, 0, 0, 0, 2};
+  dense.bias = {0, 1};
+  net.layers = {conv, flat, dense};
+  ValidateNetwork(net, "hand");
+  FloatBatch x(9, 1);
+  x << 1, 2, 3, 4, 5, 6, 7, 8, 9;  // conv: x[i][j] - x[i+1][j+1] + 0.5 = -3.5 everywhere
+  FloatBatch y = ForwardFloat(net, x);
+  EXPECT_FLOAT_EQ(y(0, 0), -14.0f);
+  EXPECT_FLOAT_EQ(y(1, 0), -6.0f);
+}
+
+TEST(ForwardTest, ArgmaxBreaksTiesTowardsTheLowestIndex) {
+  CodeBatch logits(3, 2);
+  logits << 5, 1, 7, 9, 7, 9;
+  EXPECT_EQ(ArgmaxColumns(logits), (std::vector<int>{1, 1}));
+}
+
+}  // namespace
+}  // namespace qrepair
