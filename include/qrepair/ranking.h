@@ -1,0 +1,52 @@
+// Neuron-importance ranking: which quantized neurons cost the accuracy (issue: ranking).
+// The ranking is a plain value the repair engine reads; it is deterministic for the same inputs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "qrepair/dataset.h"
+#include "qrepair/network.h"
+#include "qrepair/quantized_network.h"
+#include "qrepair/sample_split.h"
+
+namespace qrepair {
+
+enum class RankMethod {
+  kTarantula, kOchiai, kDStar2, kDStar3, kJaccard, kEuclid, kAmple, kWong3,
+  kGradient,      // |d margin / d activation| x quantization error, over failing samples
+  kQuantError,    // float-vs-integer output deviation weighted by downstream weights
+  kRandom,        // control: a seeded random order
+};
+
+// Names as used on the command line ("tarantula", "dstar2", "gradient", ...).
+const std::vector<std::string>& RankMethodNames();
+RankMethod ParseRankMethod(const std::string& name);  // throws Error(kUsage)
+const char* RankMethodName(RankMethod method);
+
+struct NeuronScore {
+  int layer = 0;        // index into QuantizedNetwork::layers (a linear layer)
+  std::string layer_name;
+  int unit = 0;         // dense neuron or convolution channel
+  double score = 0;     // higher = more suspicious
+  int64_t failing_active = 0;  // failing samples on which the neuron's spectrum flags it
+  int64_t passing_active = 0;
+};
+
+struct RankOptions {
+  RankMethod method = RankMethod::kGradient;
+  std::vector<std::string> layers;  // restrict to these layer names (empty: all linear layers)
+  double deviation_threshold = 1.0; // in output quanta: |float - dequantized integer| above this
+  uint64_t seed = 1;                // kRandom only
+};
+
+// All neurons of the selected layers, sorted by descending score (ties: layer, then unit).
+std::vector<NeuronScore> RankNeurons(const Network& float_net, const QuantizedNetwork& qnet,
+                                     const Dataset& data, const SampleSplit& split,
+                                     const RankOptions& options);
+
+void to_json(nlohmann::json& json, const NeuronScore& score);
+
+}  // namespace qrepair
