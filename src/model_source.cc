@@ -6,7 +6,7 @@
 #include "qrepair/forward.h"
 #include "qrepair/model_loader.h"
 #include "qrepair/quantize.h"
-#include "version.h"
+#include "qrepair/version.h"
 
 namespace qrepair {
 

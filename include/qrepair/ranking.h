@@ -35,10 +35,22 @@ struct NeuronScore {
   int64_t passing_active = 0;
 };
 
+// What flags a neuron on a sample, for the spectrum formulas and the failing/passing counts.
+// A convolution channel is judged on its mean over positions. Deviation is the default because
+// it is what quantization changes; activity largely follows the input in both networks alike.
+// (Which spectrum ranks better for repair is for the ranking benchmark to show.)
+enum class RankSpectrum {
+  kDeviation,  // |float - dequantized integer activation| > deviation_threshold quanta (default)
+  kActive,     // integer activation > 0
+};
+
 struct RankOptions {
   RankMethod method = RankMethod::kGradient;
+  RankSpectrum spectrum = RankSpectrum::kDeviation;
   std::vector<std::string> layers;  // restrict to these layer names (empty: all linear layers)
-  double deviation_threshold = 1.0; // in output quanta: |float - dequantized integer| above this
+  // In output quanta (output.scale; for the int32 logits and weights-only networks, one step of
+  // an activation code over the layer's float range): |float - dequantized integer| above this.
+  double deviation_threshold = 1.0;
   uint64_t seed = 1;                // kRandom only
 };
 

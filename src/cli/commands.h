@@ -2,6 +2,7 @@
 // one library function from its callback. main() owns the error policy.
 #pragma once
 
+#include <atomic>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -30,5 +31,15 @@ void SetVerbosity(bool quiet, int verbose);
 
 void SetUpEval(CLI::App& app);
 void SetUpQuantize(CLI::App& app);
+void SetUpRank(CLI::App& app);
 
+}  // namespace qrepair::cli
+
+namespace qrepair::cli {
+// SIGINT/SIGTERM set the returned flag (long commands stop at the next safe point).
+const std::atomic<bool>* InstallStopHandlers();
+// Progress on stderr: a redrawn bar on a terminal, a plain line at most every 5 s otherwise.
+void ShowProgress(const char* what, int done, int total, double seconds_left, const std::string& detail);
+void EndProgress();
+void SetUpRepair(CLI::App& app);
 }  // namespace qrepair::cli

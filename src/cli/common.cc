@@ -41,3 +41,50 @@ void SetVerbosity(bool quiet, int verbose) {
 }
 
 }  // namespace qrepair::cli
+
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+
+namespace qrepair::cli {
+
+namespace {
+std::atomic<bool> g_stop{false};
+extern "C" void OnStopSignal(int) { g_stop.store(true); }
+bool g_bar_drawn = false;
+}  // namespace
+
+const std::atomic<bool>* InstallStopHandlers() {
+  struct sigaction sa {};
+  sa.sa_handler = OnStopSignal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+  return &g_stop;
+}
+
+void ShowProgress(const char* what, int done, int total, double seconds_left, const std::string& detail) {
+  if (spdlog::get_level() > spdlog::level::info) return;
+  static auto last = std::chrono::steady_clock::now() - std::chrono::hours(1);
+  auto now = std::chrono::steady_clock::now();
+  if (isatty(STDERR_FILENO)) {
+    int width = 30, filled = total > 0 ? width * done / total : 0;
+    std::fprintf(stderr, "\r%s [%.*s%*s] %d/%d  %s  %.0f s left   ", what, filled,
+                 "##############################", width - filled, "", done, total, detail.c_str(),
+                 seconds_left > 0 ? seconds_left : 0.0);
+    g_bar_drawn = true;
+  } else if (now - last > std::chrono::seconds(5) || done == total) {
+    std::fprintf(stderr, "%s: %d/%d %s, %.0f s left\n", what, done, total, detail.c_str(),
+                 seconds_left > 0 ? seconds_left : 0.0);
+    last = now;
+  }
+}
+
+void EndProgress() {
+  if (g_bar_drawn) std::fprintf(stderr, "\n");
+  g_bar_drawn = false;
+}
+
+}  // namespace qrepair::cli

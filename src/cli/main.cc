@@ -4,7 +4,7 @@
 #include <iostream>
 
 #include "commands.h"
-#include "version.h"
+#include "qrepair/version.h"
 
 int main(int argc, char** argv) {
   using qrepair::ExitCode;
@@ -18,6 +18,8 @@ int main(int argc, char** argv) {
   app.parse_complete_callback([&] { qrepair::cli::SetVerbosity(quiet, verbose); });
   qrepair::cli::SetUpEval(app);
   qrepair::cli::SetUpQuantize(app);
+  qrepair::cli::SetUpRank(app);
+  qrepair::cli::SetUpRepair(app);
   try {
     app.parse(argc, argv);
   } catch (const qrepair::Error& e) {

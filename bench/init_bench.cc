@@ -1,0 +1,115 @@
+// Benchmark of the starting-point initializers (rtn, gptq, gptq-float) on the shared MNIST
+// networks: holdout accuracy and agreement with float, and seconds per initializer, to set
+// beside the anchor table of issue 4. A measurement, not a test.
+//
+//   init_bench [--data-dir ../shared/data] [--extra] [--verbose]
+//
+// Images 0..4999 calibrate (quantization and initializers), 5000..9999 are the holdout;
+// 8-bit activations; weight scales max|w|/(2^(b-1)-1).
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "qrepair/dataset.h"
+#include "qrepair/error.h"
+#include "qrepair/evaluate.h"
+#include "qrepair/init.h"
+#include "qrepair/model_loader.h"
+#include "qrepair/quantize.h"
+
+namespace {
+
+using qrepair::Granularity;
+
+struct BenchCase {
+  std::string network;  // path under the data directory
+  int weight_bits;
+  Granularity granularity;
+};
+
+std::string Label(const BenchCase& c) {
+  std::string name = c.network.substr(c.network.rfind('/') + 1);
+  name = name.substr(0, name.rfind('.'));
+  return name + ", " + std::to_string(c.weight_bits) + "-bit " +
+         (c.granularity == Granularity::kPerTensor ? "per-tensor" : "per-channel");
+}
+
+void Run(const BenchCase& c, const std::string& dir, const qrepair::Dataset& data) {
+  qrepair::Network net = qrepair::LoadFloatNetwork(dir + "/" + c.network);
+  qrepair::Dataset calibration_set = data.Slice(0, 5000);
+  qrepair::Dataset holdout = data.Slice(5000, 10000);
+  qrepair::FloatBatch calibration = qrepair::InputBatch(calibration_set);
+  qrepair::QuantConfig config;
+  config.defaults.weight_bits = c.weight_bits;
+  config.defaults.granularity = c.granularity;
+  config.activation_bits = 8;
+  qrepair::QuantizedNetwork rtn = qrepair::QuantizeNetwork(net, config, calibration, c.network);
+
+  std::string cells;
+  double float_accuracy = 0;
+  for (qrepair::InitMethod m :
+       {qrepair::InitMethod::kRtn, qrepair::InitMethod::kGptq, qrepair::InitMethod::kGptqFloat}) {
+    auto start = std::chrono::steady_clock::now();
+    qrepair::QuantizedNetwork q = qrepair::InitializeWeights(net, rtn, calibration, m);
+    double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    qrepair::EvalSummary repair =
+        qrepair::Summarize(qrepair::Predict(net, q, calibration_set), net.NumClasses());
+    qrepair::EvalSummary s =
+        qrepair::Summarize(qrepair::Predict(net, q, holdout), net.NumClasses());
+    float_accuracy = s.float_accuracy;
+    char cell[160];
+    std::snprintf(cell, sizeof cell, " %5.2f / %5.2f (repair %5.2f / %5.2f), %.2f s |",
+                  100 * s.quant_accuracy, 100 * s.agreement, 100 * repair.quant_accuracy,
+                  100 * repair.agreement, seconds);
+    cells += cell;
+  }
+  std::printf("| %s | %5.2f |%s\n", Label(c).c_str(), 100 * float_accuracy, cells.c_str());
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Holdout accuracy / agreement of the rtn, gptq and gptq-float initializers"};
+  std::string dir = "../shared/data";
+  bool extra = false;
+  app.add_option("--data-dir", dir, "Directory with mnist/ and networks/");
+  bool verbose = false;
+  app.add_flag("--extra", extra, "Also mnist-net_256x2 and Convnet_maxpool at 3-bit");
+  app.add_flag("-v,--verbose", verbose, "One line per re-rounded layer on stderr");
+  CLI11_PARSE(app, argc, argv);
+  if (verbose) spdlog::set_level(spdlog::level::debug);
+
+  std::vector<BenchCase> cases = {
+      {"networks/mnistfc/mnist-net_256x4.onnx", 4, Granularity::kPerTensor},
+      {"networks/mnistfc/mnist-net_256x6.onnx", 4, Granularity::kPerTensor},
+      {"networks/mnistfc/mnist-net_256x4.onnx", 3, Granularity::kPerTensor},
+  };
+  if (extra) {
+    for (const char* n :
+         {"networks/mnistfc/mnist-net_256x2.onnx", "networks/cnn/Convnet_maxpool.onnx"}) {
+      cases.push_back({n, 3, Granularity::kPerTensor});
+      cases.push_back({n, 3, Granularity::kPerChannel});
+    }
+  }
+  try {
+    qrepair::DataOptions options;
+    options.data_path = dir + "/mnist/t10k-images-idx3-ubyte.gz";
+    options.labels_path = dir + "/mnist/t10k-labels-idx1-ubyte.gz";
+    options.input_scale = 0.00392156862745098;
+    qrepair::Dataset data = qrepair::LoadDataset(options);
+    std::printf(
+        "| network, weights | float | RTN holdout acc / agr (repair set), s | GPTQ | GPTQ, float "
+        "targets |\n|---|---|---|---|---|\n");
+    for (const BenchCase& c : cases) Run(c, dir, data);
+  } catch (const qrepair::Error& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return static_cast<int>(e.code());
+  }
+  return 0;
+}

@@ -1,0 +1,45 @@
+// Starting points for repair: re-derives a quantized network's integer weights layer by layer
+// (round to nearest, GPTQ, or GPTQ towards the float network's outputs).
+#pragma once
+
+#include <string>
+
+#include "qrepair/forward.h"
+#include "qrepair/network.h"
+#include "qrepair/quantized_network.h"
+
+namespace qrepair {
+
+enum class InitMethod {
+  kRtn,        // round to nearest: the network as QuantizeNetwork made it
+  kGptq,       // GPTQ: minimize ||W_q X - W X||, X the quantized network's layer inputs
+  kGptqFloat,  // minimize ||W_q X + b_q - (W X_f + b)||, X_f the float network's layer inputs
+};
+
+// "rtn", "gptq" or "gptq-float". Throws Error(kUsage) naming `flag` otherwise.
+InitMethod ParseInitMethod(const std::string& name, const std::string& flag = "--init");
+const char* InitMethodName(InitMethod method);
+
+// Re-derives the integer weights and biases of every linear layer of `qnet` (quantized from
+// `float_net` by QuantizeNetwork), first layer first, each calibrated on the inputs the
+// already re-derived layers before it produce on `calibration` (network inputs, one column per
+// sample). Scales, multipliers and everything else are kept, so results compare with RTN.
+//
+// Per layer, with X its inputs in real units (integer codes times their scale; for a
+// convolution, im2col columns, at most 200k (sample, position) columns taken at a fixed
+// stride) and H = X X^T + 1% of its mean diagonal:
+//   gptq        GPTQ-rounds the float weights W with H; biases b_q = rhe(b / (s_w s_x)).
+//   gptq-float  solves [W* b*] = argmin ||W* X + b* - (W X_f + b)|| (ridge, damping as in H,
+//               X augmented with a row of ones), then GPTQ-rounds W* with the augmented H; the
+//               bias column is not rounded to the weight grid but absorbs the rounding error
+//               and is rounded to the bias grid s_w s_x at the end.
+// GPTQ is greedy and clamps to the grid, so each unit (row) keeps its RTN weights and bias when
+// they fit its target on X better: per layer, the error is never above RTN's on the same X.
+// Weights are clamped to [WeightMin, WeightMax], biases to int32. Layers with more than 8192
+// inputs per unit keep their RTN weights (H would not fit). Deterministic. In weights-only mode
+// (float activations) X are the float activations of the dequantized network and biases stay
+// float. `qnet` is not modified. Throws InternalError if `qnet` does not match `float_net`.
+QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetwork& qnet,
+                                   const FloatBatch& calibration, InitMethod method);
+
+}  // namespace qrepair

@@ -1,0 +1,82 @@
+// The repair engine: ranks neurons, solves per-neuron problems (in parallel), and accepts a
+// patch only when the reference integer pass confirms it on the whole repair set.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "qrepair/dataset.h"
+#include "qrepair/neuron_solver.h"
+#include "qrepair/network.h"
+#include "qrepair/problem_builder.h"
+#include "qrepair/quantized_network.h"
+#include "qrepair/ranking.h"
+#include "qrepair/sample_split.h"
+
+namespace qrepair {
+
+enum class RepairStrategy {
+  kDefault,    // ranked neurons of any dense layer, exact rows, counterexample-guided, rounds
+  kQnnRepair,  // QNNRepair (Song et al. 2023): last layer only, top-5 by DStar, <= 100 images
+};
+RepairStrategy ParseStrategy(const std::string& name);  // "default", "qnnrepair"
+
+struct RepairOptions {
+  int neurons = 16;                     // K most critical neurons per round
+  std::vector<std::string> layers;      // restrict to these layer names
+  RepairTarget target = RepairTarget::kFloat;
+  RankMethod rank_method = RankMethod::kGradient;
+  BuildOptions build;                   // max_delta, margin, row caps
+  SolverOptions solver;                 // encoding, per-call limits
+  RepairStrategy strategy = RepairStrategy::kDefault;
+  double time_limit_seconds = 60;
+  int jobs = 1;                         // solver processes at once
+  int max_rounds = 8;
+  int cegar_rounds = 3;                 // re-solves with samples the reference pass found broken
+  bool allow_broken = false;            // accept patches that break passing samples if net gain
+  const std::atomic<bool>* stop = nullptr;  // set by SIGINT/SIGTERM
+};
+
+struct WeightChange {
+  int input = 0;  // weight index within the neuron; -1 = bias
+  int64_t before = 0;
+  int64_t after = 0;
+};
+
+struct NeuronChange {
+  int layer = 0;
+  std::string layer_name;
+  int unit = 0;
+  std::vector<WeightChange> changes;
+  int64_t samples_fixed = 0;  // repair samples right after this patch and not before
+  int round = 0;
+};
+
+struct SolverStats {
+  int64_t problems = 0;
+  int64_t checks = 0, sat = 0, unsat = 0, unknown = 0;
+  double seconds = 0;
+};
+
+struct RepairResult {
+  QuantizedNetwork network;          // best verified network
+  std::vector<NeuronChange> changes; // accepted patches, in order
+  SolverStats solver;
+  int rounds = 0;
+  bool limit_reached = false;
+  bool interrupted = false;
+  int64_t right_before = 0;          // repair samples right (by the target) before and after
+  int64_t right_after = 0;
+  int64_t broken = 0;                // samples right before and wrong after
+};
+
+// Progress callback: (neurons done, neurons planned, repair samples right now).
+using ProgressFn = std::function<void(int, int, int64_t)>;
+
+RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start,
+                       const Dataset& repair_set, const RepairOptions& options,
+                       const ProgressFn& progress = nullptr);
+
+}  // namespace qrepair

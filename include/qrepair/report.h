@@ -1,0 +1,47 @@
+// The repair report: every figure in it comes from the reference integer pass, re-run on the
+// final network independently of the solver.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "qrepair/evaluate.h"
+#include "qrepair/repair.h"
+
+namespace qrepair {
+
+struct StageFigures {
+  EvalSummary repair;
+  EvalSummary holdout;  // samples == 0 when no holdout range was given
+};
+
+struct RepairReport {
+  std::string model;
+  std::string model_sha256;
+  std::string tool_version;
+  nlohmann::json* options = nullptr;  // command-line options, echoed (not owned)
+  StageFigures before;                // round-to-nearest
+  StageFigures init;                  // after --init (equals before for rtn)
+  StageFigures after;                 // the written network
+  std::string init_method;
+  std::vector<NeuronChange> changes;
+  SolverStats solver;
+  int rounds = 0;
+  int64_t fixed = 0;                  // repair samples wrong before repair and right after
+  int64_t broken = 0;                 // repair samples right before repair and wrong after
+  bool verified = false;
+  std::string verification_note;
+  std::string status;                 // "repaired", "no_improvement", "limit_reached", "interrupted"
+  double seconds = 0;
+  double init_seconds = 0;
+  std::vector<std::pair<std::pair<int, int>, int64_t>> fixed_confusions;  // (from, to) -> count
+};
+
+nlohmann::json ReportToJson(const RepairReport& report);
+std::string ReportToMarkdown(const RepairReport& report);
+// The before/after table printed on stdout.
+std::string ReportSummaryTable(const RepairReport& report);
+
+}  // namespace qrepair

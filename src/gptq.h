@@ -1,0 +1,46 @@
+// The linear algebra of the GPTQ-style initializers (init.cc), on plain matrices: the damped
+// Hessian of a layer's inputs, the least-squares solve towards float targets, and GPTQ's
+// column-by-column rounding with error feedback.
+//
+// For one linear layer with weights W (units x d) and calibration inputs X (d x n):
+//   H      = X X^T + damp I,  damp = 1% of mean(diag(X X^T))
+//   GPTQ   minimizes ||(W - Q) X|| over grid points Q column by column: with U the upper Cholesky
+//          factor of H^-1, column i is rounded, q_i = clamp(round(w_i / s)) s, and its error is
+//          spread onto the columns not yet rounded, W[:, j>i] -= (w_i - q_i) U[i, j] / U[i, i]
+//          (Frantar et al. 2022, "GPTQ", Algorithm 1 without lazy batching).
+//   Ridge  W* = Y X^T (X X^T + damp I)^-1 minimizes ||W* X - Y||^2 + damp ||W*||^2 for targets
+//          Y = W X_f: the weights that map the quantized network's inputs X to the float
+//          layer's output on the float network's inputs X_f.
+#pragma once
+
+#include <Eigen/Core>
+#include <cstdint>
+#include <vector>
+
+namespace qrepair::gptq {
+
+// H = X X^T + damp I. An input that is always zero (dead) gets H_ii = 1 before damping, as in
+// the GPTQ reference code; its weight is then rounded to nearest and spreads no error. (The
+// reference code also zeroes such weights; we keep them, for inputs the calibration never lit.)
+Eigen::MatrixXd DampedHessian(const Eigen::MatrixXd& x);
+
+// W* = Y X^T H^-1 with H = DampedHessian(x). `targets` Y is units x n, `x` d x n.
+// Throws InternalError if H is not positive definite.
+Eigen::MatrixXd SolveTowardsTargets(const Eigen::MatrixXd& targets, const Eigen::MatrixXd& x,
+                                    const Eigen::MatrixXd& h);
+
+// The grid one row is rounded to: code * scale, code in [code_min, code_max], half to even.
+struct Grid {
+  std::vector<double> row_scales;  // one per row of W
+  int64_t code_min = 0;
+  int64_t code_max = 0;
+};
+
+// GPTQ rounding of the first `rounded_cols` columns of `w` (the remaining columns, such as an
+// appended bias column, are free: they only receive the error feedback, and keep their updated
+// real values in `w`). Returns the codes of the rounded columns (units x rounded_cols).
+// `w` is modified in place. Throws InternalError if H is not positive definite.
+Eigen::MatrixXi RoundColumns(Eigen::MatrixXd& w, const Eigen::MatrixXd& h, const Grid& grid,
+                             int64_t rounded_cols);
+
+}  // namespace qrepair::gptq

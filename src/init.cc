@@ -1,0 +1,280 @@
+// Layer-by-layer re-rounding of a quantized network's weights (RTN, GPTQ, GPTQ towards float).
+#include "qrepair/init.h"
+
+#include <algorithm>
+#include <numeric>
+#include <unordered_map>
+
+#include <spdlog/spdlog.h>
+
+#include "gptq.h"
+#include "qrepair/error.h"
+
+namespace qrepair {
+
+template <typename T>
+void Im2ColT(const T* x, const Shape& in, const Window& w, const Shape& out,
+             Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>& cols);
+
+InitMethod ParseInitMethod(const std::string& name, const std::string& flag) {
+  if (name == "rtn") return InitMethod::kRtn;
+  if (name == "gptq") return InitMethod::kGptq;
+  if (name == "gptq-float") return InitMethod::kGptqFloat;
+  throw Error(ExitCode::kUsage,
+              flag + ": unknown initializer '" + name + "', expected rtn, gptq or gptq-float");
+}
+
+const char* InitMethodName(InitMethod method) {
+  switch (method) {
+    case InitMethod::kRtn:
+      return "rtn";
+    case InitMethod::kGptq:
+      return "gptq";
+    case InitMethod::kGptqFloat:
+      return "gptq-float";
+  }
+  return "unknown";
+}
+
+namespace {
+
+constexpr int64_t kMaxColumns = 200000;  // (sample, position) columns of X per layer
+constexpr int64_t kMaxFanIn = 8192;      // H is fan_in^2 doubles
+
+using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+// Which (sample, position) columns of a layer's input matrix are used: every `stride`-th of
+// the samples*positions, with the stride coprime to positions so that all positions are hit.
+struct ColumnPlan {
+  int64_t positions = 1;
+  int64_t stride = 1;
+  int64_t count = 0;
+};
+
+ColumnPlan PlanColumns(int64_t samples, int64_t positions) {
+  ColumnPlan plan;
+  plan.positions = positions;
+  const int64_t total = samples * positions;
+  if (total > kMaxColumns) {
+    plan.stride = (total + kMaxColumns - 1) / kMaxColumns;
+    while (std::gcd(plan.stride, positions) != 1) ++plan.stride;
+  }
+  plan.count = (total + plan.stride - 1) / plan.stride;
+  return plan;
+}
+
+// The layer's inputs in real units as a (fan_in [+1 row of ones]) x plan.count matrix.
+template <typename Scalar>
+Eigen::MatrixXd InputMatrix(const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& batch,
+                            double scale, const Layer& layer, const ColumnPlan& plan,
+                            bool append_ones) {
+  const int64_t fan_in = layer.FanIn();
+  Eigen::MatrixXd x(fan_in + (append_ones ? 1 : 0), plan.count);
+  if (append_ones) x.row(fan_in).setOnes();
+  if (layer.kind == LayerKind::kDense) {
+    for (int64_t k = 0; k < plan.count; ++k) {
+      x.col(k).head(fan_in) = batch.col(k * plan.stride).template cast<double>() * scale;
+    }
+    return x;
+  }
+  Eigen::VectorXd sample;
+  Eigen::MatrixXd cols;
+  int64_t loaded = -1;
+  for (int64_t k = 0; k < plan.count; ++k) {
+    const int64_t g = k * plan.stride;
+    const int64_t s = g / plan.positions;
+    if (s != loaded) {
+      sample = batch.col(s).template cast<double>() * scale;
+      Im2ColT<double>(sample.data(), layer.input_shape, layer.window, layer.output_shape, cols);
+      loaded = s;
+    }
+    x.col(k).head(fan_in) = cols.col(g % plan.positions);
+  }
+  return x;
+}
+
+// The float layer a quantized one stands for, with its weights for the weights-only pass.
+Layer DequantizedLayer(const QuantLayer& q) {
+  Layer layer;
+  layer.kind = q.kind;
+  layer.name = q.name;
+  layer.input_shape = q.input_shape;
+  layer.output_shape = q.output_shape;
+  layer.window = q.window;
+  layer.alpha = q.leaky_alpha;
+  if (q.IsLinear()) {
+    const int64_t fan_in = q.FanIn();
+    layer.weights.resize(q.weights_q.size());
+    for (size_t i = 0; i < q.weights_q.size(); ++i) {
+      layer.weights[i] =
+          static_cast<float>(q.weights_q[i] * q.WeightScale(static_cast<int>(i / fan_in)));
+    }
+    layer.bias = q.bias_float;
+  }
+  return layer;
+}
+
+// What the quantized network computes at the current layer: codes, or floats (weights-only).
+struct QuantState {
+  CodeBatch codes;
+  FloatBatch values;
+};
+
+void Advance(const QuantizedNetwork& qnet, const QuantLayer& layer, QuantState& state) {
+  if (qnet.float_activations) {
+    state.values = ForwardFloatLayer(DequantizedLayer(layer), state.values);
+  } else {
+    state.codes = ForwardIntegerLayer(layer, state.codes);
+  }
+}
+
+void SetBias(QuantLayer& q, const Eigen::VectorXd& bias, bool float_activations) {
+  q.bias_float.assign(bias.data(), bias.data() + bias.size());
+  if (float_activations) return;  // weights-only: biases stay float
+  for (int u = 0; u < q.Units(); ++u) {
+    double code = RoundHalfEven(bias(u) / (q.WeightScale(u) * q.input.scale));
+    q.bias_q[u] = static_cast<int64_t>(std::clamp(code, -2147483648.0, 2147483647.0));
+  }
+}
+
+// Real weights of layer `q` as stored (units x fan_in), with the real bias as an extra column
+// when `with_bias`: what the integer layer computes, in the units of its float counterpart.
+Eigen::MatrixXd StoredWeights(const QuantLayer& q, bool float_activations, bool with_bias) {
+  const int64_t fan_in = q.FanIn();
+  Eigen::MatrixXd w(q.Units(), fan_in + (with_bias ? 1 : 0));
+  for (int u = 0; u < q.Units(); ++u) {
+    for (int64_t j = 0; j < fan_in; ++j) w(u, j) = q.weights_q[u * fan_in + j] * q.WeightScale(u);
+    if (with_bias) {
+      w(u, fan_in) = float_activations
+                         ? static_cast<double>(q.bias_float[u])
+                         : static_cast<double>(q.bias_q[u]) * q.WeightScale(u) * q.input.scale;
+    }
+  }
+  return w;
+}
+
+// Re-derives one layer. `x_float` is the float network's input to it (gptq-float only).
+// GPTQ is greedy and clamps to the grid, so a few rows can end worse than round to nearest
+// (seen on late MNIST layers and on tiny random ones): each row keeps the better of the two.
+void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
+                  const QuantState& state, const FloatBatch* x_float, InitMethod method) {
+  const int64_t fan_in = f.FanIn();
+  const int units = f.Units();
+  const bool float_act = qnet.float_activations;
+  const int64_t samples = float_act ? state.values.cols() : state.codes.cols();
+  const ColumnPlan plan =
+      PlanColumns(samples, f.output_shape.height * int64_t{f.output_shape.width});
+  const bool with_bias = method == InitMethod::kGptqFloat;
+  const Eigen::MatrixXd x = float_act ? InputMatrix(state.values, 1.0, f, plan, with_bias)
+                                      : InputMatrix(state.codes, q.input.scale, f, plan, with_bias);
+  const Eigen::MatrixXd h = gptq::DampedHessian(x);
+  Eigen::MatrixXd w = Eigen::Map<const RowMajorF>(f.weights.data(), units, fan_in).cast<double>();
+  Eigen::VectorXd b = Eigen::Map<const Eigen::VectorXf>(f.bias.data(), units).cast<double>();
+  Eigen::MatrixXd targets;  // what the layer should compute on x: W X, or W X_f + b
+  if (with_bias) {
+    targets = w * InputMatrix(*x_float, 1.0, f, plan, false);
+    targets.colwise() += b;
+    w = gptq::SolveTowardsTargets(targets, x, h);
+  } else {
+    targets = w * x;
+  }
+  gptq::Grid grid;
+  grid.code_min = q.WeightMin();
+  grid.code_max = q.WeightMax();
+  for (int u = 0; u < units; ++u) grid.row_scales.push_back(q.WeightScale(u));
+  const Eigen::MatrixXi codes = gptq::RoundColumns(w, h, grid, fan_in);
+  if (with_bias) b = w.col(fan_in);
+
+  QuantLayer candidate = q;
+  for (int u = 0; u < units; ++u) {
+    for (int64_t j = 0; j < fan_in; ++j) candidate.weights_q[u * fan_in + j] = codes(u, j);
+  }
+  SetBias(candidate, b, float_act);
+  const Eigen::VectorXd err_gptq =
+      (StoredWeights(candidate, float_act, with_bias) * x - targets).rowwise().squaredNorm();
+  const Eigen::VectorXd err_rtn =
+      (StoredWeights(q, float_act, with_bias) * x - targets).rowwise().squaredNorm();
+
+  int64_t changed = 0;
+  int kept_rtn = 0;
+  for (int u = 0; u < units; ++u) {
+    if (err_rtn(u) < err_gptq(u)) {
+      ++kept_rtn;
+      continue;
+    }
+    for (int64_t j = 0; j < fan_in; ++j) {
+      int32_t& slot = q.weights_q[u * fan_in + j];
+      changed += slot != codes(u, j);
+      slot = codes(u, j);
+    }
+    q.bias_float[u] = candidate.bias_float[u];
+    if (!float_act) q.bias_q[u] = candidate.bias_q[u];
+  }
+  spdlog::debug(
+      "init {}: layer '{}' {}x{} on {} columns: {} of {} weights changed from RTN, "
+      "{} units kept RTN's row, squared error {:.4g} -> {:.4g}",
+      InitMethodName(method), q.name, units, fan_in, plan.count, changed, q.weights_q.size(),
+      kept_rtn, err_rtn.sum(), err_rtn.cwiseMin(err_gptq).sum());
+}
+
+}  // namespace
+
+QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetwork& qnet,
+                                   const FloatBatch& calibration, InitMethod method) {
+  QuantizedNetwork out = qnet;
+  if (method == InitMethod::kRtn) return out;
+  if (calibration.rows() != float_net.input_shape.Size() || calibration.cols() == 0) {
+    throw InternalError("InitializeWeights: calibration batch has " +
+                        std::to_string(calibration.rows()) + " rows and " +
+                        std::to_string(calibration.cols()) + " samples, expected " +
+                        std::to_string(float_net.input_shape.Size()) + " rows");
+  }
+  std::unordered_map<std::string, size_t> float_index;
+  for (size_t i = 0; i < float_net.layers.size(); ++i) {
+    if (float_net.layers[i].IsLinear()) float_index[float_net.layers[i].name] = i;
+  }
+
+  QuantState state;
+  if (out.float_activations) {
+    state.values = calibration;
+    if (!out.input_offset.empty()) {  // the leading Normalize
+      Layer norm;
+      norm.kind = LayerKind::kNormalize;
+      norm.input_shape = norm.output_shape = out.input_shape;
+      norm.offset = out.input_offset;
+      norm.divisor = out.input_divisor;
+      state.values = ForwardFloatLayer(norm, state.values);
+    }
+  } else {
+    state.codes = QuantizeInput(out, calibration);
+  }
+  FloatBatch x_float = calibration;  // the float network's activation before layer `float_pos`
+  size_t float_pos = 0;
+
+  for (QuantLayer& q : out.layers) {
+    if (q.IsLinear()) {
+      auto it = float_index.find(q.name);
+      const Layer* f = it == float_index.end() ? nullptr : &float_net.layers[it->second];
+      if (f == nullptr || f->kind != q.kind || f->FanIn() != q.FanIn() || f->Units() != q.Units() ||
+          f->input_shape != q.input_shape || f->output_shape != q.output_shape) {
+        throw InternalError("InitializeWeights: quantized layer '" + q.name +
+                            "' has no float layer of the same name, kind and shape");
+      }
+      if (q.FanIn() > kMaxFanIn) {
+        spdlog::warn("init {}: layer '{}' has {} inputs per unit (more than {}); keeping RTN",
+                     InitMethodName(method), q.name, q.FanIn(), kMaxFanIn);
+      } else {
+        if (method == InitMethod::kGptqFloat) {
+          for (; float_pos < it->second; ++float_pos) {
+            x_float = ForwardFloatLayer(float_net.layers[float_pos], x_float);
+          }
+        }
+        ReroundLayer(q, *f, out, state, &x_float, method);
+      }
+    }
+    Advance(out, q, state);
+  }
+  return out;
+}
+
+}  // namespace qrepair

@@ -1,0 +1,209 @@
+// The repair loop: rank, build exact per-neuron problems, solve them in parallel, and keep a
+// patch only when the reference pass over the whole repair set confirms the gain.
+#include "qrepair/repair.h"
+
+#include <algorithm>
+#include <chrono>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "qrepair/error.h"
+
+namespace qrepair {
+
+RepairStrategy ParseStrategy(const std::string& name) {
+  if (name == "default") return RepairStrategy::kDefault;
+  if (name == "qnnrepair") return RepairStrategy::kQnnRepair;
+  throw Error(ExitCode::kUsage, "--strategy: expected default or qnnrepair, got '" + name + "'");
+}
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Problems solved against one base network: fixed size, so results do not depend on --jobs.
+constexpr size_t kGroupSize = 4;
+
+struct Candidate {
+  int layer;
+  int unit;
+};
+
+std::vector<Candidate> SelectCandidates(const Network& float_net, const QuantizedNetwork& net,
+                                        const Dataset& data, const SampleSplit& split,
+                                        const RepairOptions& o, RankMethod method, int count) {
+  RankOptions ro;
+  ro.method = method;
+  ro.layers = o.layers;
+  if (o.strategy == RepairStrategy::kQnnRepair) ro.layers = {net.layers[net.LogitLayer()].name};
+  std::vector<NeuronScore> ranking = RankNeurons(float_net, net, data, split, ro);
+  std::vector<Candidate> out;
+  for (const NeuronScore& s : ranking) {
+    if (static_cast<int>(out.size()) >= count) break;
+    if (net.layers[s.layer].kind != LayerKind::kDense) continue;
+    out.push_back({s.layer, s.unit});
+  }
+  return out;
+}
+
+int64_t CountRight(const CodeBatch& logits, const SampleSplit& split, std::vector<int>* top1) {
+  *top1 = ArgmaxColumns(logits);
+  int64_t right = 0;
+  for (size_t s = 0; s < top1->size(); ++s) right += (*top1)[s] == split.target[s];
+  return right;
+}
+
+void ApplyPatch(QuantizedNetwork& net, const NeuronPatch& patch) {
+  QuantLayer& l = net.layers[patch.layer];
+  const int64_t fan_in = l.FanIn();
+  for (int64_t j = 0; j < fan_in; ++j) l.weights_q[patch.unit * fan_in + j] = static_cast<int32_t>(patch.weight[j]);
+  l.bias_q[patch.unit] = patch.bias;
+}
+
+void AddStats(SolverStats& s, const SolveOutcome& o) {
+  ++s.problems;
+  s.checks += o.checks;
+  s.sat += o.sat;
+  s.unsat += o.unsat;
+  s.unknown += o.unknown;
+  s.seconds += o.seconds;
+}
+
+}  // namespace
+
+RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, const Dataset& data,
+                       const RepairOptions& options, const ProgressFn& progress) {
+  if (start.float_activations) {
+    throw Error(ExitCode::kUsage, "repair needs integer activations (the config has \"activations\": \"float\")");
+  }
+  const auto begin = Clock::now();
+  auto seconds_left = [&] {
+    return options.time_limit_seconds - std::chrono::duration<double>(Clock::now() - begin).count();
+  };
+  auto stopped = [&] { return options.stop && options.stop->load(); };
+
+  RepairOptions o = options;
+  RankMethod method = o.rank_method;
+  int count = o.neurons;
+  if (o.strategy == RepairStrategy::kQnnRepair) {
+    method = RankMethod::kDStar2;
+    count = 5;
+    o.build.max_failing_rows = 50;
+    o.build.max_passing_rows = 50;
+    o.max_rounds = 1;
+    o.cegar_rounds = 0;
+  }
+
+  RepairResult result;
+  result.network = start;
+  QuantizedNetwork& current = result.network;
+  SampleSplit split = SplitSamples(float_net, start, data, o.target);
+  NetworkTrace trace = TraceNetwork(current, QuantizeInput(current, InputBatch(data)));
+  std::vector<int> top1;
+  int64_t right = CountRight(trace.layers.back(), split, &top1);
+  UpdateSplit(split, top1);
+  result.right_before = right;
+  const std::vector<int> first_top1 = top1;
+
+  for (int round = 1; round <= o.max_rounds && !split.failing.empty(); ++round) {
+    if (seconds_left() <= 0 || stopped()) break;
+    result.rounds = round;
+    std::vector<Candidate> candidates = SelectCandidates(float_net, current, data, split, o, method, count);
+    if (o.strategy == RepairStrategy::kQnnRepair) {  // QNNRepair keeps at most 100 images in all
+      o.build.max_passing_rows = 50;
+    }
+    int64_t right_at_round_start = right;
+    int done = 0;
+    for (size_t g = 0; g < candidates.size(); g += kGroupSize) {
+      if (seconds_left() <= 0 || stopped()) break;
+      size_t end = std::min(candidates.size(), g + kGroupSize);
+      std::vector<NeuronRepairProblem> problems;
+      for (size_t c = g; c < end; ++c) {
+        problems.push_back(BuildNeuronProblem(current, start, trace, split, candidates[c].layer,
+                                              candidates[c].unit, o.build, {}));
+      }
+      std::vector<SolveOutcome> outcomes(problems.size());
+      std::atomic<size_t> next{0};
+      auto worker = [&] {
+        for (size_t i = next++; i < problems.size(); i = next++) {
+          if (problems[i].rows.empty() || seconds_left() <= 0 || stopped()) continue;
+          SolverOptions so = o.solver;  // the job's deadline caps every call
+          so.time_limit_seconds = std::max(0.2, std::min(so.time_limit_seconds, seconds_left()));
+          outcomes[i] = SolveNeuron(problems[i], so);
+          int64_t failing = 0;
+          for (const SampleRow& r : problems[i].rows) failing += r.failing;
+          spdlog::debug("  {}[{}]: {} failing + {} passing rows: {} after {} checks, {:.2f} s {}",
+                        problems[i].layer_name, problems[i].unit, failing,
+                        static_cast<int64_t>(problems[i].rows.size()) - failing,
+                        SolveStatusName(outcomes[i].status), outcomes[i].checks, outcomes[i].seconds,
+                        outcomes[i].detail);
+        }
+      };
+      std::vector<std::thread> threads;
+      for (int t = 0; t < std::max(1, o.jobs) - 1; ++t) threads.emplace_back(worker);
+      worker();
+      for (auto& t : threads) t.join();
+
+      for (size_t i = 0; i < problems.size(); ++i) {
+        ++done;
+        SolveOutcome out = outcomes[i];
+        if (!problems[i].rows.empty()) AddStats(result.solver, out);
+        std::vector<int64_t> extra;
+        for (int cegar = 0; out.status == SolveStatus::kSat && !out.fixed_rows.empty(); ++cegar) {
+          QuantizedNetwork trial = current;
+          ApplyPatch(trial, out.patch);
+          NetworkTrace trial_trace = trace;
+          RetraceFrom(trial, out.patch.layer, trial_trace);
+          std::vector<int> trial_top1;
+          int64_t trial_right = CountRight(trial_trace.layers.back(), split, &trial_top1);
+          std::vector<int64_t> broken;
+          for (int64_t s : split.passing) {
+            if (trial_top1[s] != split.target[s]) broken.push_back(s);
+          }
+          bool accept = trial_right > right && (o.allow_broken || broken.empty());
+          if (accept) {
+            NeuronChange change{out.patch.layer, current.layers[out.patch.layer].name, out.patch.unit, {}, trial_right - right, round};
+            const QuantLayer& before = current.layers[out.patch.layer];
+            const int64_t fan_in = before.FanIn();
+            for (int64_t j = 0; j < fan_in; ++j) {
+              int64_t w = before.weights_q[out.patch.unit * fan_in + j];
+              if (w != out.patch.weight[j]) change.changes.push_back({static_cast<int>(j), w, out.patch.weight[j]});
+            }
+            if (before.bias_q[out.patch.unit] != out.patch.bias) {
+              change.changes.push_back({-1, before.bias_q[out.patch.unit], out.patch.bias});
+            }
+            spdlog::debug("{}[{}]: {} weights changed, {} -> {} repair samples right", change.layer_name,
+                          change.unit, change.changes.size(), right, trial_right);
+            current = std::move(trial);
+            trace = std::move(trial_trace);
+            right = trial_right;
+            UpdateSplit(split, trial_top1);
+            result.changes.push_back(std::move(change));
+            break;
+          }
+          if (broken.empty() || cegar >= o.cegar_rounds || seconds_left() <= 0 || stopped()) break;
+          // Counterexample-guided: the reference pass found rows the problem did not hold.
+          extra.insert(extra.end(), broken.begin(), broken.end());
+          NeuronRepairProblem again = BuildNeuronProblem(current, start, trace, split, problems[i].layer,
+                                                         problems[i].unit, o.build, extra);
+          SolverOptions so = o.solver;
+          so.time_limit_seconds = std::max(0.2, std::min(o.solver.time_limit_seconds, seconds_left()));
+          out = SolveNeuron(again, so);
+          AddStats(result.solver, out);
+        }
+        if (progress) progress(done, static_cast<int>(candidates.size()), right);
+      }
+    }
+    if (right == right_at_round_start) break;  // no gain this round
+  }
+  result.limit_reached = seconds_left() <= 0;
+  result.interrupted = stopped();
+  result.right_after = right;
+  for (size_t s = 0; s < top1.size(); ++s) {
+    result.broken += first_top1[s] == split.target[s] && split.quant_top1[s] != split.target[s];
+  }
+  return result;
+}
+
+}  // namespace qrepair

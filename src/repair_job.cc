@@ -1,0 +1,137 @@
+// The repair job: the pipeline from files to a verified repaired network and its report.
+#include "qrepair/repair_job.h"
+
+#include <chrono>
+#include <map>
+
+#include <spdlog/spdlog.h>
+
+#include "qrepair/atomic_file.h"
+#include "qrepair/evaluate.h"
+#include "qrepair/json_io.h"
+#include "qrepair/model_source.h"
+#include "qrepair/version.h"
+
+namespace qrepair {
+
+namespace {
+
+StageFigures Measure(const Network& f, const QuantizedNetwork& q, const Dataset& repair,
+                     const Dataset* holdout, Predictions* repair_predictions = nullptr) {
+  StageFigures s;
+  Predictions p = Predict(f, q, repair);
+  s.repair = Summarize(p, f.NumClasses());
+  if (repair_predictions) *repair_predictions = p;
+  if (holdout) s.holdout = Summarize(Predict(f, q, *holdout), f.NumClasses());
+  return s;
+}
+
+}  // namespace
+
+RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progress) {
+  const auto begin = std::chrono::steady_clock::now();
+  RefuseOverwritingInputs(o.output, {o.model, o.config, o.data.data_path, o.data.labels_path}, o.force);
+  for (const std::string* out : {&o.report_json, &o.report_md}) {
+    RefuseOverwritingInputs(*out, {o.model, o.config, o.data.data_path, o.data.labels_path}, o.force);
+  }
+  DataOptions d = o.data;
+  d.range = o.repair_range;
+  Dataset repair = LoadDataset(d);
+  Dataset holdout;
+  if (o.has_holdout) {
+    d.range = o.holdout_range;
+    holdout = LoadDataset(d);
+  }
+  const Dataset* holdout_ptr = o.has_holdout ? &holdout : nullptr;
+  if (o.repair.target == RepairTarget::kLabels && !repair.HasLabels()) {
+    throw Error(ExitCode::kUsage, "--target labels needs --labels");
+  }
+
+  ModelFile model = OpenModel(o.model, o.config, repair);
+  RepairJobResult result;
+  RepairReport& report = result.report;
+  report.model = o.model;
+  report.model_sha256 = Sha256File(o.model);
+  report.tool_version = kVersion;
+  report.init_method = InitMethodName(o.init);
+  Predictions before_pred;
+  report.before = Measure(model.float_network, model.quantized, repair, holdout_ptr, &before_pred);
+
+  auto init_begin = std::chrono::steady_clock::now();
+  QuantizedNetwork start = InitializeWeights(model.float_network, model.quantized, InputBatch(repair), o.init);
+  report.init_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - init_begin).count();
+  report.init = o.init == InitMethod::kRtn ? report.before : Measure(model.float_network, start, repair, holdout_ptr);
+  spdlog::info("start ({}): repair agreement {:.2f} %, {} failing samples", report.init_method,
+               100 * report.init.repair.agreement,
+               static_cast<long long>(report.init.repair.samples * (1 - report.init.repair.agreement) + 0.5));
+
+  RepairOptions ro = o.repair;
+  ro.time_limit_seconds = std::max(0.0, o.repair.time_limit_seconds - report.init_seconds);
+  RepairResult rr = RunRepair(model.float_network, start, repair, ro, progress);
+  report.changes = rr.changes;
+  report.solver = rr.solver;
+  report.rounds = rr.rounds;
+
+  // The written bytes are what is verified: serialize, parse back, re-run the reference pass.
+  ModelFile out = model;
+  out.quantized = rr.network;
+  out.provenance.created_by = "repair";
+  out.provenance.tool_version = kVersion;
+  out.provenance.source_model = o.model;
+  out.provenance.source_sha256 = report.model_sha256;
+  std::string bytes = ModelFileToJson(out).dump(1) + "\n";
+  ModelFile reread = ModelFileFromJson(nlohmann::json::parse(bytes), o.output);
+  Predictions after_pred;
+  report.after = Measure(reread.float_network, reread.quantized, repair, holdout_ptr, &after_pred);
+
+  // Re-check every claim against the reference pass.
+  std::vector<int> target = o.repair.target == RepairTarget::kFloat ? after_pred.float_top1 : repair.labels;
+  int64_t right_after = 0;
+  std::map<std::pair<int, int>, int64_t> confusions;
+  for (size_t s = 0; s < target.size(); ++s) {
+    bool was = before_pred.quant_top1[s] == target[s];
+    bool now = after_pred.quant_top1[s] == target[s];
+    right_after += now;
+    report.fixed += !was && now;
+    report.broken += was && !now;
+    if (!was && now) ++confusions[{before_pred.quant_top1[s], after_pred.quant_top1[s]}];
+  }
+  for (const auto& c : confusions) report.fixed_confusions.push_back(c);
+  bool claims_hold = right_after == rr.right_after;
+  bool broken_ok = o.repair.allow_broken || rr.broken == 0;
+  report.verified = claims_hold && broken_ok;
+  report.verification_note =
+      claims_hold ? "the reference integer pass over the written network confirms " + std::to_string(right_after) +
+                        " of " + std::to_string(target.size()) + " repair samples right; " +
+                        std::to_string(rr.broken) + " samples right at the start of repair were broken"
+                  : "MISMATCH: the engine claimed " + std::to_string(rr.right_after) + " right, the reference pass finds " +
+                        std::to_string(right_after);
+  if (!report.verified) {
+    throw InternalError("repair result failed verification: " + report.verification_note);
+  }
+
+  if (rr.interrupted) {
+    report.status = "interrupted";
+    result.code = ExitCode::kInterrupted;
+  } else if (rr.right_after <= rr.right_before && report.after.repair.agreement <= report.before.repair.agreement &&
+             (!report.after.repair.has_labels || report.after.repair.quant_accuracy <= report.before.repair.quant_accuracy)) {
+    report.status = "no_improvement";
+    result.code = ExitCode::kNoImprovement;
+  } else if (rr.limit_reached) {
+    report.status = "limit_reached";
+    result.code = ExitCode::kLimitReached;
+  } else {
+    report.status = "repaired";
+  }
+  nlohmann::json echo = o.echo;
+  report.options = &echo;
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  WriteFileAtomic(o.output, bytes);
+  if (!o.report_json.empty()) WriteFileAtomic(o.report_json, ReportToJson(report).dump(2) + "\n");
+  if (!o.report_md.empty()) WriteFileAtomic(o.report_md, ReportToMarkdown(report));
+  report.options = nullptr;
+  result.repaired = std::move(reread);
+  return result;
+}
+
+}  // namespace qrepair
