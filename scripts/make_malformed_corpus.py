@@ -1,12 +1,16 @@
 #!/usr/bin/python3
-"""Writes a corpus of malformed data-set files (IDX, IDX.gz, CSV, NumPy, labels) and a manifest.
+"""Writes a corpus of malformed input files for every format qrepair reads, and a manifest.
 
 Usage: make_malformed_corpus.py OUTPUT_DIR
 
-Every case must make the loader refuse the file with exit code 3 (bad input) and a message that
-names the file; `expect_message` is a substring the message must contain. Cases with role
-"labels" pair a malformed labels file with the valid data file named in `data`. Files listed
-under "companions" are valid and only exist to be paired. Standard library only.
+Formats: ONNX, NNet, qrepair JSON models, quantization configs, batch manifests, IDX (plain and
+gzip), CSV, NumPy and labels files. Every case names the command line (`argv`, paths relative to
+OUTPUT_DIR, run from there) that feeds its file to a real subcommand, next to small valid
+companion files; the command must exit with code 3 (bad input) and print a message that names the
+file and contains `expect_message`. Cases with "requires": "batch" need the batch subcommand.
+"controls" are command lines on the valid companions alone that must exit 0, so a case fails
+for its one defect and not because a companion is broken. The data-set cases need only the
+standard library; the model cases need numpy and onnx (Debian's python3-numpy, python3-onnx).
 """
 
 import gzip
@@ -16,6 +20,11 @@ import struct
 import sys
 
 BAD_INPUT = 3
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+# Data-set cases run through `eval` with the ONNX companion (see corpus_models.py).
+EVAL_WITH_DATA = ["eval", "companions/mlp4.onnx", "--config", "companions/q4.json", "--data"]
 
 
 class Corpus:
@@ -23,6 +32,16 @@ class Corpus:
         self.root = root
         self.cases = []
         self.companions = []
+        self.controls = []
+
+    def source_path(self, relative):
+        return os.path.join(REPO, relative)
+
+    def symlink(self, name, target):
+        path = os.path.join(self.root, name)
+        if os.path.lexists(path):
+            os.remove(path)
+        os.symlink(target, path)
 
     def write(self, name, data):
         path = os.path.join(self.root, name)
@@ -31,17 +50,34 @@ class Corpus:
             out.write(data)
         return name
 
-    def add(self, name, data, fmt, problem, expect, role="data", companion=None):
+    def add(self, name, data, fmt, problem, expect, role="data", companion=None, argv=None,
+            requires=None):
+        """`argv`: the command line after `qrepair` (a list, or a function of the file name);
+        by default the data or labels flag of `eval`."""
         if any(case["file"] == name for case in self.cases):
             raise SystemExit("duplicate case name: " + name)
+        if argv is None:
+            argv = EVAL_WITH_DATA + ([name] if role == "data" else [companion, "--labels", name])
+        elif callable(argv):
+            argv = argv(name)
+        if name not in argv:
+            raise SystemExit("case %s: its command line does not name the file" % name)
         case = {"file": self.write(name, data), "format": fmt, "role": role,
-                "problem": problem, "expect_exit": BAD_INPUT, "expect_message": expect}
+                "problem": problem, "expect_exit": BAD_INPUT, "expect_message": expect,
+                "argv": argv}
         if companion is not None:
             case["data"] = companion
+        if requires is not None:
+            case["requires"] = requires
         self.cases.append(case)
 
-    def companion(self, name, data, fmt, what):
+    def companion(self, name, data, fmt, what, control=None, requires=None):
         self.companions.append({"file": self.write(name, data), "format": fmt, "what": what})
+        if control is not None:
+            entry = {"argv": control, "expect_exit": 0}
+            if requires is not None:
+                entry["requires"] = requires
+            self.controls.append(entry)
         return name
 
 
@@ -258,6 +294,9 @@ def npy_cases(c):
 def label_cases(c):
     data = c.companion("companions/data3-idx3-ubyte", idx_u8([3, 2, 2], range(12)), "idx",
                        "3 rows of 2x2 uint8, valid")
+    labels = c.companion("companions/labels3-idx1-ubyte", idx_u8([3], [0, 1, 1]), "labels-idx",
+                         "3 labels, valid")
+    c.controls.append({"argv": EVAL_WITH_DATA + [data, "--labels", labels], "expect_exit": 0})
 
     def add(name, body, fmt, problem, expect):
         c.add(name, body, fmt, problem, expect, role="labels", companion=data)
@@ -301,15 +340,24 @@ def main(argv):
         sys.stderr.write(__doc__)
         return 2
     corpus = Corpus(argv[1])
-    os.makedirs(argv[1], exist_ok=True)
+    os.makedirs(os.path.join(argv[1], "out"), exist_ok=True)
+    import corpus_configs  # pylint: disable=import-outside-toplevel
+    import corpus_models  # pylint: disable=import-outside-toplevel
+    corpus_models.onnx_cases(corpus)
+    corpus_models.nnet_cases(corpus)
+    corpus_models.json_model_cases(corpus)
+    corpus_configs.config_cases(corpus)
+    corpus_configs.manifest_cases(corpus)
     idx_cases(corpus)
     idx_gz_cases(corpus)
     csv_cases(corpus)
     npy_cases(corpus)
     label_cases(corpus)
-    manifest = {"description": "malformed data-set files; each must be refused with exit code "
-                               "3 and a message naming the file and containing expect_message",
-                "cases": corpus.cases, "companions": corpus.companions}
+    manifest = {"description": "malformed input files; running `qrepair ARGV` from this folder "
+                               "must exit with expect_exit and print a message naming the file "
+                               "and containing expect_message; controls must exit 0",
+                "cases": corpus.cases, "companions": corpus.companions,
+                "controls": corpus.controls}
     with open(os.path.join(argv[1], "manifest.json"), "w") as out:
         json.dump(manifest, out, indent=1)
         out.write("\n")

@@ -389,6 +389,8 @@ ModelFile LoadModelJson(const std::string& path) {
     root = json::parse(in);
   } catch (const json::parse_error& e) {
     throw BadInput(path, "byte " + std::to_string(e.byte), std::string("invalid JSON: ") + e.what());
+  } catch (const json::exception& e) {  // number overflow (1e999) is an out_of_range error
+    throw BadInput(path, "", std::string("invalid JSON: ") + e.what());
   }
   return ModelFileFromJson(root, path);
 }

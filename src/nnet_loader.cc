@@ -76,12 +76,41 @@ class NnetReader {
     return values;
   }
 
+  // After the last bias: anything but blank lines means the header and the body disagree.
+  void ExpectEnd(int64_t num_layers) {
+    std::string line;
+    while (std::getline(in_, line)) {
+      ++line_number_;
+      if (!IsBlank(line)) {
+        throw Here("unexpected data after the biases of layer " + std::to_string(num_layers) +
+                   "; expected the end of the file (the header declares " +
+                   std::to_string(num_layers) + " layers)");
+      }
+    }
+  }
+
   Error Here(const std::string& message) const {
     return BadInput(path_, "line " + std::to_string(line_number_), message);
   }
 
  private:
   static bool IsBlank(const std::string& line) { return Trim(line).empty(); }
+
+  // A field as quoted in a message: at most 32 bytes, other bytes than printable ASCII as \xNN
+  // (a NUL byte would otherwise end the message).
+  static std::string Printable(const std::string& field) {
+    std::string out;
+    for (size_t i = 0; i < field.size() && i < 32; ++i) {
+      unsigned char c = static_cast<unsigned char>(field[i]);
+      if (c >= 0x20 && c < 0x7f) {
+        out += static_cast<char>(c);
+      } else {
+        static const char* kHex = "0123456789abcdef";
+        out += std::string("\\x") + kHex[c >> 4] + kHex[c & 15];
+      }
+    }
+    return field.size() > 32 ? out + "..." : out;
+  }
 
   static std::string Trim(const std::string& s) {
     size_t b = s.find_first_not_of(" \t\r");
@@ -93,11 +122,11 @@ class NnetReader {
     char* end = nullptr;
     double v = field.empty() ? 0.0 : std::strtod(field.c_str(), &end);
     if (field.empty() || end != field.c_str() + field.size()) {
-      throw Here("value " + std::to_string(index) + " '" + field + "' is not a number (" + what +
+      throw Here("value " + std::to_string(index) + " '" + Printable(field) + "' is not a number (" + what +
                  ")");
     }
     if (!std::isfinite(v)) {
-      throw Here("value " + std::to_string(index) + " '" + field + "' is not finite (" + what +
+      throw Here("value " + std::to_string(index) + " '" + Printable(field) + "' is not finite (" + what +
                  ")");
     }
     return v;
@@ -186,6 +215,7 @@ Network LoadNnet(const std::string& path) {
           reader.Numbers(1, "layer " + index + " bias of neuron " + std::to_string(u + 1))[0]));
     }
     network.layers.push_back(std::move(dense));
+    if (l + 1 == num_layers) reader.ExpectEnd(num_layers);
     if (l + 1 < num_layers) {
       Layer relu;
       relu.kind = LayerKind::kRelu;

@@ -24,7 +24,8 @@ struct FixedPointMultiplier {
 };
 
 // Nearest representable multiplier to `real` (>= 0). Multipliers too small to represent become 0
-// (every output rounds to 0); too large ones (>= 2^32) are refused by the caller.
+// (every output rounds to 0); too large ones (>= 2^31) come back with shift 0 and m >= 2^31 (or
+// INT64_MAX), which the caller refuses.
 inline FixedPointMultiplier MakeMultiplier(double real) {
   FixedPointMultiplier f;
   if (!(real > 0.0)) {
@@ -45,7 +46,11 @@ inline FixedPointMultiplier MakeMultiplier(double real) {
     f.shift = 0;
     return f;
   }
-  if (shift < 0) shift = 0;  // caller refuses multipliers this large
+  if (shift < 0) {  // >= 2^31: kept as an integer >= 2^31 so that callers see it and refuse it
+    f.m = shift < -31 ? INT64_MAX : m << -shift;
+    f.shift = 0;
+    return f;
+  }
   f.m = m;
   f.shift = shift;
   return f;

@@ -1,0 +1,302 @@
+// Faults, end to end: inputs are never overwritten, kill -9 leaves the old output or a complete
+// new one, SIGINT/SIGTERM exit with code 130 and a valid output or none, and the same repair gives
+// byte-identical outputs (with --jobs 1 and 2). With QREPAIR_FAULT_RESULTS=PATH the kill trials'
+// counts are written to PATH as JSON for scripts/reliability_table.sh.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <thread>
+
+#include "process_runner.h"
+#include "qrepair/atomic_file.h"
+#include "qrepair/error.h"
+#include "qrepair/json_io.h"
+
+namespace qrepair {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::Process;
+using testing::ProcessResult;
+using testing::ReadFile;
+using testing::RunProcess;
+using testing::TempDir;
+
+const std::string kModel = QREPAIR_SOURCE_DIR "/models/tiny_mlp.onnx";
+const std::string kImages = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
+const std::string kLabels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+const std::string kConfig =
+    R"({"weights": {"bits": 4, "granularity": "per-tensor"}, "activations": {"bits": 8}})";
+constexpr double kTimeout = 120;
+
+void WriteText(const std::string& path, const std::string& text) {
+  std::ofstream(path, std::ios::binary) << text;
+}
+
+// The brief's repair: hidden and output layers, 300 samples, 10 s.
+std::vector<std::string> RepairCommand(const std::string& dir, const std::string& output) {
+  return {QREPAIR_BINARY, "-q", "repair", kModel, "--config", dir + "/q.json", "--data", kImages,
+          "--labels", kLabels, "--input-scale", "0.00392156862745098", "--repair-range", "0:300",
+          "--holdout-range", "300:600", "--time-limit", "10", "--max-rounds", "1",
+          "-o", output};
+}
+
+// A small repair that finishes well inside its limit, so timing cannot change its result.
+std::vector<std::string> QuickRepairCommand(const std::string& dir, const std::string& output,
+                                            const std::string& report, int jobs) {
+  return {QREPAIR_BINARY, "-q", "repair", kModel, "--config", dir + "/q.json", "--data", kImages,
+          "--labels", kLabels, "--input-scale", "0.00392156862745098", "--repair-range", "0:300",
+          "--holdout-range", "300:600", "--layers", "/3/Gemm", "--neurons", "4",
+          "--max-rounds", "1", "--time-limit", "60", "--jobs", std::to_string(jobs),
+          "-o", output, "--report", report};
+}
+
+class FaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(kImages) || !fs::exists(kLabels)) {
+      GTEST_SKIP() << kImages << " is absent (Debian package dataset-fashion-mnist)";
+    }
+    WriteText(dir_.path() + "/q.json", kConfig);
+  }
+  std::string Path(const std::string& name) const { return dir_.path() + "/" + name; }
+
+  TempDir dir_{"qrepair-fault-"};
+};
+
+// True when `path` holds a complete model that LoadModelJson accepts.
+bool IsValidModel(const std::string& path, std::string* why) {
+  try {
+    ModelFile model = LoadModelJson(path);
+    if (!model.has_quantized) {
+      *why = "not a quantized model";
+      return false;
+    }
+    return true;
+  } catch (const Error& e) {
+    *why = e.what();
+    return false;
+  }
+}
+
+TEST_F(FaultTest, QuantizeRefusesOutputEqualToAnInputUnlessForced) {
+  const std::string config = Path("q.json");
+  for (const std::string& output : {config, dir_.path() + "/./q.json"}) {
+    ProcessResult r = RunProcess({QREPAIR_BINARY, "quantize", kModel, "--config", config, "--data",
+                                  kImages, "--range", "0:50", "--input-scale",
+                                  "0.00392156862745098", "-o", output},
+                                 "", kTimeout);
+    EXPECT_TRUE(r.exited && r.exit_code == 2) << output << ": " << r.Describe() << "\n" << r.err;
+    EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
+    EXPECT_EQ(ReadFile(config), kConfig) << "the input was modified";
+  }
+  // Relative spelling from another folder: the same file all the same.
+  ProcessResult relative = RunProcess({QREPAIR_BINARY, "quantize", kModel, "--config", "q.json",
+                                       "--data", kImages, "--range", "0:50", "-o", "../" +
+                                       fs::path(dir_.path()).filename().string() + "/q.json"},
+                                      dir_.path(), kTimeout);
+  EXPECT_TRUE(relative.exited && relative.exit_code == 2) << relative.Describe() << relative.err;
+  EXPECT_EQ(ReadFile(config), kConfig);
+
+  ProcessResult forced = RunProcess({QREPAIR_BINARY, "quantize", kModel, "--config", config,
+                                     "--data", kImages, "--range", "0:50", "--input-scale",
+                                     "0.00392156862745098", "-o", config, "--force"},
+                                    "", kTimeout);
+  EXPECT_TRUE(forced.exited && forced.exit_code == 0) << forced.Describe() << "\n" << forced.err;
+  std::string why;
+  EXPECT_TRUE(IsValidModel(config, &why)) << why;
+}
+
+TEST_F(FaultTest, RepairRefusesOutputOrReportEqualToAnInput) {
+  const std::string model = Path("model.onnx");
+  fs::copy_file(kModel, model);
+  const std::string model_bytes = ReadFile(model);
+  std::vector<std::string> command = RepairCommand(dir_.path(), model);
+  command[3] = model;
+  ProcessResult r = RunProcess(command, "", kTimeout);
+  EXPECT_TRUE(r.exited && r.exit_code == 2) << r.Describe() << "\n" << r.err;
+  EXPECT_EQ(ReadFile(model), model_bytes) << "the model was modified";
+
+  command = RepairCommand(dir_.path(), Path("out.json"));
+  command.insert(command.end(), {"--report", Path("q.json")});
+  r = RunProcess(command, "", kTimeout);
+  EXPECT_TRUE(r.exited && r.exit_code == 2) << r.Describe() << "\n" << r.err;
+  EXPECT_EQ(ReadFile(Path("q.json")), kConfig) << "the config was modified";
+  EXPECT_FALSE(fs::exists(Path("out.json"))) << "a refused command wrote its output";
+}
+
+// Temporary files that a killed writer leaves beside `output` (".NAME.tmp.XXXXXX").
+int LeftoverTempFiles(const std::string& dir) {
+  int n = 0;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    n += entry.path().filename().string().find(".tmp.") != std::string::npos;
+  }
+  return n;
+}
+
+TEST_F(FaultTest, KillNineLeavesTheOldOutputOrACompleteNewOne) {
+  // The old output: a valid model that differs from any repair's result.
+  const std::string output = Path("out.json");
+  ProcessResult q = RunProcess({QREPAIR_BINARY, "quantize", kModel, "--config", Path("q.json"),
+                                "--data", kImages, "--range", "0:50", "--input-scale",
+                                "0.00392156862745098", "-o", output},
+                               "", kTimeout);
+  ASSERT_TRUE(q.exited && q.exit_code == 0) << q.Describe() << "\n" << q.err;
+  const std::string old_bytes = ReadFile(output);
+
+  // One undisturbed run: how long a repair takes, and that it replaces the file.
+  ProcessResult full = RunProcess(RepairCommand(dir_.path(), output), "", kTimeout);
+  ASSERT_TRUE(full.exited) << full.Describe();
+  ASSERT_TRUE(full.exit_code == 0 || full.exit_code == 5) << full.Describe() << "\n" << full.err;
+  ASSERT_NE(ReadFile(output), old_bytes);
+  const double duration = full.seconds;
+
+  // Kill moments spread over the whole run (stratified, jittered), a few after its end.
+  constexpr int kTrials = 10;
+  std::mt19937 rng(20240607);
+  int kept_old = 0, complete_new = 0, corrupted = 0;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    WriteText(output, old_bytes);
+    std::uniform_real_distribution<double> jitter(0.0, 1.0);
+    const double at = duration * 1.1 * (trial + jitter(rng)) / kTrials;
+    Process repair(RepairCommand(dir_.path(), output));
+    std::this_thread::sleep_for(std::chrono::duration<double>(at));
+    repair.Signal(SIGKILL);
+    ProcessResult r = repair.Wait(kTimeout);
+    const std::string now = ReadFile(output);
+    std::string why;
+    if (now == old_bytes) {
+      ++kept_old;
+    } else if (IsValidModel(output, &why)) {
+      ++complete_new;
+    } else {
+      ++corrupted;
+      ADD_FAILURE() << "trial " << trial << ": killed at " << at << " s (" << r.Describe()
+                    << "): the output is neither the old file nor a valid model: " << why;
+    }
+  }
+  const int leftovers = LeftoverTempFiles(dir_.path());
+  std::cout << "[ kill -9 ] " << kTrials << " trials over a " << duration << " s repair: "
+            << kept_old << " old, " << complete_new << " complete new, " << corrupted
+            << " corrupted; " << leftovers << " temporary files left behind\n";
+  if (const char* out = std::getenv("QREPAIR_FAULT_RESULTS"); out != nullptr && *out != '\0') {
+    std::ofstream(out) << json{{"kill_trials", kTrials}, {"kept_old", kept_old},
+                               {"complete_new", complete_new}, {"corrupted", corrupted},
+                               {"leftover_temp_files", leftovers},
+                               {"repair_seconds", duration}}.dump(1) << "\n";
+  }
+}
+
+// The writer itself, killed far more often than a whole repair can be: a child rewrites one file
+// with two large contents in turn; after every kill the file is exactly one of them.
+TEST_F(FaultTest, AtomicWriteLeavesOneCompleteVersionWhenKilledAtAnyMoment) {
+  const std::string path = Path("big.json");
+  const std::string a(4 << 20, 'a'), b(4 << 20, 'b');
+  WriteFileAtomic(path, a);
+  std::mt19937 rng(7);
+  constexpr int kTrials = 40;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    pid_t child = ::fork();
+    ASSERT_GE(child, 0);
+    if (child == 0) {
+      try {
+        for (int i = 0;; ++i) WriteFileAtomic(path, i % 2 ? a : b);
+      } catch (...) {
+        ::_exit(1);
+      }
+    }
+    std::this_thread::sleep_for(
+        std::chrono::microseconds(std::uniform_int_distribution<int>(500, 40000)(rng)));
+    ::kill(child, SIGKILL);
+    ::waitpid(child, nullptr, 0);
+    const std::string now = ReadFile(path);
+    ASSERT_TRUE(now == a || now == b) << "trial " << trial << ": " << now.size() << " bytes";
+    for (const auto& entry : fs::directory_iterator(dir_.path())) {
+      if (entry.path().filename().string().find(".tmp.") != std::string::npos) {
+        fs::remove(entry.path());
+      }
+    }
+  }
+}
+
+void ExpectStopsWith130(const std::string& dir, const std::string& output, int signal_number) {
+  Process repair(RepairCommand(dir, output));
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const auto sent = std::chrono::steady_clock::now();
+  repair.Signal(signal_number);
+  ProcessResult r = repair.Wait(kTimeout);
+  const double latency =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
+  ASSERT_TRUE(r.exited) << r.Describe() << "\n" << r.err;
+  EXPECT_EQ(r.exit_code, 130) << r.err;
+  EXPECT_LT(latency, 10.0) << "stopping took " << latency << " s";
+  std::string why;
+  if (fs::exists(output)) EXPECT_TRUE(IsValidModel(output, &why)) << why;
+  std::cout << "[ signal " << signal_number << " ] exit " << r.exit_code << " after " << latency
+            << " s; output " << (fs::exists(output) ? "written (valid)" : "absent") << "\n";
+}
+
+TEST_F(FaultTest, SigintStopsRepairWithExitCode130AndAValidOutputOrNone) {
+  ExpectStopsWith130(dir_.path(), Path("int.json"), SIGINT);
+}
+
+TEST_F(FaultTest, SigtermStopsRepairWithExitCode130AndAValidOutputOrNone) {
+  ExpectStopsWith130(dir_.path(), Path("term.json"), SIGTERM);
+}
+
+// The report without what may differ between equal runs: timings and the --jobs echo.
+json WithoutTimings(json report) {
+  if (report.is_object()) {
+    json out = json::object();
+    for (auto it = report.begin(); it != report.end(); ++it) {
+      const std::string& key = it.key();
+      if (key.size() >= 7 && key.compare(key.size() - 7, 7, "seconds") == 0) continue;
+      out[key] = WithoutTimings(it.value());
+    }
+    if (out.contains("options") && out["options"].is_object()) out["options"].erase("jobs");
+    return out;
+  }
+  if (report.is_array()) {
+    for (json& element : report) element = WithoutTimings(element);
+  }
+  return report;
+}
+
+TEST_F(FaultTest, SameRepairGivesByteIdenticalOutputWithOneOrTwoJobs) {
+  struct Run {
+    int jobs;
+    std::string output, report;
+  };
+  std::vector<Run> runs = {{1, Path("a.json"), Path("a.report.json")},
+                           {1, Path("b.json"), Path("b.report.json")},
+                           {2, Path("c.json"), Path("c.report.json")}};
+  for (const Run& run : runs) {
+    ProcessResult r =
+        RunProcess(QuickRepairCommand(dir_.path(), run.output, run.report, run.jobs), "", kTimeout);
+    ASSERT_TRUE(r.exited && (r.exit_code == 0 || r.exit_code == 4))
+        << "--jobs " << run.jobs << ": " << r.Describe() << "\n" << r.err;
+    json report = json::parse(ReadFile(run.report));
+    ASSERT_NE(report["status"], "limit_reached") << "the run must finish inside its limit";
+  }
+  const std::string first = ReadFile(runs[0].output);
+  ASSERT_FALSE(first.empty());
+  EXPECT_EQ(ReadFile(runs[1].output), first) << "two equal runs wrote different models";
+  EXPECT_EQ(ReadFile(runs[2].output), first) << "--jobs 2 wrote a different model than --jobs 1";
+  const json base = WithoutTimings(json::parse(ReadFile(runs[0].report)));
+  for (size_t i = 1; i < runs.size(); ++i) {
+    const json other = WithoutTimings(json::parse(ReadFile(runs[i].report)));
+    EXPECT_EQ(other, base) << "report " << i << " differs: "
+                           << json::diff(base, other).dump();
+  }
+}
+
+}  // namespace
+}  // namespace qrepair
