@@ -80,6 +80,26 @@ void LogitGood(const QuantLayer& layer, int unit, const CodeBatch& logits, int64
   }
 }
 
+// Keeps only the `count` weights that push the failing rows towards their good sets hardest
+// (|sum_r dir_r x_rj|, dir_r = +1 when row r needs a larger accumulator, -1 when smaller);
+// the others are fixed. Smaller problems solve much faster; the search is still sound.
+void RestrictFreeWeights(NeuronRepairProblem& p, int count) {
+  if (count <= 0 || static_cast<int>(p.weight.size()) <= count) return;
+  std::vector<double> pull(p.weight.size(), 0.0);
+  for (const SampleRow& r : p.rows) {
+    if (!r.failing || r.good.empty()) continue;
+    double dir = r.acc < r.good.front().lo ? 1.0 : (r.acc > r.good.back().hi ? -1.0 : 0.0);
+    for (size_t j = 0; j < r.x.size(); ++j) pull[j] += dir * r.x[j];
+  }
+  std::vector<size_t> order(p.weight.size());
+  for (size_t j = 0; j < order.size(); ++j) order[j] = j;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return std::abs(pull[a]) > std::abs(pull[b]); });
+  for (size_t k = static_cast<size_t>(count); k < order.size(); ++k) {
+    size_t j = order[k];
+    p.weight_lo[j] = p.weight_hi[j] = p.weight[j];
+  }
+}
+
 }  // namespace
 
 NeuronRepairProblem BuildNeuronProblem(const QuantizedNetwork& net, const QuantizedNetwork& origin,
@@ -144,7 +164,7 @@ NeuronRepairProblem BuildNeuronProblem(const QuantizedNetwork& net, const Quanti
     }
     row.acc = acc;
     AccInterval reach = ReachableRange(p, row);
-    int64_t margin = row.failing ? o.margin : 0;
+    int64_t margin = row.failing ? o.margin : std::min(o.keep_margin, Margin(logits, s, split.target[s]));
     if (is_logit_layer) {
       LogitGood(layer, unit, logits, s, split.target[s], margin, reach, row);
       bool always = row.good.size() == 1 && row.good[0].lo <= reach.lo && row.good[0].hi >= reach.hi;
@@ -158,7 +178,10 @@ NeuronRepairProblem BuildNeuronProblem(const QuantizedNetwork& net, const Quanti
     int64_t vlo = std::max(ylo, y0 - half), vhi = std::min(yhi, y0 + half);
     pending.push_back({std::move(row), reach, vlo, vhi});
   }
-  if (is_logit_layer) return p;
+  if (is_logit_layer) {
+    RestrictFreeWeights(p, o.max_free_weights);
+    return p;
+  }
 
   // Hidden layer: run every (row, value) pair through the rest of the network at once.
   int64_t columns = 0;
@@ -176,7 +199,8 @@ NeuronRepairProblem BuildNeuronProblem(const QuantizedNetwork& net, const Quanti
   c = 0;
   for (Pending& r : pending) {
     int target = split.target[r.row.sample];
-    int64_t margin = r.row.failing ? o.margin : 0;
+    int64_t margin = r.row.failing ? o.margin
+                                   : std::min(o.keep_margin, Margin(logits, r.row.sample, target));
     for (int64_t v = r.vlo; v <= r.vhi; ++v, ++c) {
       if (!LogitsRight(out, c, target, margin)) continue;
       int64_t lo = v == r.vlo ? std::max(r.reach.lo, FirstAtLeast(f, r.reach.lo, r.reach.hi, v)) : FirstAtLeast(f, r.reach.lo, r.reach.hi, v);
@@ -191,6 +215,7 @@ NeuronRepairProblem BuildNeuronProblem(const QuantizedNetwork& net, const Quanti
     bool always = r.row.good.size() == 1 && r.row.good[0].lo <= r.reach.lo && r.row.good[0].hi >= r.reach.hi;
     if (r.row.failing ? !r.row.good.empty() : !always) p.rows.push_back(std::move(r.row));
   }
+  RestrictFreeWeights(p, o.max_free_weights);
   return p;
 }
 

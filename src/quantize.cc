@@ -38,11 +38,41 @@ void RoundWeights(QuantLayer& layer, const std::vector<float>& weights, const st
 
 namespace {
 
-ActivationCode CodeFor(const FloatBatch& values, int bits, bool force_signed, ScaleRule rule) {
+struct Range {
+  double lo = 0.0;
+  double hi = 0.0;
+};
+
+// Each layer's output range over the calibration samples, computed in chunks so that memory
+// stays bounded whatever the number of samples. ranges[0] is the input, ranges[i+1] layer i.
+std::vector<Range> LayerRanges(const Network& network, const FloatBatch& calibration) {
+  std::vector<Range> ranges(network.layers.size() + 1);
+  const int64_t chunk = 2048;
+  bool first = true;
+  for (int64_t begin = 0; begin < calibration.cols(); begin += chunk) {
+    int64_t n = std::min(chunk, calibration.cols() - begin);
+    FloatBatch x = calibration.middleCols(begin, n);
+    auto update = [&](size_t i, const FloatBatch& v) {
+      if (v.size() == 0) return;
+      double lo = v.minCoeff(), hi = v.maxCoeff();
+      ranges[i].lo = first ? lo : std::min(ranges[i].lo, lo);
+      ranges[i].hi = first ? hi : std::max(ranges[i].hi, hi);
+    };
+    update(0, x);
+    for (size_t i = 0; i < network.layers.size(); ++i) {
+      x = ForwardFloatLayer(network.layers[i], x);
+      update(i + 1, x);
+    }
+    first = false;
+  }
+  return ranges;
+}
+
+ActivationCode CodeFor(const Range& range, int bits, bool force_signed, ScaleRule rule) {
   ActivationCode code;
   code.bits = bits;
-  double lo = values.size() ? values.minCoeff() : 0.0;
-  double hi = values.size() ? values.maxCoeff() : 0.0;
+  double lo = range.lo;
+  double hi = range.hi;
   code.is_signed = force_signed || lo < 0.0;
   double max_abs = std::max(std::abs(lo), std::abs(hi));
   code.scale = ChooseScale(max_abs, code.Max(), rule);
@@ -81,8 +111,7 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
   qnet.float_activations = config.FloatActivations();
   const ScaleRule act_rule = config.defaults.scale_rule;
 
-  std::vector<FloatBatch> trace;
-  ForwardFloat(network, calibration, &trace);
+  const std::vector<Range> ranges = LayerRanges(network, calibration);
 
   size_t first = 0;
   if (!network.layers.empty() && network.layers[0].kind == LayerKind::kNormalize) {
@@ -90,8 +119,7 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
     qnet.input_divisor = network.layers[0].divisor;
     first = 1;
   }
-  const FloatBatch& input_values = first == 1 ? trace[0] : calibration;
-  if (!qnet.float_activations) qnet.input = CodeFor(input_values, config.activation_bits, false, act_rule);
+  if (!qnet.float_activations) qnet.input = CodeFor(ranges[first], config.activation_bits, false, act_rule);
 
   int last_linear = -1;
   for (size_t i = 0; i < network.layers.size(); ++i) {
@@ -156,7 +184,7 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
         double s_min = *std::min_element(q.weight_scales.begin(), q.weight_scales.end());
         q.output = ActivationCode{s_min * current.scale, 32, true};
       } else {
-        q.output = CodeFor(trace[out_index], config.activation_bits,
+        q.output = CodeFor(ranges[out_index + 1], config.activation_bits,
                            q.activation != QActivation::kRelu, act_rule);
       }
       RoundWeights(q, layer.weights, layer.bias);

@@ -60,7 +60,9 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
   auto init_begin = std::chrono::steady_clock::now();
   QuantizedNetwork start = InitializeWeights(model.float_network, model.quantized, InputBatch(repair), o.init);
   report.init_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - init_begin).count();
-  report.init = o.init == InitMethod::kRtn ? report.before : Measure(model.float_network, start, repair, holdout_ptr);
+  Predictions init_pred = before_pred;
+  if (o.init != InitMethod::kRtn) report.init = Measure(model.float_network, start, repair, holdout_ptr, &init_pred);
+  else report.init = report.before;
   spdlog::info("start ({}): repair agreement {:.2f} %, {} failing samples", report.init_method,
                100 * report.init.repair.agreement,
                static_cast<long long>(report.init.repair.samples * (1 - report.init.repair.agreement) + 0.5));
@@ -91,21 +93,26 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
   for (size_t s = 0; s < target.size(); ++s) {
     bool was = before_pred.quant_top1[s] == target[s];
     bool now = after_pred.quant_top1[s] == target[s];
+    bool at_start = init_pred.quant_top1[s] == target[s];
+    report.stage_fixed += !at_start && now;
+    report.stage_broken += at_start && !now;
     right_after += now;
     report.fixed += !was && now;
     report.broken += was && !now;
     if (!was && now) ++confusions[{before_pred.quant_top1[s], after_pred.quant_top1[s]}];
   }
   for (const auto& c : confusions) report.fixed_confusions.push_back(c);
-  bool claims_hold = right_after == rr.right_after;
-  bool broken_ok = o.repair.allow_broken || rr.broken == 0;
+  bool claims_hold = right_after == rr.right_after && report.stage_broken == rr.broken;
+  bool broken_ok = o.repair.allow_broken || report.stage_broken == 0;
   report.verified = claims_hold && broken_ok;
   report.verification_note =
       claims_hold ? "the reference integer pass over the written network confirms " + std::to_string(right_after) +
-                        " of " + std::to_string(target.size()) + " repair samples right; " +
-                        std::to_string(rr.broken) + " samples right at the start of repair were broken"
-                  : "MISMATCH: the engine claimed " + std::to_string(rr.right_after) + " right, the reference pass finds " +
-                        std::to_string(right_after);
+                        " of " + std::to_string(target.size()) + " repair samples right; the SMT stage fixed " +
+                        std::to_string(report.stage_fixed) + " and broke " + std::to_string(report.stage_broken) +
+                        " samples that were right when it started"
+                  : "MISMATCH: the engine claimed " + std::to_string(rr.right_after) + " right and " +
+                        std::to_string(rr.broken) + " broken, the reference pass finds " + std::to_string(right_after) +
+                        " and " + std::to_string(report.stage_broken);
   if (!report.verified) {
     throw InternalError("repair result failed verification: " + report.verification_note);
   }

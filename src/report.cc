@@ -79,6 +79,7 @@ json ReportToJson(const RepairReport& r) {
             {"weights_changed", weights},
             {"repair_samples_fixed", r.fixed},
             {"repair_samples_broken", r.broken},
+            {"smt_stage", {{"samples_fixed", r.stage_fixed}, {"samples_broken", r.stage_broken}}},
             {"fixed_confusions", confusions},
             {"per_class", PerClass(r.before, r.after)},
             {"neurons", neurons},
@@ -110,10 +111,13 @@ std::string ReportSummaryTable(const RepairReport& r) {
   row("repaired", r.after);
   int64_t weights = 0;
   for (const auto& c : r.changes) weights += static_cast<int64_t>(c.changes.size());
-  char tail[256];
-  std::snprintf(tail, sizeof tail, "\n%zu neurons, %lld weights changed; %lld repair samples fixed, %lld broken; %s%s; %.1f s\n",
+  char tail[512];
+  std::snprintf(tail, sizeof tail,
+                "\n%zu neurons, %lld weights changed; repair samples vs round-to-nearest: %lld fixed, %lld broken; "
+                "SMT stage: %lld fixed, %lld broken; %s%s; %.1f s\n",
                 r.changes.size(), static_cast<long long>(weights), static_cast<long long>(r.fixed),
-                static_cast<long long>(r.broken), r.verified ? "verified by the reference pass" : "NOT verified",
+                static_cast<long long>(r.broken), static_cast<long long>(r.stage_fixed),
+                static_cast<long long>(r.stage_broken), r.verified ? "verified by the reference pass" : "NOT verified",
                 r.status == "repaired" ? "" : (" (" + r.status + ")").c_str(), r.seconds);
   return out + tail;
 }

@@ -123,6 +123,23 @@ class Encoder {
     return z3::mk_or(options);
   }
 
+  // At most `count` deltas are non-zero (the secondary objective: few changed weights).
+  void AddChangeLimit(z3::solver& s, int count) {
+    z3::expr_vector changed(ctx_);
+    for (size_t t = 0; t < terms_.size(); ++t) {
+      if (e_ == Encoding::kLinearInteger) {
+        changed.push_back(vars_[t] != ctx_.int_val(0));
+      } else if (e_ == Encoding::kBitVector) {
+        changed.push_back(vars_[t] != ctx_.bv_val(0, terms_[t].width));
+      } else {
+        z3::expr_vector bits(ctx_);
+        for (int i = 0; i < terms_[t].width; ++i) bits.push_back(bits_[t][i]);
+        changed.push_back(z3::mk_or(bits));
+      }
+    }
+    if (static_cast<int>(changed.size()) > count) s.add(z3::atmost(changed, static_cast<unsigned>(count)));
+  }
+
   // Constraints fixing every delta to its value in `patch`.
   z3::expr FixTo(const NeuronPatch& patch) {
     z3::expr_vector parts(ctx_);
@@ -292,6 +309,7 @@ SolveOutcome SolveHere(const NeuronRepairProblem& p, const SolverOptions& o) {
   if (o.encoding == Encoding::kLinearInteger) params.set("arith.solver", 2u);
   Encoder enc(ctx, p, o.encoding);
   enc.AddDomains(s);
+  if (o.max_changes > 0) enc.AddChangeLimit(s, o.max_changes);
   // Passing rows are hard, but added lazily: the tightest ones first, then whichever a model
   // breaks (checked exactly, outside the solver), until a model breaks none.
   std::vector<int64_t> soft_rows;

@@ -60,7 +60,9 @@ inline FixedPointMultiplier MakeMultiplier(double real) {
 inline int64_t RoundingShift(__int128 value, int shift) {
   if (shift == 0) return static_cast<int64_t>(value);
   __int128 floor_q = value >> shift;  // arithmetic shift: floor division
-  __int128 rem = value - (floor_q << shift);
+  // The low bits are the non-negative remainder value - floor_q * 2^shift (two's complement);
+  // masking avoids left-shifting a negative number, which is undefined in C++17.
+  __int128 rem = value & ((static_cast<__int128>(1) << shift) - 1);
   __int128 half = static_cast<__int128>(1) << (shift - 1);
   if (rem > half || (rem == half && (floor_q & 1) != 0)) ++floor_q;
   return static_cast<int64_t>(floor_q);

@@ -24,6 +24,7 @@ struct SolverOptions {
   uint64_t memory_limit_mb = 4096; // Z3 memory_max_size and the child's address-space limit
   double check_time_limit_seconds = 2;  // per check() call; a timed-out batch is split
   int max_checks = 200;            // check() calls per problem
+  int max_changes = 0;             // at most this many weights (and bias) of the neuron change; 0 = any
   int initial_hard_rows = 64;      // passing rows encoded up front; the rest when a model breaks them
   bool isolate = true;             // solve in a child process (false: in this thread)
   bool test_hang_child = false;    // tests only: the child never answers (the kill must work)

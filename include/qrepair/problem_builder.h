@@ -24,8 +24,10 @@ void RetraceFrom(const QuantizedNetwork& net, int from, NetworkTrace& trace);
 struct BuildOptions {
   int64_t max_delta = 2;        // |w' - w_origin| <= max_delta (and inside the bit range)
   int64_t margin = 1;           // failing rows: target must beat others by this many logit quanta
+  int64_t keep_margin = 0;      // passing rows keep min(their margin, keep_margin) (0: stay right)
   int max_passing_rows = 2000;  // hidden layers: passing rows at risk kept (smallest margin first)
   int max_failing_rows = 1000;
+  int max_free_weights = 32;    // weights left free per problem (most useful first); 0 = all
   int max_values_per_row = 64;  // hidden layers: neuron output values enumerated per row
 };
 

@@ -31,6 +31,8 @@ struct RepairReport {
   int rounds = 0;
   int64_t fixed = 0;                  // repair samples wrong before repair and right after
   int64_t broken = 0;                 // repair samples right before repair and wrong after
+  int64_t stage_fixed = 0;            // the same, counted from the start of the SMT stage (after init)
+  int64_t stage_broken = 0;
   bool verified = false;
   std::string verification_note;
   std::string status;                 // "repaired", "no_improvement", "limit_reached", "interrupted"

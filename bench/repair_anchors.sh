@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Regenerates the repair benchmark table of docs/benchmarks.md: for each network and bit width,
+# round-to-nearest, the --init stage and the repaired network (qrepair's default strategy and
+# --strategy qnnrepair), all measured in this one run by the reference integer pass.
+# Usage: bench/repair_anchors.sh [SHARED_DATA_DIR] [OUT_DIR]   (needs build/qrepair)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+data=${1:-$root/../shared/data}
+out=${2:-$root/out/bench-repair}
+seconds=${QREPAIR_BENCH_SECONDS:-110}
+mkdir -p "$out"
+q=$root/build/qrepair
+mnist=(--data "$data/mnist/t10k-images-idx3-ubyte.gz" --labels "$data/mnist/t10k-labels-idx1-ubyte.gz"
+       --input-scale 0.00392156862745098 --repair-range 0:5000 --holdout-range 5000:10000)
+cases=(
+  "mnistfc/mnist-net_256x4.onnx 4 per-tensor"
+  "mnistfc/mnist-net_256x6.onnx 4 per-tensor"
+  "mnistfc/mnist-net_256x4.onnx 3 per-tensor"
+  "mnistfc/mnist-net_256x2.onnx 3 per-tensor"
+  "mnistfc/mnist-net_256x2.onnx 3 per-channel"
+  "cnn/Convnet_maxpool.onnx 3 per-tensor"
+  "cnn/Convnet_maxpool.onnx 3 per-channel"
+)
+for c in "${cases[@]}"; do
+  read -r net bits gran <<<"$c"
+  tag=$(basename "$net" .onnx)-${bits}bit-$gran
+  printf '{"weights": {"bits": %s, "granularity": "%s"}, "activations": {"bits": 8}}\n' "$bits" "$gran" > "$out/$tag.q.json"
+  for strategy in default qnnrepair; do
+    extra=()
+    [ "$strategy" = qnnrepair ] && extra=(--init rtn)
+    start=$(date +%s)
+    set +e
+    "$q" -q repair "$data/networks/$net" --config "$out/$tag.q.json" "${mnist[@]}" --strategy "$strategy" \
+      --time-limit "$seconds" --jobs 2 "${extra[@]}" -o "$out/$tag.$strategy.json" \
+      --report "$out/$tag.$strategy.report.json" > /dev/null
+    rc=$?
+    set -e
+    end=$(date +%s)
+    echo "$tag $strategy exit=$rc wall=$((end - start)) s" | tee -a "$out/runs.txt"
+  done
+done
+/usr/bin/python3 "$root/bench/anchors_table.py" "$out"
