@@ -9,7 +9,7 @@ data=${1:-$root/../shared/data}
 out=${2:-$root/out/bench-repair}
 seconds=${QREPAIR_BENCH_SECONDS:-110}
 mkdir -p "$out"
-q=$root/build/qrepair
+q=${QREPAIR_BIN:-$root/build/qrepair}
 mnist=(--data "$data/mnist/t10k-images-idx3-ubyte.gz" --labels "$data/mnist/t10k-labels-idx1-ubyte.gz"
        --input-scale 0.00392156862745098 --repair-range 0:5000 --holdout-range 5000:10000)
 cases=(

@@ -184,8 +184,18 @@ NeuronRepairProblem BuildNeuronProblem(const QuantizedNetwork& net, const Quanti
   }
 
   // Hidden layer: run every (row, value) pair through the rest of the network at once.
+  // Bound the enumeration's cost: passing rows come last (by increasing margin) and are dropped
+  // first; the reference pass re-checks them all anyway (counterexample-guided).
   int64_t columns = 0;
-  for (const Pending& r : pending) columns += r.vhi - r.vlo + 1;
+  size_t keep = 0;
+  for (; keep < pending.size(); ++keep) {
+    int64_t width = pending[keep].vhi - pending[keep].vlo + 1;
+    bool must = pending[keep].row.failing ||
+                std::find(extra_rows.begin(), extra_rows.end(), pending[keep].row.sample) != extra_rows.end();
+    if (!must && columns + width > o.max_enumerated_columns) break;
+    columns += width;
+  }
+  pending.resize(keep);
   CodeBatch out(trace.layers[li].rows(), columns);
   int64_t c = 0;
   for (const Pending& r : pending) {

@@ -120,6 +120,7 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
       size_t end = std::min(candidates.size(), g + kGroupSize);
       std::vector<NeuronRepairProblem> problems;
       for (size_t c = g; c < end; ++c) {
+        if (seconds_left() <= 0 || stopped()) break;
         problems.push_back(BuildNeuronProblem(current, start, trace, split, candidates[c].layer,
                                               candidates[c].unit, o.build, {}));
       }

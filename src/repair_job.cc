@@ -55,7 +55,10 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
   report.tool_version = kVersion;
   report.init_method = InitMethodName(o.init);
   Predictions before_pred;
+  auto measure_begin = std::chrono::steady_clock::now();
   report.before = Measure(model.float_network, model.quantized, repair, holdout_ptr, &before_pred);
+  const double measure_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - measure_begin).count();
 
   auto init_begin = std::chrono::steady_clock::now();
   QuantizedNetwork start = InitializeWeights(model.float_network, model.quantized, InputBatch(repair), o.init);
@@ -68,7 +71,10 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
                static_cast<long long>(report.init.repair.samples * (1 - report.init.repair.agreement) + 0.5));
 
   RepairOptions ro = o.repair;
-  ro.time_limit_seconds = std::max(0.0, o.repair.time_limit_seconds - report.init_seconds);
+  // --time-limit covers the whole job: what is spent already, and the final verification
+  // (serialize, re-parse, re-measure: about two measurements) is kept out of the solver's share.
+  const double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  ro.time_limit_seconds = std::max(0.0, o.repair.time_limit_seconds - spent - 2.5 * measure_seconds - 1.0);
   RepairResult rr = RunRepair(model.float_network, start, repair, ro, progress);
   report.changes = rr.changes;
   report.solver = rr.solver;

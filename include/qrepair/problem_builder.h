@@ -28,7 +28,8 @@ struct BuildOptions {
   int max_passing_rows = 2000;  // hidden layers: passing rows at risk kept (smallest margin first)
   int max_failing_rows = 1000;
   int max_free_weights = 32;    // weights left free per problem (most useful first); 0 = all
-  int max_values_per_row = 64;  // hidden layers: neuron output values enumerated per row
+  int max_values_per_row = 64;
+  int64_t max_enumerated_columns = 16384;  // hidden layers: (row, value) pairs run downstream  // hidden layers: neuron output values enumerated per row
 };
 
 // Whether the quantized top-1 equals `target` with the required margin (argmax ties: lowest
