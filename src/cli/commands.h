@@ -42,4 +42,22 @@ const std::atomic<bool>* InstallStopHandlers();
 void ShowProgress(const char* what, int done, int total, double seconds_left, const std::string& detail);
 void EndProgress();
 void SetUpRepair(CLI::App& app);
+
+void SetUpSweep(CLI::App& app);
+
+// Exports (export_command.cc), also offered by `repair`.
+void SetUpExport(CLI::App& app);
+struct ExportOutputs {
+  std::string onnx, c_header, report_svg;
+  std::string prefix = "qrepair";
+};
+void AddExportOptions(CLI::App* cmd, ExportOutputs& outputs, bool with_report_svg);
+void CheckExportOutputs(const ExportOutputs& outputs, const std::vector<std::string>& inputs, bool force);
+}  // namespace qrepair::cli
+namespace qrepair {
+struct RepairJobResult;
+}
+namespace qrepair::cli {
+// Writes the exports and the per-class SVG of a finished repair (validated before any write).
+void WriteRepairOutputs(const ExportOutputs& outputs, const RepairJobResult& result);
 }  // namespace qrepair::cli

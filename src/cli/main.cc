@@ -20,6 +20,8 @@ int main(int argc, char** argv) {
   qrepair::cli::SetUpQuantize(app);
   qrepair::cli::SetUpRank(app);
   qrepair::cli::SetUpRepair(app);
+  qrepair::cli::SetUpExport(app);
+  qrepair::cli::SetUpSweep(app);
   try {
     app.parse(argc, argv);
   } catch (const qrepair::Error& e) {

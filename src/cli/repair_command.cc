@@ -42,6 +42,7 @@ struct RepairFlags {
 
 void SetUpRepair(CLI::App& app) {
   auto f = std::make_shared<RepairFlags>();
+  auto outputs = std::make_shared<ExportOutputs>();
   CLI::App* cmd = app.add_subcommand("repair", "Repair a quantized network with Z3 and verify it");
   cmd->add_option("model", f->model, "Float model (.onnx, .nnet, .json) or quantized .json")->required();
   cmd->add_option("--config", f->config, "Quantization config JSON");
@@ -73,9 +74,10 @@ void SetUpRepair(CLI::App& app) {
   cmd->add_option("-o,--output", f->output, "Repaired network (qrepair JSON)")->required();
   cmd->add_option("--report", f->report, "Report JSON");
   cmd->add_option("--report-md", f->report_md, "Report Markdown");
+  AddExportOptions(cmd, *outputs, true);
   cmd->add_flag("--force", f->force, "Allow outputs to overwrite input files");
   cmd->add_flag("--json", f->json, "Print the report JSON on stdout instead of the table");
-  cmd->callback([f] {
+  cmd->callback([f, outputs] {
     RepairJobOptions o;
     o.model = f->model;
     o.config = f->config;
@@ -114,12 +116,14 @@ void SetUpRepair(CLI::App& app) {
               {"time_limit", f->time_limit}, {"call_time_limit", f->call_time_limit}, {"jobs", f->jobs},
               {"encoding", f->encoding}, {"init", f->init}, {"strategy", f->strategy},
               {"rank_method", f->rank_method}, {"max_rounds", f->max_rounds}, {"allow_broken", f->allow_broken}};
+    CheckExportOutputs(*outputs, {f->model, f->config, f->data.data, f->data.labels}, f->force);
     auto begin = std::chrono::steady_clock::now();
     RepairJobResult result = RunRepairJob(o, [&](int done, int total, int64_t right) {
       double left = f->time_limit - std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
       ShowProgress("repair", done, total, left, std::to_string(right) + " right");
     });
     EndProgress();
+    WriteRepairOutputs(*outputs, result);
     if (f->json) {
       std::cout << ReportToJson(result.report).dump(2) << "\n";
     } else {

@@ -1,0 +1,101 @@
+// `qrepair export`: a quantized qrepair JSON as ONNX (QDQ) and/or a C99 header; also the same
+// outputs (and the per-class SVG) for `qrepair repair`.
+#include <spdlog/spdlog.h>
+
+#include <memory>
+
+#include "commands.h"
+#include "qrepair/atomic_file.h"
+#include "qrepair/c_header_export.h"
+#include "qrepair/json_io.h"
+#include "qrepair/onnx_export.h"
+#include "qrepair/repair_job.h"
+#include "qrepair/report_plots.h"
+
+namespace qrepair::cli {
+
+namespace {
+
+struct ExportFlags {
+  std::string model;
+  ExportOutputs outputs;
+  bool force = false;
+};
+
+struct Rendered {
+  std::string path, bytes, what;
+};
+
+// Everything is rendered (and so validated) before the first file is written.
+std::vector<Rendered> Render(const ModelFile& model, const ExportOutputs& o) {
+  std::vector<Rendered> files;
+  if (!o.onnx.empty()) {
+    files.push_back(
+        {o.onnx, ExportOnnxQdq(model.quantized, model.float_network), "ONNX QDQ model, opset 13"});
+  }
+  if (!o.c_header.empty()) {
+    files.push_back({o.c_header, ExportCHeader(model.quantized, o.prefix),
+                     "C99 header, " + o.prefix + "_predict()"});
+  }
+  return files;
+}
+
+void Write(const std::vector<Rendered>& files) {
+  for (const Rendered& f : files) {
+    WriteFileAtomic(f.path, f.bytes);
+    spdlog::info("wrote {} ({} bytes): {}", f.path, f.bytes.size(), f.what);
+  }
+}
+
+void RunExport(const ExportFlags& f) {
+  if (f.outputs.onnx.empty() && f.outputs.c_header.empty()) {
+    throw Error(ExitCode::kUsage, "export: nothing to write (give --onnx and/or --c-header)");
+  }
+  CheckExportOutputs(f.outputs, {f.model}, f.force);
+  ModelFile model = LoadModelJson(f.model);
+  if (!model.has_quantized) {
+    throw BadInput(
+        f.model, "",
+        "a float network: quantize it first (qrepair quantize MODEL --config Q -o OUT.json)");
+  }
+  Write(Render(model, f.outputs));
+}
+
+}  // namespace
+
+void AddExportOptions(CLI::App* cmd, ExportOutputs& o, bool with_report_svg) {
+  cmd->add_option("--onnx", o.onnx, "Write an ONNX model in QDQ form (opset 13)");
+  cmd->add_option("--c-header", o.c_header,
+                  "Write a dependency-free C99 header with integer-only predict()");
+  cmd->add_option("--prefix", o.prefix, "Name prefix of everything in the C header")
+      ->capture_default_str();
+  if (with_report_svg)
+    cmd->add_option("--report-svg", o.report_svg, "Per-class accuracy plot (SVG)");
+}
+
+void CheckExportOutputs(const ExportOutputs& o, const std::vector<std::string>& inputs,
+                        bool force) {
+  for (const std::string* out : {&o.onnx, &o.c_header, &o.report_svg})
+    RefuseOverwritingInputs(*out, inputs, force);
+}
+
+void WriteRepairOutputs(const ExportOutputs& o, const RepairJobResult& result) {
+  std::vector<Rendered> files = Render(result.repaired, o);
+  if (!o.report_svg.empty()) {
+    files.push_back({o.report_svg, PerClassAccuracySvg(result.report), "per-class accuracy plot"});
+  }
+  Write(files);
+}
+
+void SetUpExport(CLI::App& app) {
+  auto f = std::make_shared<ExportFlags>();
+  CLI::App* cmd =
+      app.add_subcommand("export", "Export a quantized qrepair JSON as ONNX (QDQ) or a C header");
+  cmd->add_option("model", f->model, "Quantized qrepair JSON (from quantize or repair)")
+      ->required();
+  AddExportOptions(cmd, f->outputs, false);
+  cmd->add_flag("--force", f->force, "Allow outputs to overwrite input files");
+  cmd->callback([f] { RunExport(*f); });
+}
+
+}  // namespace qrepair::cli

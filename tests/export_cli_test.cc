@@ -1,0 +1,91 @@
+// The `export` and `sweep` subcommands and repair's export options, run as a user would.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "temp_dir.h"
+
+namespace {
+
+using qrepair::testing::TempDir;
+
+const std::string kBinary = QREPAIR_BINARY;
+const std::string kModel = std::string(QREPAIR_SOURCE_DIR) + "/models/tiny_mlp.onnx";
+const std::string kData =
+    " --data /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz"
+    " --labels /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz"
+    " --input-scale 0.00392156862745098";
+
+// Runs `args` (stdout to `out`, stderr to `err`) and returns the exit code.
+int Qrepair(const TempDir& dir, const std::string& args, std::string* out = nullptr) {
+  std::string command =
+      "cd " + dir.path() + " && " + kBinary + " " + args + " > stdout.txt 2> stderr.txt";
+  int status = std::system(command.c_str());
+  if (out) {
+    std::ifstream f(dir.Path("stdout.txt"));
+    std::stringstream text;
+    text << f.rdbuf();
+    *out = text.str();
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+bool NonEmpty(const std::string& path) {
+  return std::filesystem::exists(path) && std::filesystem::file_size(path) > 0;
+}
+
+class ExportCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!std::filesystem::exists("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")) {
+      GTEST_SKIP() << "Fashion-MNIST missing (Debian package dataset-fashion-mnist)";
+    }
+    std::ofstream(dir_.Path("q.json"))
+        << R"({"weights": {"bits": 4, "granularity": "per-tensor"}, "activations": {"bits": 8}})";
+  }
+  TempDir dir_{"export_cli"};
+};
+
+TEST_F(ExportCliTest, ExportsAQuantizedModelAndRefusesToOverwriteIt) {
+  ASSERT_EQ(Qrepair(dir_, "quantize " + kModel + " --config q.json" + kData +
+                              " --range 0:300 -o model.json"),
+            0);
+  EXPECT_EQ(Qrepair(dir_, "export model.json --onnx model.onnx --c-header model.h --prefix tiny"),
+            0);
+  EXPECT_TRUE(NonEmpty(dir_.Path("model.onnx")));
+  EXPECT_TRUE(NonEmpty(dir_.Path("model.h")));
+  EXPECT_EQ(Qrepair(dir_, "export model.json --onnx model.json"), 2);
+  EXPECT_EQ(Qrepair(dir_, "export model.json"), 2);
+  EXPECT_EQ(Qrepair(dir_, "export model.json --c-header x.h --prefix 9lives"), 2);
+  EXPECT_FALSE(std::filesystem::exists(dir_.Path("x.h")));
+}
+
+TEST_F(ExportCliTest, RepairWritesExportsAndThePerClassPlot) {
+  int rc =
+      Qrepair(dir_, "repair " + kModel + " --config q.json" + kData +
+                        " --repair-range 0:300 --holdout-range 300:600 --time-limit 10 -o r.json"
+                        " --onnx r.onnx --c-header r.h --report-svg r.svg");
+  EXPECT_TRUE(rc == 0 || rc == 4 || rc == 5) << "exit code " << rc;
+  for (const char* f : {"r.json", "r.onnx", "r.h", "r.svg"})
+    EXPECT_TRUE(NonEmpty(dir_.Path(f))) << f;
+}
+
+TEST_F(ExportCliTest, SweepPrintsOneRowPerWidthAndWritesThePlot) {
+  std::string out;
+  ASSERT_EQ(Qrepair(dir_,
+                    "sweep " + kModel + kData +
+                        " --bits 3..4 --repair-range 0:300 --holdout-range 300:600"
+                        " --time-limit 5 --svg sweep.svg",
+                    &out),
+            0);
+  EXPECT_NE(out.find("| 3 |"), std::string::npos) << out;
+  EXPECT_NE(out.find("| 4 |"), std::string::npos) << out;
+  EXPECT_TRUE(NonEmpty(dir_.Path("sweep.svg")));
+  EXPECT_EQ(Qrepair(dir_, "sweep " + kModel + kData + " --bits 1..4"), 2);
+}
+
+}  // namespace

@@ -1,0 +1,139 @@
+// Exported QDQ models in ONNX Runtime against the reference integer pass: random networks and
+// the bundled Fashion-MNIST models. Skips when node or onnxruntime-node is missing
+// (scripts/install-ort.sh installs it).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <random>
+
+#include "ort_harness.h"
+#include "qrepair/dataset.h"
+#include "qrepair/model_loader.h"
+#include "qrepair/onnx_export.h"
+#include "qrepair/quantize.h"
+#include "random_networks.h"
+#include "temp_dir.h"
+
+namespace qrepair {
+namespace {
+
+using testing::OrtComparison;
+using testing::TempDir;
+
+const std::string kOrtDir = std::string(QREPAIR_SOURCE_DIR) + "/tests/ort";
+const char* kFashionImages = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
+const char* kFashionLabels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
+
+#define SKIP_WITHOUT_ORT()                                       \
+  do {                                                           \
+    std::string reason = testing::OrtUnavailableReason(kOrtDir); \
+    if (!reason.empty()) GTEST_SKIP() << reason;                 \
+  } while (0)
+
+OrtComparison ExportAndRun(const QuantizedNetwork& q, const Network& f, const FloatBatch& inputs,
+                           const std::vector<int>& labels = {}) {
+  TempDir dir("ort_export");
+  std::string model = dir.Path("model.onnx");
+  std::ofstream(model, std::ios::binary) << ExportOnnxQdq(q, f);
+  FloatBatch logits = testing::RunOrt(kOrtDir, dir.path(), model, q, inputs);
+  return testing::CompareWithReference(q, inputs, logits, labels);
+}
+
+TEST(OrtExportTest, RandomNetworksAgreeWithReference) {
+  SKIP_WITHOUT_ORT();
+  std::mt19937_64 rng(99);
+  int64_t samples = 0, agree = 0;
+  double max_diff = 0;
+  for (int n = 0; n < 24; ++n) {
+    auto c = testing::MakeRandomCase(rng, 300, n % 2 == 1);
+    if (n % 6 == 5) {  // 9..16-bit weights travel as int32 through DequantizeLinear
+      QuantConfig config = c.quantized.config;
+      config.defaults.weight_bits = 12;
+      c.quantized = QuantizeNetwork(c.network, config, c.inputs, "random");
+    }
+    if (n % 3 == 0) testing::PerturbWeights(c.quantized, rng);
+    OrtComparison r = ExportAndRun(c.quantized, c.network, c.inputs);
+    samples += r.samples;
+    agree += r.top1_agree;
+    max_diff = std::max(max_diff, r.max_logit_diff);
+    // Small random networks have exact logit ties (the reference takes the lowest index, float
+    // error decides in ORT) and a one-code activation difference moves logits by whole quanta.
+    EXPECT_GE(r.Agreement(), 0.95) << "case " << n;
+  }
+  std::printf(
+      "random networks: top-1 agreement %lld / %lld, largest logit difference %.3f quanta\n",
+      static_cast<long long>(agree), static_cast<long long>(samples), max_diff);
+  EXPECT_GE(static_cast<double>(agree) / samples, 0.99);
+}
+
+TEST(OrtExportTest, WeightsOnlyNetworksMatchTheFloatPass) {
+  SKIP_WITHOUT_ORT();
+  std::mt19937_64 rng(5);
+  for (int n = 0; n < 4; ++n) {
+    auto c = testing::MakeRandomCase(rng, 200, n % 2 == 1);
+    QuantConfig config = c.quantized.config;
+    config.activation_bits = 0;
+    QuantizedNetwork q = QuantizeNetwork(c.network, config, c.inputs, "random");
+    OrtComparison r = ExportAndRun(q, c.network, c.inputs);
+    EXPECT_LT(r.max_logit_diff, 1e-4) << "case " << n;
+  }
+}
+
+struct BundledCase {
+  const char* model;
+  int weight_bits;
+  Granularity granularity;
+};
+
+void ExpectBundledAgreement(const BundledCase& bc) {
+  SKIP_WITHOUT_ORT();
+  std::string path = std::string(QREPAIR_SOURCE_DIR) + "/models/" + bc.model;
+  std::ifstream images(kFashionImages);
+  if (!images) GTEST_SKIP() << kFashionImages << " missing (Debian package dataset-fashion-mnist)";
+  DataOptions d;
+  d.data_path = kFashionImages;
+  d.labels_path = kFashionLabels;
+  d.input_scale = 1.0 / 255;
+  d.range = RowRange{0, 1000};
+  Dataset data = LoadDataset(d);
+  Network net = LoadFloatNetwork(path);
+  QuantConfig config;
+  config.defaults.weight_bits = bc.weight_bits;
+  config.defaults.granularity = bc.granularity;
+  config.activation_bits = 8;
+  FloatBatch inputs = InputBatch(data);
+  QuantizedNetwork q = QuantizeNetwork(net, config, inputs, path);
+  OrtComparison r = ExportAndRun(q, net, inputs, data.labels);
+  std::printf(
+      "%s, %d-bit %s weights, 8-bit activations: top-1 agreement %lld / %lld, accuracy ORT %.2f %% "
+      "vs reference %.2f %%, largest logit difference %.4f quanta\n",
+      bc.model, bc.weight_bits,
+      bc.granularity == Granularity::kPerChannel ? "per-channel" : "per-tensor",
+      static_cast<long long>(r.top1_agree), static_cast<long long>(r.samples),
+      100.0 * r.ort_correct / r.samples, 100.0 * r.reference_correct / r.samples, r.max_logit_diff);
+  EXPECT_GE(r.Agreement(), 0.999);
+}
+
+TEST(OrtExportTest, FashionMlp4BitAgreesOn1000TestImages) {
+  ExpectBundledAgreement({"fashion_mlp.onnx", 4, Granularity::kPerTensor});
+}
+
+TEST(OrtExportTest, FashionMlp8BitAgreesOn1000TestImages) {
+  ExpectBundledAgreement({"fashion_mlp.onnx", 8, Granularity::kPerTensor});
+}
+
+TEST(OrtExportTest, FashionMlp4BitPerChannelAgreesOn1000TestImages) {
+  ExpectBundledAgreement({"fashion_mlp.onnx", 4, Granularity::kPerChannel});
+}
+
+TEST(OrtExportTest, FashionCnnAgreesOn1000TestImages) {
+  ExpectBundledAgreement({"fashion_cnn.onnx", 8, Granularity::kPerChannel});
+}
+
+TEST(OrtExportTest, TinyCnnWithAveragePoolingAgreesOn1000TestImages) {
+  ExpectBundledAgreement({"tiny_cnn.onnx", 4, Granularity::kPerTensor});
+}
+
+}  // namespace
+}  // namespace qrepair
