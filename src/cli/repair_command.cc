@@ -22,12 +22,14 @@ struct RepairFlags {
   std::vector<std::string> layers;
   int64_t max_delta = 2;
   int64_t margin = 1;
+  int64_t keep_margin = 0;
+  int max_changes = 8;
   std::string target = "float";
   double time_limit = 120;
   double call_time_limit = 10;
   int jobs = 1;
-  std::string encoding = "pb";
-  std::string init = "rtn";
+  std::string encoding = "lia";
+  std::string init = "gptq-float";
   std::string strategy = "default";
   std::string rank_method = "gradient";
   int max_rounds = 8;
@@ -55,6 +57,11 @@ void SetUpRepair(CLI::App& app) {
       ->capture_default_str()->check(CLI::Range(1, 1 << 15));
   cmd->add_option("--margin", f->margin, "Logit quanta a fixed sample's target must win by")
       ->capture_default_str()->check(CLI::Range(0, 1 << 30));
+  cmd->add_option("--keep-margin", f->keep_margin,
+                  "Passing samples keep min(their margin, this) logit quanta (guards unseen data)")
+      ->capture_default_str()->check(CLI::Range(0, 1 << 30));
+  cmd->add_option("--max-changes", f->max_changes, "At most this many weights changed per neuron and solve (0: no bound)")
+      ->capture_default_str()->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--target", f->target, "float: agree with the float network; labels: true labels")
       ->capture_default_str()->check(CLI::IsMember({"float", "labels"}));
   cmd->add_option("--time-limit", f->time_limit, "Wall-clock seconds for the whole job")->capture_default_str();
@@ -95,6 +102,8 @@ void SetUpRepair(CLI::App& app) {
     r.rank_method = ParseRankMethod(f->rank_method);
     r.build.max_delta = f->max_delta;
     r.build.margin = f->margin;
+    r.build.keep_margin = f->keep_margin;
+    r.solver.max_changes = f->max_changes;
     r.build.max_passing_rows = f->max_passing_rows;
     r.solver.encoding = ParseEncoding(f->encoding);
     r.solver.time_limit_seconds = f->call_time_limit;
@@ -112,7 +121,7 @@ void SetUpRepair(CLI::App& app) {
     o.echo = {{"config", f->config}, {"data", f->data.data}, {"labels", f->data.labels},
               {"input_scale", f->data.input_scale}, {"repair_range", f->repair_range},
               {"holdout_range", f->holdout_range}, {"neurons", f->neurons}, {"layers", f->layers},
-              {"max_delta", f->max_delta}, {"margin", f->margin}, {"target", f->target},
+              {"max_delta", f->max_delta}, {"margin", f->margin}, {"keep_margin", f->keep_margin}, {"max_changes", f->max_changes}, {"target", f->target},
               {"time_limit", f->time_limit}, {"call_time_limit", f->call_time_limit}, {"jobs", f->jobs},
               {"encoding", f->encoding}, {"init", f->init}, {"strategy", f->strategy},
               {"rank_method", f->rank_method}, {"max_rounds", f->max_rounds}, {"allow_broken", f->allow_broken}};
