@@ -2,10 +2,12 @@
 // networks: holdout accuracy and agreement with float, and seconds per initializer, to set
 // beside the anchor table of issue 4. A measurement, not a test.
 //
-//   init_bench [--data-dir ../shared/data] [--extra] [--verbose]
+//   init_bench [--data-dir ../shared/data] [--extra] [--init rtn,gptq,gptq-float] [--case 0,2]
+//              [--swap] [--verbose]
 //
 // Images 0..4999 calibrate (quantization and initializers), 5000..9999 are the holdout;
 // 8-bit activations; weight scales max|w|/(2^(b-1)-1).
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -38,10 +40,11 @@ std::string Label(const BenchCase& c) {
          (c.granularity == Granularity::kPerTensor ? "per-tensor" : "per-channel");
 }
 
-void Run(const BenchCase& c, const std::string& dir, const qrepair::Dataset& data) {
+void Run(const BenchCase& c, const std::string& dir, const qrepair::Dataset& data,
+         const std::vector<qrepair::InitMethod>& methods, bool swap) {
   qrepair::Network net = qrepair::LoadFloatNetwork(dir + "/" + c.network);
-  qrepair::Dataset calibration_set = data.Slice(0, 5000);
-  qrepair::Dataset holdout = data.Slice(5000, 10000);
+  qrepair::Dataset calibration_set = swap ? data.Slice(5000, 10000) : data.Slice(0, 5000);
+  qrepair::Dataset holdout = swap ? data.Slice(0, 5000) : data.Slice(5000, 10000);
   qrepair::FloatBatch calibration = qrepair::InputBatch(calibration_set);
   qrepair::QuantConfig config;
   config.defaults.weight_bits = c.weight_bits;
@@ -51,8 +54,7 @@ void Run(const BenchCase& c, const std::string& dir, const qrepair::Dataset& dat
 
   std::string cells;
   double float_accuracy = 0;
-  for (qrepair::InitMethod m :
-       {qrepair::InitMethod::kRtn, qrepair::InitMethod::kGptq, qrepair::InitMethod::kGptqFloat}) {
+  for (qrepair::InitMethod m : methods) {
     auto start = std::chrono::steady_clock::now();
     qrepair::QuantizedNetwork q = qrepair::InitializeWeights(net, rtn, calibration, m);
     double seconds =
@@ -82,6 +84,15 @@ int main(int argc, char** argv) {
   bool verbose = false;
   app.add_flag("--extra", extra, "Also mnist-net_256x2 and Convnet_maxpool at 3-bit");
   app.add_flag("-v,--verbose", verbose, "One line per re-rounded layer on stderr");
+  std::vector<std::string> method_names = {"rtn", "gptq", "gptq-float"};
+  app.add_option("--init", method_names, "Initializers to run, in this order")->delimiter(',');
+  std::vector<int> only;
+  app.add_option("--case", only, "Run only these cases (0-based, in the table's order)")
+      ->delimiter(',');
+  bool swap = false;
+  app.add_flag("--swap", swap,
+               "Calibrate on 5000..9999 and hold out 0..4999: a second split, to tell a real "
+               "gain from the noise of 5000 holdout images");
   CLI11_PARSE(app, argc, argv);
   if (verbose) spdlog::set_level(spdlog::level::debug);
 
@@ -103,10 +114,20 @@ int main(int argc, char** argv) {
     options.labels_path = dir + "/mnist/t10k-labels-idx1-ubyte.gz";
     options.input_scale = 0.00392156862745098;
     qrepair::Dataset data = qrepair::LoadDataset(options);
-    std::printf(
-        "| network, weights | float | RTN holdout acc / agr (repair set), s | GPTQ | GPTQ, float "
-        "targets |\n|---|---|---|---|---|\n");
-    for (const BenchCase& c : cases) Run(c, dir, data);
+    std::vector<qrepair::InitMethod> methods;
+    std::string header = "| network, weights | float |";
+    std::string rule = "|---|---|";
+    for (const std::string& name : method_names) {
+      methods.push_back(qrepair::ParseInitMethod(name));
+      header += " " + name + " holdout acc / agr (repair set), s |";
+      rule += "---|";
+    }
+    std::printf("%s\n%s\n", header.c_str(), rule.c_str());
+    for (size_t i = 0; i < cases.size(); ++i) {
+      if (only.empty() || std::find(only.begin(), only.end(), static_cast<int>(i)) != only.end()) {
+        Run(cases[i], dir, data, methods, swap);
+      }
+    }
   } catch (const qrepair::Error& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
     return static_cast<int>(e.code());

@@ -14,7 +14,8 @@ fi
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-nice -n 10 run-clang-tidy -p "$build" -j "${TIDY_JOBS:-2}" -quiet "$root/src/" >"$log" 2>&1 || status=$?
+nice -n 10 run-clang-tidy -p "$build" -j "${TIDY_JOBS:-2}" -quiet "$root/src/" 2>&1 |
+  sed 's/\x1b\[[0-9;]*m//g' >"$log" || status=$?
 grep -E '(error|warning): .*\[[a-z0-9.,-]+\]$' "$log" | sort -u || true
 findings=$(grep -cE '(error|warning): .*\[[a-z0-9.,-]+\]$' "$log" || true)
 echo "clang-tidy: ${findings} findings in src/" >&2

@@ -162,6 +162,7 @@ Network LoadNnet(const std::string& path) {
 
   std::vector<double> size_values = reader.Numbers(num_layers + 1, "layer sizes");
   std::vector<int64_t> sizes;
+  sizes.reserve(size_values.size());
   for (double v : size_values) sizes.push_back(AsCount(reader, v, 1, kMaxLayerSize, "layer size"));
   if (sizes.front() != input_size || sizes.back() != output_size) {
     throw reader.Here("layer sizes run from " + std::to_string(sizes.front()) + " to " +

@@ -131,6 +131,7 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
           if (problems[i].rows.empty() || seconds_left() <= 0 || stopped()) continue;
           SolverOptions so = o.solver;  // the job's deadline caps every call
           so.time_limit_seconds = std::max(0.2, std::min(so.time_limit_seconds, seconds_left()));
+          so.stop = options.stop;
           outcomes[i] = SolveNeuron(problems[i], so);
           int64_t failing = 0;
           for (const SampleRow& r : problems[i].rows) failing += r.failing;
@@ -190,6 +191,7 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
                                                          problems[i].unit, o.build, extra);
           SolverOptions so = o.solver;
           so.time_limit_seconds = std::max(0.2, std::min(o.solver.time_limit_seconds, seconds_left()));
+          so.stop = options.stop;
           out = SolveNeuron(again, so);
           AddStats(result.solver, out);
         }

@@ -100,6 +100,7 @@ class Encoder {
               z3::sle(vars_[t], ctx_.bv_val(term.dhi, term.width)));
       } else {
         std::vector<std::pair<int, int64_t>> lin;
+        lin.reserve(static_cast<size_t>(term.width));
         for (int i = 0; i < term.width; ++i) lin.push_back({i, BitWeight(term.width, i)});
         s.add(Pb(t, lin, 1, term.dlo, true) && Pb(t, lin, 1, term.dhi, false));
       }
@@ -348,6 +349,7 @@ SolveOutcome SolveHere(const NeuronRepairProblem& p, const SolverOptions& o) {
   std::vector<size_t> order(soft_rows.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::vector<double> difficulty;
+  difficulty.reserve(soft_rows.size());
   for (int64_t r : soft_rows) difficulty.push_back(Difficulty(p, p.rows[r]));
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return difficulty[a] < difficulty[b]; });
 
@@ -357,7 +359,9 @@ SolveOutcome SolveHere(const NeuronRepairProblem& p, const SolverOptions& o) {
   std::vector<bool> done(soft_rows.size(), false);
   auto check = [&](const std::vector<size_t>& extra) -> z3::check_result {
     double left = o.time_limit_seconds - elapsed();
-    if (left <= 0 || out.checks >= o.max_checks) return z3::unknown;
+    if (left <= 0 || out.checks >= o.max_checks || (o.stop != nullptr && o.stop->load())) {
+      return z3::unknown;
+    }
     params.set("timeout", static_cast<unsigned>(1000 * std::max(0.05, std::min(left, o.check_time_limit_seconds))));
     s.set(params);
     z3::expr_vector assumptions(ctx);
@@ -492,11 +496,12 @@ SolveOutcome SolveIsolated(const NeuronRepairProblem& p, const SolverOptions& o)
   std::string text;
   char buf[65536];
   const double grace = 2.0;  // Z3's own timeout should fire first; this is the backstop
-  bool killed = false;
+  bool killed = false, stopped = false;
   while (true) {
     double left = o.time_limit_seconds + grace -
                   std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (left <= 0) {
+    stopped = o.stop != nullptr && o.stop->load();
+    if (left <= 0 || stopped) {
       kill(pid, SIGKILL);
       killed = true;
       break;
@@ -517,7 +522,7 @@ SolveOutcome SolveIsolated(const NeuronRepairProblem& p, const SolverOptions& o)
     out.status = SolveStatus::kUnknown;
     out.unknown = 1;
     out.checks = 1;
-    out.detail = "killed at the time limit";
+    out.detail = stopped ? "stopped by a signal" : "killed at the time limit";
   } else if (!Deserialize(text, out)) {
     out = SolveOutcome{};
     out.unknown = 1;

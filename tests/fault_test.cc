@@ -1,7 +1,8 @@
 // Faults, end to end: inputs are never overwritten, kill -9 leaves the old output or a complete
 // new one, SIGINT/SIGTERM exit with code 130 and a valid output or none, and the same repair gives
-// byte-identical outputs (with --jobs 1 and 2). With QREPAIR_FAULT_RESULTS=PATH the kill trials'
-// counts are written to PATH as JSON for scripts/reliability_table.sh.
+// byte-identical outputs (with --jobs 1 and 2). With QREPAIR_FAULT_RESULTS=DIR the kill trials'
+// counts are written to DIR/kill_repair.json and DIR/kill_writer.json for
+// scripts/reliability_table.sh.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -133,6 +134,11 @@ TEST_F(FaultTest, RepairRefusesOutputOrReportEqualToAnInput) {
   EXPECT_FALSE(fs::exists(Path("out.json"))) << "a refused command wrote its output";
 }
 
+void SaveResults(const std::string& name, const json& results) {
+  const char* dir = std::getenv("QREPAIR_FAULT_RESULTS");
+  if (dir != nullptr && *dir != '\0') std::ofstream(std::string(dir) + "/" + name) << results.dump(1);
+}
+
 // Temporary files that a killed writer leaves beside `output` (".NAME.tmp.XXXXXX").
 int LeftoverTempFiles(const std::string& dir) {
   int n = 0;
@@ -187,12 +193,10 @@ TEST_F(FaultTest, KillNineLeavesTheOldOutputOrACompleteNewOne) {
   std::cout << "[ kill -9 ] " << kTrials << " trials over a " << duration << " s repair: "
             << kept_old << " old, " << complete_new << " complete new, " << corrupted
             << " corrupted; " << leftovers << " temporary files left behind\n";
-  if (const char* out = std::getenv("QREPAIR_FAULT_RESULTS"); out != nullptr && *out != '\0') {
-    std::ofstream(out) << json{{"kill_trials", kTrials}, {"kept_old", kept_old},
-                               {"complete_new", complete_new}, {"corrupted", corrupted},
-                               {"leftover_temp_files", leftovers},
-                               {"repair_seconds", duration}}.dump(1) << "\n";
-  }
+  SaveResults("kill_repair.json", {{"trials", kTrials}, {"kept_old", kept_old},
+                                    {"complete_new", complete_new}, {"corrupted", corrupted},
+                                    {"leftover_temp_files", leftovers},
+                                    {"repair_seconds", duration}});
 }
 
 // The writer itself, killed far more often than a whole repair can be: a child rewrites one file
@@ -203,6 +207,7 @@ TEST_F(FaultTest, AtomicWriteLeavesOneCompleteVersionWhenKilledAtAnyMoment) {
   WriteFileAtomic(path, a);
   std::mt19937 rng(7);
   constexpr int kTrials = 40;
+  int corrupted = 0, leftovers = 0;
   for (int trial = 0; trial < kTrials; ++trial) {
     pid_t child = ::fork();
     ASSERT_GE(child, 0);
@@ -218,13 +223,17 @@ TEST_F(FaultTest, AtomicWriteLeavesOneCompleteVersionWhenKilledAtAnyMoment) {
     ::kill(child, SIGKILL);
     ::waitpid(child, nullptr, 0);
     const std::string now = ReadFile(path);
-    ASSERT_TRUE(now == a || now == b) << "trial " << trial << ": " << now.size() << " bytes";
+    corrupted += now != a && now != b;
+    EXPECT_TRUE(now == a || now == b) << "trial " << trial << ": " << now.size() << " bytes";
     for (const auto& entry : fs::directory_iterator(dir_.path())) {
       if (entry.path().filename().string().find(".tmp.") != std::string::npos) {
         fs::remove(entry.path());
+        ++leftovers;
       }
     }
   }
+  SaveResults("kill_writer.json", {{"trials", kTrials}, {"corrupted", corrupted},
+                                   {"leftover_temp_files", leftovers}});
 }
 
 void ExpectStopsWith130(const std::string& dir, const std::string& output, int signal_number) {
@@ -237,7 +246,7 @@ void ExpectStopsWith130(const std::string& dir, const std::string& output, int s
       std::chrono::duration<double>(std::chrono::steady_clock::now() - sent).count();
   ASSERT_TRUE(r.exited) << r.Describe() << "\n" << r.err;
   EXPECT_EQ(r.exit_code, 130) << r.err;
-  EXPECT_LT(latency, 10.0) << "stopping took " << latency << " s";
+  EXPECT_LT(latency, 3.0) << "stopping took " << latency << " s";
   std::string why;
   if (fs::exists(output)) EXPECT_TRUE(IsValidModel(output, &why)) << why;
   std::cout << "[ signal " << signal_number << " ] exit " << r.exit_code << " after " << latency

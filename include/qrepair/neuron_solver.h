@@ -28,6 +28,7 @@ struct SolverOptions {
   int initial_hard_rows = 64;      // passing rows encoded up front; the rest when a model breaks them
   bool isolate = true;             // solve in a child process (false: in this thread)
   bool test_hang_child = false;    // tests only: the child never answers (the kill must work)
+  const std::atomic<bool>* stop = nullptr;  // SIGINT/SIGTERM: abandon the solve (kUnknown) at once
 };
 
 enum class SolveStatus { kSat, kUnsat, kUnknown };

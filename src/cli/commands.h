@@ -60,4 +60,5 @@ struct RepairJobResult;
 namespace qrepair::cli {
 // Writes the exports and the per-class SVG of a finished repair (validated before any write).
 void WriteRepairOutputs(const ExportOutputs& outputs, const RepairJobResult& result);
+void SetUpBatch(CLI::App& app);  // `batch` and `batch-merge`
 }  // namespace qrepair::cli

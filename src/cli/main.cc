@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   qrepair::cli::SetUpRepair(app);
   qrepair::cli::SetUpExport(app);
   qrepair::cli::SetUpSweep(app);
+  qrepair::cli::SetUpBatch(app);
   try {
     app.parse(argc, argv);
   } catch (const qrepair::Error& e) {

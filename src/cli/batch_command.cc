@@ -1,0 +1,277 @@
+// `qrepair batch` (many repair jobs from a manifest or a folder of models) and
+// `qrepair batch-merge` (join shards' summaries).
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "commands.h"
+#include "qrepair/batch.h"
+#include "qrepair/batch_merge.h"
+
+namespace qrepair::cli {
+
+namespace {
+
+// The repair options as flags, for a folder of models (a manifest carries them itself).
+struct JobFlags {
+  std::map<std::string, std::string> text;
+  std::map<std::string, double> number;
+  std::map<std::string, int64_t> integer;
+  std::map<std::string, bool> flag;
+  std::map<std::string, std::vector<std::string>> list;
+  std::map<std::string, CLI::Option*> given;
+};
+
+void AddJobFlags(CLI::App* cmd, JobFlags& f) {
+  for (const JobOptionSpec& s : JobOptionSpecs()) {
+    std::string name = "--" + std::string(s.key);
+    std::replace(name.begin(), name.end(), '_', '-');
+    std::string help = std::string(s.help) + " (default: as for `qrepair repair`)";
+    CLI::Option* o = nullptr;
+    switch (s.type) {
+      case JobOptionType::kPath:
+      case JobOptionType::kString:
+      case JobOptionType::kRange:
+        o = cmd->add_option(name, f.text[s.key], help);
+        break;
+      case JobOptionType::kNumber:
+        o = cmd->add_option(name, f.number[s.key], help);
+        break;
+      case JobOptionType::kInteger:
+        o = cmd->add_option(name, f.integer[s.key], help);
+        break;
+      case JobOptionType::kBool:
+        o = cmd->add_flag(name, f.flag[s.key], help);
+        break;
+      case JobOptionType::kStringList:
+        o = cmd->add_option(name, f.list[s.key], help);
+        break;
+    }
+    o->group("Job options (with a folder of models)");
+    f.given[s.key] = o;
+  }
+}
+
+nlohmann::json GivenJobFlags(const JobFlags& f) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const JobOptionSpec& s : JobOptionSpecs()) {
+    if (f.given.at(s.key)->count() == 0) continue;
+    switch (s.type) {
+      case JobOptionType::kPath:
+      case JobOptionType::kString:
+      case JobOptionType::kRange:
+        out[s.key] = f.text.at(s.key);
+        break;
+      case JobOptionType::kNumber:
+        out[s.key] = f.number.at(s.key);
+        break;
+      case JobOptionType::kInteger:
+        out[s.key] = f.integer.at(s.key);
+        break;
+      case JobOptionType::kBool:
+        out[s.key] = f.flag.at(s.key);
+        break;
+      case JobOptionType::kStringList:
+        out[s.key] = f.list.at(s.key);
+        break;
+    }
+  }
+  return out;
+}
+
+// The repair command's defaults as its flags declare them, so a manifest option left out means
+// what leaving out the flag means for `qrepair repair`. Options it shows no default for keep the
+// table's.
+nlohmann::json RepairCommandDefaults(CLI::App& app) {
+  nlohmann::json defaults = JobOptionDefaults();
+  CLI::App* repair = app.get_subcommand("repair");
+  for (const JobOptionSpec& s : JobOptionSpecs()) {
+    std::string flag = "--" + std::string(s.key);
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    CLI::Option* o = repair->get_option_no_throw(flag);
+    std::string text = o ? o->get_default_str() : "";
+    if (text.empty()) continue;
+    nlohmann::json value;
+    try {
+      switch (s.type) {
+        case JobOptionType::kNumber:
+          value = std::stod(text);
+          break;
+        case JobOptionType::kInteger:
+          value = std::stoll(text);
+          break;
+        case JobOptionType::kBool:
+          value = text == "true" || text == "1";
+          break;
+        case JobOptionType::kStringList:
+          continue;
+        default:
+          value = text;
+      }
+    } catch (const std::exception&) {
+      throw InternalError("repair flag " + flag + " has the default '" + text + "'");
+    }
+    std::string problem = CheckJobOption(s, value);
+    if (!problem.empty()) throw InternalError("repair flag " + flag + ": default: " + problem);
+    defaults[s.key] = value;
+  }
+  return defaults;
+}
+
+struct GateFlags {
+  double fail_under = -1;
+  double fail_if_drop = -1;
+  bool json = false;
+};
+
+void AddGateFlags(CLI::App* cmd, GateFlags& g) {
+  cmd->add_option(
+         "--fail-under", g.fail_under,
+         "Exit 6 when a job's repaired holdout accuracy is below this, in percent (e.g. 97.5)")
+      ->check(CLI::Range(0.0, 100.0));
+  cmd->add_option(
+         "--fail-if-drop", g.fail_if_drop,
+         "Exit 6 when float minus repaired holdout accuracy exceeds this many percentage points")
+      ->check(CLI::Range(0.0, 100.0));
+  cmd->add_flag("--json", g.json, "Print only the summary JSON on stdout (logs stay on stderr)");
+}
+
+BatchGate ToGate(const GateFlags& g) {
+  if (g.fail_under > 0 && g.fail_under < 1) {
+    throw Error(ExitCode::kUsage, "--fail-under takes percent, got " +
+                                      std::to_string(g.fail_under) + "; did you mean " +
+                                      std::to_string(100 * g.fail_under) + "?");
+  }
+  BatchGate gate;
+  if (g.fail_under >= 0) gate.fail_under_percent = g.fail_under;
+  if (g.fail_if_drop >= 0) gate.fail_if_drop_pp = g.fail_if_drop;
+  return gate;
+}
+
+// stdout: the table (or JSON); stderr: the outcome counts and gate failures. Returns the code.
+ExitCode Finish(const std::vector<BatchEntry>& entries, const std::string& out_dir,
+                const BatchGate& gate, bool json, bool interrupted) {
+  if (json) {
+    nlohmann::json summary = nlohmann::json::array();
+    for (const BatchEntry& e : entries) summary.push_back(EntryToJson(e));
+    std::cout << summary.dump(2) << "\n";
+  } else {
+    std::cout << SummaryMarkdown(entries);
+  }
+  std::map<std::string, int> counts;
+  for (const BatchEntry& e : entries) ++counts[e.status];
+  std::string tally;
+  for (const auto& [status, n] : counts)
+    tally += (tally.empty() ? "" : ", ") + std::to_string(n) + " " + status;
+  spdlog::info("batch: {} jobs: {}; summary in {}/summary.json", entries.size(), tally, out_dir);
+  std::vector<std::string> missed = GateFailures(entries, gate);
+  for (const std::string& m : missed) spdlog::error("gate: {}", m);
+  return BatchExitCode(entries, interrupted, !missed.empty());
+}
+
+struct BatchFlags {
+  std::string input, out_dir, shard = "1/1";
+  int jobs = 0;
+  bool resume = false;
+  GateFlags gate;
+  JobFlags job;
+};
+
+struct MergeFlags {
+  std::vector<std::string> dirs;
+  std::string out_dir;
+  GateFlags gate;
+};
+
+}  // namespace
+
+void SetUpBatch(CLI::App& app) {
+  auto f = std::make_shared<BatchFlags>();
+  CLI::App* app_ptr = &app;
+  CLI::App* cmd =
+      app.add_subcommand("batch", "Run many repair jobs: a manifest, or a folder of models");
+  cmd->add_option("input", f->input,
+                  "Manifest JSON, or a folder whose *.onnx/*.nnet/*.json are the models")
+      ->required();
+  cmd->add_option("--out-dir", f->out_dir,
+                  "Results: <job>/..., summary.json, summary.csv, batch.json")
+      ->required();
+  cmd->add_option("-j,--jobs", f->jobs,
+                  "Jobs at once (each single-threaded); 0: the number of cores")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1024));
+  cmd->add_option("--shard", f->shard,
+                  "Run shard I of N: jobs sorted by name, index i with i % N == I-1")
+      ->capture_default_str();
+  cmd->add_flag("--resume", f->resume,
+                "Skip jobs already finished with the same inputs (sha256) and options");
+  AddGateFlags(cmd, f->gate);
+  AddJobFlags(cmd, f->job);
+  cmd->footer(
+      "Manifest: {\"defaults\": {OPTIONS}, \"jobs\": [{\"name\": \"a\", \"model\": \"a.onnx\", "
+      "OPTIONS}, ...]}\n"
+      "OPTIONS are the job options below with '_' for '-' (\"repair_range\": \"0:5000\"); relative "
+      "paths\n"
+      "resolve against the manifest's folder. Exit codes: 0 all finished and gates met, 6 a gate "
+      "missed,\n"
+      "7 a job failed (wins over 6), 130 stopped by SIGINT/SIGTERM (re-run with --resume).");
+  cmd->callback([f, app_ptr] {
+    nlohmann::json flags = GivenJobFlags(f->job);
+    Shard shard = ParseShard(f->shard);
+    BatchGate gate = ToGate(f->gate);  // refuse a bad gate before hours of work
+    BatchManifest manifest;
+    if (std::filesystem::is_directory(f->input)) {
+      manifest = ManifestFromModelFolder(f->input, flags, RepairCommandDefaults(*app_ptr));
+    } else {
+      if (!flags.empty()) {
+        std::string key = flags.begin().key();
+        std::string flag = "--" + key;
+        std::replace(flag.begin(), flag.end(), '_', '-');
+        throw Error(ExitCode::kUsage, flag +
+                                          " applies to a folder of models; with a manifest put \"" +
+                                          key + "\" in its \"defaults\" or in a job");
+      }
+      manifest = LoadBatchManifest(f->input, RepairCommandDefaults(*app_ptr));
+    }
+    BatchOptions o;
+    o.out_dir = f->out_dir;
+    o.jobs = f->jobs;
+    o.shard = shard;
+    o.resume = f->resume;
+    o.stop = InstallStopHandlers();
+    BatchResult result = RunBatch(manifest, o);
+    CommandExitCode() = Finish(result.entries, f->out_dir, gate, f->gate.json, result.interrupted);
+  });
+
+  auto m = std::make_shared<MergeFlags>();
+  CLI::App* merge =
+      app.add_subcommand("batch-merge", "Merge the summaries of a batch's shards into one");
+  merge->add_option("dirs", m->dirs, "The shards' --out-dir folders")->required();
+  merge
+      ->add_option("--out-dir", m->out_dir,
+                   "Where the merged summary.json, summary.csv, batch.json go")
+      ->required();
+  AddGateFlags(merge, m->gate);
+  merge->callback([m] {
+    BatchGate gate = ToGate(m->gate);
+    std::error_code ec;
+    for (const std::string& d : m->dirs) {
+      if (std::filesystem::equivalent(d, m->out_dir, ec)) {
+        throw Error(ExitCode::kUsage,
+                    "--out-dir " + m->out_dir + " is one of the shards' folders; pick another");
+      }
+    }
+    MergedBatch merged = MergeBatchSummaries(m->dirs);
+    std::filesystem::create_directories(m->out_dir, ec);
+    WriteBatchSummary(m->out_dir, merged.meta, merged.entries);
+    CommandExitCode() = Finish(merged.entries, m->out_dir, gate, m->gate.json, false);
+  });
+}
+
+}  // namespace qrepair::cli
