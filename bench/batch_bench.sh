@@ -8,7 +8,11 @@
 #   3. kill -9 halfway through a --jobs 2 run, then --resume: finished jobs are not redone, every
 #      output parses and matches the sha256 its job.json recorded, no temporary file is left.
 # Usage: bench/batch_bench.sh [OUT_DIR]   (env: QREPAIR=path/to/qrepair, QREPAIR_SHARED_DATA,
-#        TIME_LIMIT=60, KILL_AFTER=seconds into the killed run, default 1.25 x TIME_LIMIT)
+#        TIME_LIMIT=60, KILL_AFTER=seconds into the killed run, default 1.25 x TIME_LIMIT,
+#        INIT=rtn|gptq|gptq-float to set the jobs' --init; default: the repair command's)
+# The jobs' time limit bounds the search, not the initial rounding: with --init gptq-float, the
+# GPTQ pass over Convnet_maxpool's convolution is CPU-bound work before the limit applies, so on
+# a machine shared with other work its duration follows the CPU share it gets.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -16,6 +20,7 @@ qrepair=${QREPAIR:-$repo/build/qrepair}
 data=${QREPAIR_SHARED_DATA:-$repo/../shared/data}
 out=$(mkdir -p "${1:-$repo/out/batch_bench}" && cd "${1:-$repo/out/batch_bench}" && pwd)
 time_limit=${TIME_LIMIT:-60}
+init_option=${INIT:+\"init\": \"$INIT\",}
 kill_after=${KILL_AFTER:-$(python3 -c "print(round(1.25 * $time_limit))")}
 [ -x "$qrepair" ] || { echo "no qrepair at $qrepair (set QREPAIR)" >&2; exit 2; }
 [ -d "$data/networks" ] || { echo "no networks in $data (set QREPAIR_SHARED_DATA)" >&2; exit 2; }
@@ -32,7 +37,7 @@ cat > "$out/manifest.json" <<EOF
     "labels": "$data/mnist/t10k-labels-idx1-ubyte.gz",
     "input_scale": 0.00392156862745098,
     "repair_range": "0:5000",
-    "holdout_range": "5000:10000",
+    "holdout_range": "5000:10000", $init_option
     "time_limit": $time_limit
   },
   "jobs": [
@@ -94,7 +99,8 @@ def summary(d):
 def strip(entries, keys=("seconds", "resumed")):
     return [{k: v for k, v in e.items() if k not in keys} for e in entries]
 
-lines = ["# qrepair batch benchmark", "",
+init = json.load(open("manifest.json"))["defaults"].get("init", "the repair command's default")
+lines = ["# qrepair batch benchmark", "", f"Jobs' --init: {init}.", "",
          "| measure | value |", "|---|---|",
          f"| 4 jobs one after another (--jobs 1), wall s | {seq_s} |",
          f"| 4 jobs, 2 at once (--jobs 2), wall s | {par_s} |",

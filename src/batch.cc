@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/wait.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -189,10 +190,13 @@ BatchResult RunBatch(const BatchManifest& manifest, const BatchOptions& options)
     for (size_t i = 0; i < running.size();) {
       Running& r = running[i];
       int status = 0;
-      if (waitpid(r.pid, &status, WNOHANG) != r.pid) {
+      pid_t w = waitpid(r.pid, &status, WNOHANG);
+      if (w == 0 || (w < 0 && errno == EINTR)) {
         ++i;
         continue;
       }
+      if (w < 0) status = 0;  // ECHILD: reaped elsewhere (SIGCHLD ignored); job.json tells
+
       size_t k = r.index;
       entries[k] =
           FinishJobProcess(*jobs[k], job_dir(k), keys[k], status, r.killed_reason, Since(r.start));

@@ -214,13 +214,10 @@ void SetUpBatch(CLI::App& app) {
   AddGateFlags(cmd, f->gate);
   AddJobFlags(cmd, f->job);
   cmd->footer(
-      "Manifest: {\"defaults\": {OPTIONS}, \"jobs\": [{\"name\": \"a\", \"model\": \"a.onnx\", "
-      "OPTIONS}, ...]}\n"
-      "OPTIONS are the job options below with '_' for '-' (\"repair_range\": \"0:5000\"); relative "
-      "paths\n"
-      "resolve against the manifest's folder. Exit codes: 0 all finished and gates met, 6 a gate "
-      "missed,\n"
-      "7 a job failed (wins over 6), 130 stopped by SIGINT/SIGTERM (re-run with --resume).");
+      R"(Manifest: {"defaults": {OPTIONS}, "jobs": [{"name": "a", "model": "a.onnx", OPTIONS}, ...]}
+OPTIONS are the job options below with '_' for '-' ("repair_range": "0:5000"); relative paths
+resolve against the manifest's folder (docs/batch.md). Exit codes: 0 all finished and gates met,
+6 a gate missed, 7 a job did not finish (wins over 6), 130 stopped (re-run with --resume).)");
   cmd->callback([f, app_ptr] {
     nlohmann::json flags = GivenJobFlags(f->job);
     Shard shard = ParseShard(f->shard);
