@@ -3,7 +3,7 @@
 // beside the anchor table of issue 4. A measurement, not a test.
 //
 //   init_bench [--data-dir ../shared/data] [--extra] [--init rtn,gptq,gptq-float] [--case 0,2]
-//              [--swap] [--verbose]
+//              [--weight-bits N] [--swap] [--verbose]
 //
 // Images 0..4999 calibrate (quantization and initializers), 5000..9999 are the holdout;
 // 8-bit activations; weight scales max|w|/(2^(b-1)-1).
@@ -89,6 +89,10 @@ int main(int argc, char** argv) {
   std::vector<int> only;
   app.add_option("--case", only, "Run only these cases (0-based, in the table's order)")
       ->delimiter(',');
+  int bits_override = 0;
+  app.add_option("--weight-bits", bits_override,
+                 "Weight bits for every case (default: the table's)")
+      ->check(CLI::Range(2, 8));
   bool swap = false;
   app.add_flag("--swap", swap,
                "Calibrate on 5000..9999 and hold out 0..4999: a second split, to tell a real "
@@ -124,6 +128,7 @@ int main(int argc, char** argv) {
     }
     std::printf("%s\n%s\n", header.c_str(), rule.c_str());
     for (size_t i = 0; i < cases.size(); ++i) {
+      if (bits_override != 0) cases[i].weight_bits = bits_override;
       if (only.empty() || std::find(only.begin(), only.end(), static_cast<int>(i)) != only.end()) {
         Run(cases[i], dir, data, methods, swap);
       }

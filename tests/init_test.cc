@@ -308,13 +308,41 @@ TEST(InitTest, GptqSpreadsTheRoundingErrorOntoCorrelatedInputs) {
   EXPECT_EQ(c.quantized.layers[0].weights_q, (std::vector<int32_t>{2, 2, 3}));
   QuantizedNetwork g = InitializeWeights(c.network, c.quantized, c.inputs, InitMethod::kGptq);
   EXPECT_EQ(g.layers[0].weights_q, (std::vector<int32_t>{2, 1, 3}));
-  // gptq-float's least squares splits the weight of the duplicated input differently, and
-  // only the sum of the two codes matters.
+  // For gptq-float only the sum of the two codes is fixed by the data (see the next test).
   g = InitializeWeights(c.network, c.quantized, c.inputs, InitMethod::kGptqFloat);
   EXPECT_EQ(g.layers[0].weights_q[0] + g.layers[0].weights_q[1], 3);
   EXPECT_EQ(g.layers[0].weights_q[2], 3);
   ExpectGptqNotWorseThanRtn(c,
                             InitializeWeights(c.network, c.quantized, c.inputs, InitMethod::kGptq));
+}
+
+// Inputs 0 and 1 are always equal, so no data tells how their weights (0.26, 0) should be
+// split; only the sum of their codes matters (3, with the bias absorbing the mean error, which
+// beats RTN's bias). A ridge pulled towards zero splits the weight evenly, (0.13, 0.13), and
+// rounds that to codes (1, 2); gptq-float is pulled towards the float weights and keeps (3, 0).
+// The inputs are multiples of 1/15 up to 1, exact in 8-bit codes of scale 1/255.
+TEST(InitTest, GptqFloatKeepsTheFloatWeightsWhereTheDataCannotTell) {
+  testing::RandomCase c;
+  c.network.name = "duplicated";
+  c.network.input_shape = Shape{3, 1, 1};
+  Layer dense;
+  dense.kind = LayerKind::kDense;
+  dense.name = "dense";
+  dense.weights = {0.26f, 0.0f, 0.3f};
+  dense.bias = {0.05f};
+  c.network.layers.push_back(dense);
+  ValidateNetwork(c.network, "duplicated");
+  c.inputs.resize(3, 96);
+  for (int s = 0; s < 96; ++s) {
+    c.inputs(0, s) = c.inputs(1, s) = static_cast<float>(s % 16) / 15.0f;
+    c.inputs(2, s) = static_cast<float>((s * 7) % 16) / 15.0f;
+  }
+  QuantConfig config;
+  config.defaults.weight_bits = 3;
+  c.quantized = QuantizeNetwork(c.network, config, c.inputs, "duplicated");
+  ASSERT_EQ(c.quantized.layers[0].weights_q, (std::vector<int32_t>{3, 0, 3}));
+  QuantizedNetwork g = InitializeWeights(c.network, c.quantized, c.inputs, InitMethod::kGptqFloat);
+  EXPECT_EQ(g.layers[0].weights_q, (std::vector<int32_t>{3, 0, 3}));
 }
 
 // Two layers where RTN of the first shifts what the second sees: gptq-float re-solves the

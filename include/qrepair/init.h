@@ -29,10 +29,11 @@ const char* InitMethodName(InitMethod method);
 // convolution, im2col columns, at most 200k (sample, position) columns taken at a fixed
 // stride) and H = X X^T + 1% of its mean diagonal:
 //   gptq        GPTQ-rounds the float weights W with H; biases b_q = rhe(b / (s_w s_x)).
-//   gptq-float  solves [W* b*] = argmin ||W* X + b* - (W X_f + b)|| (ridge, damping as in H,
-//               X augmented with a row of ones), then GPTQ-rounds W* with the augmented H; the
-//               bias column is not rounded to the weight grid but absorbs the rounding error
-//               and is rounded to the bias grid s_w s_x at the end.
+//   gptq-float  solves [W* b*] = argmin ||W* X + b* - (W X_f + b)|| (ridge towards the float
+//               [W b], damping as in H, X augmented with a row of ones), then GPTQ-rounds W*
+//               with the augmented H, columns by descending H_ii (act-order); the bias column
+//               is not rounded to the weight grid but absorbs the rounding error and is rounded
+//               to the bias grid s_w s_x at the end.
 // GPTQ is greedy and clamps to the grid, so each unit (row) keeps its RTN weights and bias when
 // they fit its target on X better: per layer, the error is never above RTN's on the same X.
 // Weights are clamped to [WeightMin, WeightMax], biases to int32. Layers with more than 8192
