@@ -2,6 +2,7 @@
 // against round-to-nearest, determinism, and GPTQ's error feedback on a hand-built layer.
 #include "qrepair/init.h"
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <utility>
@@ -139,8 +140,27 @@ struct FloatTargetErrors {
   double rtn = 0;   // the RTN network on its own inputs
 };
 
-// Per linear layer, on the inputs X that `g` produces: ||W_g X + b_g - (W X_f + b)|| is at most
-// RTN's weights' on the same X. Adds both networks' errors on their own inputs to `sums`.
+// Squared distance of the outputs `y` from the float outputs `target`; on the logits (one
+// column per sample), from everything that keeps the float top class at least as high and every
+// other class at least as low, which is all top-1 asks.
+double TargetDistance(const Eigen::MatrixXd& y, const Eigen::MatrixXd& target, bool logits) {
+  if (!logits) return (y - target).squaredNorm();
+  double sum = 0;
+  for (int64_t s = 0; s < y.cols(); ++s) {
+    Eigen::Index top;
+    target.col(s).maxCoeff(&top);
+    for (int64_t c = 0; c < y.rows(); ++c) {
+      const double miss = c == top ? std::min(0.0, y(c, s) - target(c, s))
+                                   : std::max(0.0, y(c, s) - target(c, s));
+      sum += miss * miss;
+    }
+  }
+  return sum;
+}
+
+// Per linear layer, on the inputs X that `g` produces: W_g X + b_g is at least as close to the
+// float outputs W X_f + b (TargetDistance) as RTN's weights' on the same X. Adds both
+// networks' distances on their own inputs to `sums`.
 void ExpectGptqFloatNotWorseThanRtn(const testing::RandomCase& c, const QuantizedNetwork& g,
                                     FloatTargetErrors* sums = nullptr) {
   std::vector<CodeBatch> g_inputs = LayerInputs(g, c.inputs);
@@ -149,14 +169,19 @@ void ExpectGptqFloatNotWorseThanRtn(const testing::RandomCase& c, const Quantize
   for (size_t i = 0; i < g.layers.size(); ++i) {
     const QuantLayer& q = g.layers[i];
     if (!q.IsLinear()) continue;
+    const bool logits = static_cast<int>(i) == g.LogitLayer() && q.Units() > 1 &&
+                        q.output_shape.height * q.output_shape.width == 1 &&
+                        q.activation == QActivation::kNone;
     size_t fi = FloatIndex(c.network, q);
     Eigen::MatrixXd target = FloatOutput(c.network.layers[fi], float_inputs[fi], true);
-    double err_g = (QuantOutput(q, g_inputs[i], true) - target).norm();
-    double err_rtn = (QuantOutput(c.quantized.layers[i], g_inputs[i], true) - target).norm();
+    double err_g = TargetDistance(QuantOutput(q, g_inputs[i], true), target, logits);
+    double err_rtn =
+        TargetDistance(QuantOutput(c.quantized.layers[i], g_inputs[i], true), target, logits);
     EXPECT_LE(err_g, err_rtn * (1 + 1e-6) + 1e-12) << "layer " << q.name;
     if (sums) {
-      sums->init += err_g * err_g;
-      sums->rtn += (QuantOutput(c.quantized.layers[i], rtn_inputs[i], true) - target).squaredNorm();
+      sums->init += err_g;
+      sums->rtn +=
+          TargetDistance(QuantOutput(c.quantized.layers[i], rtn_inputs[i], true), target, logits);
     }
   }
 }
