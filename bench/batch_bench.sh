@@ -9,7 +9,10 @@
 #      output parses and matches the sha256 its job.json recorded, no temporary file is left.
 # Usage: bench/batch_bench.sh [OUT_DIR]   (env: QREPAIR=path/to/qrepair, QREPAIR_SHARED_DATA,
 #        TIME_LIMIT=60, KILL_AFTER=seconds into the killed run, default 1.25 x TIME_LIMIT,
-#        INIT=rtn|gptq|gptq-float to set the jobs' --init; default: the repair command's)
+#        INIT=rtn|gptq|gptq-float to set the jobs' --init; default: the repair command's,
+#        WORK_LIMIT=M to give every job a deterministic budget of M million Z3 resource units;
+#        then set TIME_LIMIT well above the time the jobs need, so that only the work ends them
+#        and the shards' merged summary can equal the unsharded one byte for byte)
 # The jobs' time limit bounds the search, not the initial rounding: with --init gptq-float, the
 # GPTQ pass over Convnet_maxpool's convolution is CPU-bound work before the limit applies, so on
 # a machine shared with other work its duration follows the CPU share it gets.
@@ -21,6 +24,7 @@ data=${QREPAIR_SHARED_DATA:-$repo/../shared/data}
 out=$(mkdir -p "${1:-$repo/out/batch_bench}" && cd "${1:-$repo/out/batch_bench}" && pwd)
 time_limit=${TIME_LIMIT:-60}
 init_option=${INIT:+\"init\": \"$INIT\",}
+work_option=${WORK_LIMIT:+\"work_limit\": $WORK_LIMIT,}
 kill_after=${KILL_AFTER:-$(python3 -c "print(round(1.25 * $time_limit))")}
 [ -x "$qrepair" ] || { echo "no qrepair at $qrepair (set QREPAIR)" >&2; exit 2; }
 [ -d "$data/networks" ] || { echo "no networks in $data (set QREPAIR_SHARED_DATA)" >&2; exit 2; }
@@ -37,7 +41,7 @@ cat > "$out/manifest.json" <<EOF
     "labels": "$data/mnist/t10k-labels-idx1-ubyte.gz",
     "input_scale": 0.00392156862745098,
     "repair_range": "0:5000",
-    "holdout_range": "5000:10000", $init_option
+    "holdout_range": "5000:10000", $init_option $work_option
     "time_limit": $time_limit
   },
   "jobs": [

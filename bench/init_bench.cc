@@ -3,7 +3,7 @@
 // beside the anchor table of issue 4. A measurement, not a test.
 //
 //   init_bench [--data-dir ../shared/data] [--extra] [--init rtn,gptq,gptq-float] [--case 0,2]
-//              [--weight-bits N] [--swap] [--verbose]
+//              [--weight-bits N] [--swap] [--augment shift|shift8] [--verbose]
 //
 // Images 0..4999 calibrate (quantization and initializers), 5000..9999 are the holdout;
 // 8-bit activations; weight scales max|w|/(2^(b-1)-1).
@@ -41,11 +41,16 @@ std::string Label(const BenchCase& c) {
 }
 
 void Run(const BenchCase& c, const std::string& dir, const qrepair::Dataset& data,
-         const std::vector<qrepair::InitMethod>& methods, bool swap) {
+         const std::vector<qrepair::InitMethod>& methods, bool swap,
+         const qrepair::Augmentation& augment) {
   qrepair::Network net = qrepair::LoadFloatNetwork(dir + "/" + c.network);
   qrepair::Dataset calibration_set = swap ? data.Slice(5000, 10000) : data.Slice(0, 5000);
   qrepair::Dataset holdout = swap ? data.Slice(0, 5000) : data.Slice(5000, 10000);
   qrepair::FloatBatch calibration = qrepair::InputBatch(calibration_set);
+  qrepair::Augmentation a = augment;
+  if (a.shifts > 0 && a.height == 0 && net.input_shape.height == 1) a.height = a.width = 28;
+  const qrepair::FloatBatch calibration_init =
+      qrepair::AugmentCalibration(calibration, a, net.input_shape);
   qrepair::QuantConfig config;
   config.defaults.weight_bits = c.weight_bits;
   config.defaults.granularity = c.granularity;
@@ -56,7 +61,7 @@ void Run(const BenchCase& c, const std::string& dir, const qrepair::Dataset& dat
   double float_accuracy = 0;
   for (qrepair::InitMethod m : methods) {
     auto start = std::chrono::steady_clock::now();
-    qrepair::QuantizedNetwork q = qrepair::InitializeWeights(net, rtn, calibration, m);
+    qrepair::QuantizedNetwork q = qrepair::InitializeWeights(net, rtn, calibration_init, m);
     double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     qrepair::EvalSummary repair =
@@ -94,10 +99,15 @@ int main(int argc, char** argv) {
                  "Weight bits for every case (default: the table's)")
       ->check(CLI::Range(2, 8));
   bool swap = false;
+  std::string augment_text = "none";
+  app.add_option("--augment", augment_text,
+                 "Calibration augmentation as repair --augment (shift, shift8; flat 784-input "
+                 "networks are taken as 28x28)");
   app.add_flag("--swap", swap,
                "Calibrate on 5000..9999 and hold out 0..4999: a second split, to tell a real "
                "gain from the noise of 5000 holdout images");
   CLI11_PARSE(app, argc, argv);
+  const qrepair::Augmentation augment = qrepair::ParseAugmentation(augment_text);
   if (verbose) spdlog::set_level(spdlog::level::debug);
 
   std::vector<BenchCase> cases = {
@@ -130,7 +140,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < cases.size(); ++i) {
       if (bits_override != 0) cases[i].weight_bits = bits_override;
       if (only.empty() || std::find(only.begin(), only.end(), static_cast<int>(i)) != only.end()) {
-        Run(cases[i], dir, data, methods, swap);
+        Run(cases[i], dir, data, methods, swap, augment);
       }
     }
   } catch (const qrepair::Error& e) {

@@ -2,6 +2,7 @@
 #include "qrepair/init.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <limits>
 #include <numeric>
 #include <unordered_map>
@@ -331,6 +332,72 @@ QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetw
       }
     }
     Advance(out, q, state);
+  }
+  return out;
+}
+
+Augmentation ParseAugmentation(const std::string& text, const std::string& flag) {
+  Augmentation a;
+  if (text == "none" || text.empty()) return a;
+  const size_t colon = text.find(':');
+  const std::string kind = text.substr(0, colon);
+  if (kind == "shift") {
+    a.shifts = 4;
+  } else if (kind == "shift8") {
+    a.shifts = 8;
+  } else {
+    throw Error(ExitCode::kUsage, flag + ": expected none, shift, shift8, shift:HxW or shift8:HxW, got '" + text + "'");
+  }
+  if (colon != std::string::npos) {
+    const std::string size = text.substr(colon + 1);
+    char x = 0;
+    char rest = 0;
+    if (std::sscanf(size.c_str(), "%d%c%d%c", &a.height, &x, &a.width, &rest) != 3 || x != 'x' ||
+        a.height < 2 || a.width < 2 || a.height > 65536 || a.width > 65536) {
+      throw Error(ExitCode::kUsage, flag + ": expected an image size HxW (each 2..65536) after ':', got '" + size + "'");
+    }
+  }
+  return a;
+}
+
+std::string AugmentationName(const Augmentation& a) {
+  if (a.shifts == 0) return "none";
+  std::string name = a.shifts == 8 ? "shift8" : "shift";
+  if (a.height > 0) name += ":" + std::to_string(a.height) + "x" + std::to_string(a.width);
+  return name;
+}
+
+FloatBatch AugmentCalibration(const FloatBatch& calibration, const Augmentation& a,
+                              const Shape& input, const std::string& flag) {
+  if (a.shifts == 0) return calibration;
+  const int64_t h = a.height > 0 ? a.height : input.height;
+  const int64_t w = a.height > 0 ? a.width : input.width;
+  const int64_t size = calibration.rows();
+  if (h < 2 || w < 2 || size % (h * w) != 0) {
+    throw Error(ExitCode::kUsage, flag + " " + AugmentationName(a) + ": the network input (" +
+                                      input.ToString() + ", " + std::to_string(size) +
+                                      " values) is not an image" +
+                                      (a.height > 0 ? " of that size" : "; give its size, e.g. shift:28x28"));
+  }
+  const int64_t channels = size / (h * w);
+  static const int kDy[8] = {0, 0, 1, -1, 1, 1, -1, -1};
+  static const int kDx[8] = {1, -1, 0, 0, 1, -1, 1, -1};
+  const int64_t n = calibration.cols();
+  FloatBatch out(size, n * (1 + a.shifts));
+  out.leftCols(n) = calibration;
+  for (int64_t s = 0; s < n; ++s) {
+    for (int d = 0; d < a.shifts; ++d) {
+      auto dst = out.col(n * (1 + d) + s);
+      for (int64_t c = 0; c < channels; ++c) {
+        for (int64_t y = 0; y < h; ++y) {
+          const int64_t sy = std::clamp<int64_t>(y - kDy[d], 0, h - 1);
+          for (int64_t x = 0; x < w; ++x) {
+            const int64_t sx = std::clamp<int64_t>(x - kDx[d], 0, w - 1);
+            dst((c * h + y) * w + x) = calibration((c * h + sy) * w + sx, s);
+          }
+        }
+      }
+    }
   }
   return out;
 }

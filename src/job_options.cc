@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "qrepair/error.h"
+#include "qrepair/init.h"
 #include "qrepair/neuron_solver.h"
 #include "qrepair/ranking.h"
 
@@ -34,10 +35,14 @@ const std::vector<JobOptionSpec>& JobOptionSpecs() {
        1 << 20},
       {"target", T::kString, "\"float\"", "float or labels", 0, 0, "float,labels"},
       {"time_limit", T::kNumber, "120.0", "Wall-clock seconds per job", 0.001, 1e9},
-      {"call_time_limit", T::kNumber, "10.0", "Seconds per solver call", 0.001, 1e9},
+      {"call_time_limit", T::kNumber, "30.0", "Seconds per solver call", 0.001, 1e9},
+      {"work_limit", T::kInteger, "0", "Millions of Z3 resource units per job (0: off)", 0, 1e12},
+      {"call_work_limit", T::kInteger, "100", "Millions of Z3 resource units per solver call", 0,
+       1e12},
       {"memory_limit", T::kInteger, "4096", "MiB per solver process", 16, 1 << 24},
       {"encoding", T::kString, "\"lia\"", "bv, pb or lia", 0, 0, "bv,pb,lia"},
       {"init", T::kString, "\"gptq-float\"", "Starting rounding", 0, 0, "rtn,gptq,gptq-float"},
+      {"augment", T::kString, "\"none\"", "Init calibration: none, shift, shift8, shift:HxW"},
       {"strategy", T::kString, "\"default\"", "default or qnnrepair", 0, 0, "default,qnnrepair"},
       {"rank_method", T::kString, "\"gradient\"", "Neuron ranking (see `qrepair rank --help`)"},
       {"max_rounds", T::kInteger, "8", "Ranking/solving rounds", 1, 1e6},
@@ -99,6 +104,14 @@ std::string CheckJobOption(const JobOptionSpec& spec, json& value) {
       return "";
     case JobOptionType::kString: {
       if (!value.is_string()) return expected;
+      if (std::string(spec.key) == "augment") {
+        try {
+          ParseAugmentation(value.get<std::string>(), "augment");
+        } catch (const Error& e) {
+          return e.what();
+        }
+        return "";
+      }
       std::string text = value.get<std::string>(), choices = Choices(spec);
       std::string item;
       for (size_t i = 0; i <= choices.size(); ++i) {
@@ -173,6 +186,7 @@ RepairJobOptions RepairJobOptionsFromJson(const json& j) {
   if (o.has_holdout)
     o.holdout_range = ParseRowRange(j["holdout_range"].get<std::string>(), "holdout_range");
   o.init = ParseInitMethod(j["init"].get<std::string>(), "init");
+  o.augment = ParseAugmentation(j["augment"].get<std::string>(), "augment");
   RepairOptions& r = o.repair;
   r.neurons = j["neurons"].get<int>();
   r.layers = j["layers"].get<std::vector<std::string>>();
@@ -186,6 +200,8 @@ RepairJobOptions RepairJobOptionsFromJson(const json& j) {
   r.solver.encoding = ParseEncoding(j["encoding"].get<std::string>());
   r.solver.time_limit_seconds = j["call_time_limit"].get<double>();
   r.solver.memory_limit_mb = j["memory_limit"].get<uint64_t>();
+  r.solver.work_limit = j["call_work_limit"].get<uint64_t>() * kWorkUnit;
+  r.work_limit = j["work_limit"].get<uint64_t>() * kWorkUnit;
   r.strategy = ParseStrategy(j["strategy"].get<std::string>());
   r.time_limit_seconds = j["time_limit"].get<double>();
   r.max_rounds = j["max_rounds"].get<int>();

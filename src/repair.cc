@@ -68,6 +68,7 @@ void AddStats(SolverStats& s, const SolveOutcome& o) {
   s.unsat += o.unsat;
   s.unknown += o.unknown;
   s.seconds += o.seconds;
+  s.work += o.work;
 }
 
 }  // namespace
@@ -78,10 +79,24 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
     throw Error(ExitCode::kUsage, "repair needs integer activations (the config has \"activations\": \"float\")");
   }
   const auto begin = Clock::now();
+  RepairResult result;
   auto seconds_left = [&] {
     return options.time_limit_seconds - std::chrono::duration<double>(Clock::now() - begin).count();
   };
   auto stopped = [&] { return options.stop && options.stop->load(); };
+  SolverStats& stats = result.solver;
+  auto out_of_work = [&] { return options.work_limit > 0 && stats.work >= options.work_limit; };
+  // A call's options: the job's deadline (and work budget) cap the per-call ones.
+  auto call_options = [&] {
+    SolverOptions so = options.solver;
+    so.time_limit_seconds = std::max(0.2, std::min(so.time_limit_seconds, seconds_left()));
+    if (options.work_limit > 0) {
+      const uint64_t left = options.work_limit - std::min(options.work_limit, stats.work);
+      so.work_limit = so.work_limit > 0 ? std::min(so.work_limit, left) : left;
+    }
+    so.stop = options.stop;
+    return so;
+  };
 
   RepairOptions o = options;
   RankMethod method = o.rank_method;
@@ -95,7 +110,6 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
     o.cegar_rounds = 0;
   }
 
-  RepairResult result;
   result.network = start;
   QuantizedNetwork& current = result.network;
   SampleSplit split = SplitSamples(float_net, start, data, o.target);
@@ -107,7 +121,7 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
   const std::vector<int> first_top1 = top1;
 
   for (int round = 1; round <= o.max_rounds && !split.failing.empty(); ++round) {
-    if (seconds_left() <= 0 || stopped()) break;
+    if (seconds_left() <= 0 || out_of_work() || stopped()) break;
     result.rounds = round;
     std::vector<Candidate> candidates = SelectCandidates(float_net, current, data, split, o, method, count);
     if (o.strategy == RepairStrategy::kQnnRepair) {  // QNNRepair keeps at most 100 images in all
@@ -116,7 +130,7 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
     int64_t right_at_round_start = right;
     int done = 0;
     for (size_t g = 0; g < candidates.size(); g += kGroupSize) {
-      if (seconds_left() <= 0 || stopped()) break;
+      if (seconds_left() <= 0 || out_of_work() || stopped()) break;
       size_t end = std::min(candidates.size(), g + kGroupSize);
       std::vector<NeuronRepairProblem> problems;
       for (size_t c = g; c < end; ++c) {
@@ -125,21 +139,21 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
                                               candidates[c].unit, o.build, {}));
       }
       std::vector<SolveOutcome> outcomes(problems.size());
+      const SolverOptions group_options = call_options();  // the same budget for the whole group
       std::atomic<size_t> next{0};
       auto worker = [&] {
         for (size_t i = next++; i < problems.size(); i = next++) {
           if (problems[i].rows.empty() || seconds_left() <= 0 || stopped()) continue;
-          SolverOptions so = o.solver;  // the job's deadline caps every call
+          SolverOptions so = group_options;
           so.time_limit_seconds = std::max(0.2, std::min(so.time_limit_seconds, seconds_left()));
-          so.stop = options.stop;
           outcomes[i] = SolveNeuron(problems[i], so);
           int64_t failing = 0;
           for (const SampleRow& r : problems[i].rows) failing += r.failing;
-          spdlog::debug("  {}[{}]: {} failing + {} passing rows: {} after {} checks, {:.2f} s {}",
+          spdlog::debug("  {}[{}]: {} failing + {} passing rows: {} after {} checks, {:.2f} s, {:.0f} M work {}",
                         problems[i].layer_name, problems[i].unit, failing,
                         static_cast<int64_t>(problems[i].rows.size()) - failing,
                         SolveStatusName(outcomes[i].status), outcomes[i].checks, outcomes[i].seconds,
-                        outcomes[i].detail);
+                        static_cast<double>(outcomes[i].work) / kWorkUnit, outcomes[i].detail);
         }
       };
       std::vector<std::thread> threads;
@@ -184,15 +198,15 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
             result.changes.push_back(std::move(change));
             break;
           }
-          if (broken.empty() || cegar >= o.cegar_rounds || seconds_left() <= 0 || stopped()) break;
+          if (broken.empty() || cegar >= o.cegar_rounds || seconds_left() <= 0 || out_of_work() ||
+              stopped()) {
+            break;
+          }
           // Counterexample-guided: the reference pass found rows the problem did not hold.
           extra.insert(extra.end(), broken.begin(), broken.end());
           NeuronRepairProblem again = BuildNeuronProblem(current, start, trace, split, problems[i].layer,
                                                          problems[i].unit, o.build, extra);
-          SolverOptions so = o.solver;
-          so.time_limit_seconds = std::max(0.2, std::min(o.solver.time_limit_seconds, seconds_left()));
-          so.stop = options.stop;
-          out = SolveNeuron(again, so);
+          out = SolveNeuron(again, call_options());
           AddStats(result.solver, out);
         }
         if (progress) progress(done, static_cast<int>(candidates.size()), right);
@@ -200,7 +214,8 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
     }
     if (right == right_at_round_start) break;  // no gain this round
   }
-  result.limit_reached = seconds_left() <= 0;
+  result.work_limit_reached = out_of_work();
+  result.limit_reached = seconds_left() <= 0 || result.work_limit_reached;
   result.interrupted = stopped();
   result.right_after = right;
   for (size_t s = 0; s < top1.size(); ++s) {

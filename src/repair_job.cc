@@ -61,7 +61,13 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
       std::chrono::duration<double>(std::chrono::steady_clock::now() - measure_begin).count();
 
   auto init_begin = std::chrono::steady_clock::now();
-  QuantizedNetwork start = InitializeWeights(model.float_network, model.quantized, InputBatch(repair), o.init);
+  QuantizedNetwork start =
+      o.init == InitMethod::kRtn
+          ? model.quantized
+          : InitializeWeights(model.float_network, model.quantized,
+                              AugmentCalibration(InputBatch(repair), o.augment,
+                                                 model.float_network.input_shape),
+                              o.init);
   report.init_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - init_begin).count();
   Predictions init_pred = before_pred;
   if (o.init != InitMethod::kRtn) report.init = Measure(model.float_network, start, repair, holdout_ptr, &init_pred);

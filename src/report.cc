@@ -85,7 +85,8 @@ json ReportToJson(const RepairReport& r) {
             {"neurons", neurons},
             {"rounds", r.rounds},
             {"solver", {{"problems", r.solver.problems}, {"checks", r.solver.checks}, {"sat", r.solver.sat},
-                        {"unsat", r.solver.unsat}, {"unknown", r.solver.unknown}, {"seconds", r.solver.seconds}}},
+                        {"unsat", r.solver.unsat}, {"unknown", r.solver.unknown}, {"seconds", r.solver.seconds},
+                        {"work", r.solver.work}}},
             {"init_seconds", r.init_seconds},
             {"seconds", r.seconds}};
   if (r.options) j["options"] = *r.options;

@@ -298,6 +298,18 @@ double Slack(const NeuronRepairProblem& p, const SampleRow& row) {
   return 0.0;
 }
 
+// Z3's resource count of the context (cumulative over its checks): "rlimit count" in the
+// solver's statistics.
+uint64_t WorkUsed(const z3::solver& s) {
+  const z3::stats st = s.statistics();
+  for (unsigned i = 0; i < st.size(); ++i) {
+    if (st.key(i) == "rlimit count") {
+      return st.is_uint(i) ? st.uint_value(i) : static_cast<uint64_t>(st.double_value(i));
+    }
+  }
+  return 0;
+}
+
 SolveOutcome SolveHere(const NeuronRepairProblem& p, const SolverOptions& o) {
   using Clock = std::chrono::steady_clock;
   auto start = Clock::now();
@@ -357,13 +369,26 @@ SolveOutcome SolveHere(const NeuronRepairProblem& p, const SolverOptions& o) {
   std::vector<size_t> accepted;
   bool have_model = false;
   std::vector<bool> done(soft_rows.size(), false);
+  const bool by_work = o.work_limit > 0;
+  auto out_of_work = [&] { return by_work && out.work >= o.work_limit; };
+  // Per check: a share of the work budget (deterministic) or of the time; with a work budget the
+  // time limit is only the safety net.
+  auto set_limits = [&](double left) {
+    if (by_work) {
+      const uint64_t share = std::max<uint64_t>(1, o.work_limit / kChecksPerWorkLimit);
+      params.set("rlimit", static_cast<unsigned>(std::min<uint64_t>({share, o.work_limit - out.work, 0xffffffffu})));
+      params.set("timeout", static_cast<unsigned>(1000 * std::max(0.05, left)));
+    } else {
+      params.set("timeout", static_cast<unsigned>(1000 * std::max(0.05, std::min(left, o.check_time_limit_seconds))));
+    }
+    s.set(params);
+  };
   auto check = [&](const std::vector<size_t>& extra) -> z3::check_result {
     double left = o.time_limit_seconds - elapsed();
-    if (left <= 0 || out.checks >= o.max_checks || (o.stop != nullptr && o.stop->load())) {
+    if (left <= 0 || out.checks >= o.max_checks || out_of_work() || (o.stop != nullptr && o.stop->load())) {
       return z3::unknown;
     }
-    params.set("timeout", static_cast<unsigned>(1000 * std::max(0.05, std::min(left, o.check_time_limit_seconds))));
-    s.set(params);
+    set_limits(left);
     z3::expr_vector assumptions(ctx);
     for (size_t i : accepted) assumptions.push_back(guards[i]);
     for (size_t i : extra) assumptions.push_back(guards[i]);
@@ -372,14 +397,16 @@ SolveOutcome SolveHere(const NeuronRepairProblem& p, const SolverOptions& o) {
     while (true) {
       ++out.checks;
       r = s.check(assumptions);
+      out.work = WorkUsed(s);
       (r == z3::sat ? out.sat : (r == z3::unsat ? out.unsat : out.unknown))++;
       if (r != z3::sat) break;
       model_patch = enc.Extract(s.get_model());
       if (add_broken(model_patch) == 0) break;
-      if (elapsed() >= o.time_limit_seconds || out.checks >= o.max_checks) {
+      if (elapsed() >= o.time_limit_seconds || out.checks >= o.max_checks || out_of_work()) {
         r = z3::unknown;
         break;
       }
+      set_limits(o.time_limit_seconds - elapsed());
     }
     if (r == z3::unknown) out.detail = s.reason_unknown();
     if (r == z3::sat) {
@@ -405,7 +432,7 @@ SolveOutcome SolveHere(const NeuronRepairProblem& p, const SolverOptions& o) {
       stack.insert(stack.begin(), chunk);
     }
     std::reverse(stack.begin(), stack.end());
-    while (!stack.empty() && elapsed() < o.time_limit_seconds && out.checks < o.max_checks) {
+    while (!stack.empty() && elapsed() < o.time_limit_seconds && out.checks < o.max_checks && !out_of_work()) {
       std::vector<size_t> chunk;
       for (size_t i : stack.front()) {
         if (!done[i]) chunk.push_back(i);
@@ -432,7 +459,7 @@ SolveOutcome SolveHere(const NeuronRepairProblem& p, const SolverOptions& o) {
 std::string Serialize(const SolveOutcome& o) {
   std::ostringstream s;
   s << static_cast<int>(o.status) << ' ' << o.checks << ' ' << o.sat << ' ' << o.unsat << ' '
-    << o.unknown << ' ' << o.patch.bias << ' ' << o.patch.weight.size();
+    << o.unknown << ' ' << o.work << ' ' << o.patch.bias << ' ' << o.patch.weight.size();
   for (int64_t w : o.patch.weight) s << ' ' << w;
   s << '\n' << o.detail;
   return s.str();
@@ -442,7 +469,9 @@ bool Deserialize(const std::string& text, SolveOutcome& o) {
   std::istringstream s(text);
   int status = 0;
   size_t n = 0;
-  if (!(s >> status >> o.checks >> o.sat >> o.unsat >> o.unknown >> o.patch.bias >> n)) return false;
+  if (!(s >> status >> o.checks >> o.sat >> o.unsat >> o.unknown >> o.work >> o.patch.bias >> n)) {
+    return false;
+  }
   if (status < 0 || status > 2 || n > (1u << 24)) return false;
   o.status = static_cast<SolveStatus>(status);
   o.patch.weight.resize(n);

@@ -108,6 +108,43 @@ TEST(EncoderTest, SolutionsKeepPassingSamplesByTheReferencePass) {
   for (int e = 0; e < 3; ++e) EXPECT_GT(solved[e], 2) << "encoding " << e << " solved too few problems";
 }
 
+// The work budget makes a solve independent of time: repeated solves (in this thread and in a
+// child) use the same work and give the same patch, and a budget a little smaller stops earlier.
+TEST(EncoderTest, WorkLimitMakesSolvesRepeatableAndBounded) {
+  std::mt19937_64 rng(21);
+  int compared = 0;
+  int cut_short = 0;
+  for (int trial = 0; trial < 12; ++trial) {
+    Built b = MakeProblem(rng, 60, trial % 2 == 0);
+    if (b.problem.rows.empty()) continue;
+    SolverOptions o;
+    o.encoding = Encoding::kLinearInteger;
+    o.work_limit = 2000000;
+    o.time_limit_seconds = 60;  // the safety net only
+    o.isolate = false;
+    SolveOutcome first = SolveNeuron(b.problem, o);
+    ASSERT_GT(first.work, 0u) << "Z3 reported no resource count";
+    ASSERT_LE(first.work, o.work_limit + o.work_limit / kChecksPerWorkLimit) << "trial " << trial;
+    o.isolate = true;
+    SolveOutcome again = SolveNeuron(b.problem, o);
+    EXPECT_EQ(first.work, again.work) << "trial " << trial;
+    EXPECT_EQ(first.checks, again.checks) << "trial " << trial;
+    EXPECT_EQ(first.status, again.status) << "trial " << trial;
+    EXPECT_EQ(first.patch.weight, again.patch.weight) << "trial " << trial;
+    EXPECT_EQ(first.patch.bias, again.patch.bias) << "trial " << trial;
+    EXPECT_EQ(first.fixed_rows, again.fixed_rows) << "trial " << trial;
+    ++compared;
+    if (first.work > 1) {
+      o.work_limit = first.work / 2;
+      SolveOutcome half = SolveNeuron(b.problem, o);
+      EXPECT_LE(half.work, first.work) << "trial " << trial;
+      cut_short += half.checks < first.checks;
+    }
+  }
+  EXPECT_GT(compared, 5);
+  EXPECT_GT(cut_short, 0);
+}
+
 TEST(EncoderTest, TimeLimitHoldsEvenWhenTheSolverNeverAnswers) {
   std::mt19937_64 rng(9);
   Built b = MakeProblem(rng, 20, true);

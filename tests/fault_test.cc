@@ -307,5 +307,33 @@ TEST_F(FaultTest, SameRepairGivesByteIdenticalOutputWithOneOrTwoJobs) {
   }
 }
 
+// A job stopped by its work budget (--work-limit, deterministic) rather than the clock: equal
+// runs, with --jobs 1 and 2, end at the same place and write the same model and report.
+TEST_F(FaultTest, WorkLimitedRepairStopsAtTheSamePlaceWithOneOrTwoJobs) {
+  std::vector<std::string> outputs;
+  std::vector<json> reports;
+  for (int jobs : {1, 2, 2}) {
+    const std::string n = std::to_string(outputs.size());
+    std::vector<std::string> cmd = {
+        QREPAIR_BINARY, "-q", "repair", kModel, "--config", Path("q.json"), "--data", kImages,
+        "--labels", kLabels, "--input-scale", "0.00392156862745098", "--repair-range", "0:300",
+        "--init", "rtn", "--work-limit", "3", "--time-limit", "100", "--call-time-limit", "60",
+        "--jobs", std::to_string(jobs), "-o", Path("w" + n + ".json"), "--report",
+        Path("w" + n + ".report.json")};
+    ProcessResult r = RunProcess(cmd, "", kTimeout);
+    ASSERT_TRUE(r.exited && r.exit_code == 5) << "--jobs " << jobs << ": " << r.Describe() << "\n" << r.err;
+    json report = json::parse(ReadFile(Path("w" + n + ".report.json")));
+    ASSERT_EQ(report["status"], "limit_reached");
+    ASSERT_GE(report["solver"]["work"].get<uint64_t>(), 3000000u) << "stopped before its work budget";
+    ASSERT_LT(report["seconds"].get<double>(), 90) << "the clock, not the work, may have stopped it";
+    outputs.push_back(ReadFile(Path("w" + n + ".json")));
+    reports.push_back(WithoutTimings(report));
+  }
+  for (size_t i = 1; i < outputs.size(); ++i) {
+    EXPECT_EQ(outputs[i], outputs[0]) << "run " << i << " wrote a different model";
+    EXPECT_EQ(reports[i], reports[0]) << "report " << i << " differs: " << json::diff(reports[0], reports[i]).dump();
+  }
+}
+
 }  // namespace
 }  // namespace qrepair

@@ -393,5 +393,49 @@ TEST(InitTest, GptqFloatCompensatesTheErrorOfEarlierLayers) {
   ExpectSameShapeAndInRange(c.quantized, g);
 }
 
+TEST(InitTest, AugmentationShiftsEachImageByOnePixelWithTheEdgeRepeated) {
+  // Two channels of a 2x3 image, values 100*channel + 10*row + column; a second sample + 1000.
+  FloatBatch x(12, 2);
+  for (int c = 0; c < 2; ++c) {
+    for (int y = 0; y < 2; ++y) {
+      for (int col = 0; col < 3; ++col) {
+        x((c * 2 + y) * 3 + col, 0) = static_cast<float>(100 * c + 10 * y + col);
+        x((c * 2 + y) * 3 + col, 1) = static_cast<float>(1000 + 100 * c + 10 * y + col);
+      }
+    }
+  }
+  Shape image{2, 2, 3};
+  FloatBatch four = AugmentCalibration(x, ParseAugmentation("shift"), image);
+  ASSERT_EQ(four.rows(), 12);
+  ASSERT_EQ(four.cols(), 10);
+  EXPECT_EQ(four.leftCols(2), x);
+  // Columns: originals, then per direction (right, left, down, up) one per sample.
+  // Shift right (dx = +1) of sample 0: each row becomes [v0 v0 v1]; column 2 of channel 1, row 1
+  // comes from column 1.
+  EXPECT_EQ(four(0, 2), 0.0f);
+  EXPECT_EQ(four(1, 2), 0.0f);
+  EXPECT_EQ(four(2, 2), 1.0f);
+  EXPECT_EQ(four((1 * 2 + 1) * 3 + 2, 2), 111.0f);
+  // Shift left of sample 1: [v1 v2 v2].
+  EXPECT_EQ(four(0, 5), 1001.0f);
+  EXPECT_EQ(four(2, 5), 1002.0f);
+  // Shift down (dy = +1) of sample 0: row 0 repeated, row 1 = old row 0.
+  EXPECT_EQ(four(3, 6), 0.0f);
+  EXPECT_EQ(four(4, 6), 1.0f);
+  // Shift up of sample 1: row 0 = old row 1.
+  EXPECT_EQ(four(0, 9), 1010.0f);
+  // shift8 adds the diagonals; a flat input needs its size; sizes must divide.
+  EXPECT_EQ(AugmentCalibration(x, ParseAugmentation("shift8"), image).cols(), 18);
+  Shape flat{12, 1, 1};
+  EXPECT_THROW(AugmentCalibration(x, ParseAugmentation("shift"), flat), Error);
+  EXPECT_EQ(AugmentCalibration(x, ParseAugmentation("shift:2x6"), flat).cols(), 10);
+  EXPECT_THROW(AugmentCalibration(x, ParseAugmentation("shift:5x5"), flat), Error);
+  EXPECT_EQ(AugmentCalibration(x, ParseAugmentation("none"), flat), x);
+  for (const char* bad : {"shift:", "shift:28", "shift:28x", "shift:1x5", "shift:5x5x", "mixup", "shift4"}) {
+    EXPECT_THROW(ParseAugmentation(bad), Error) << bad;
+  }
+  EXPECT_EQ(AugmentationName(ParseAugmentation("shift8:28x28")), "shift8:28x28");
+}
+
 }  // namespace
 }  // namespace qrepair

@@ -43,4 +43,26 @@ const char* InitMethodName(InitMethod method);
 QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetwork& qnet,
                                    const FloatBatch& calibration, InitMethod method);
 
+// Calibration augmentation for image inputs: every calibration image is added again shifted by
+// one pixel in 4 directions (or 8 with the diagonals), the edge row/column repeated. The layer
+// fits then see more of the input distribution than the repair set's images alone; nothing is
+// labelled, the targets are still the float network's own outputs. Measured in
+// docs/benchmarks.md (bench/init_bench, QR_AUG).
+struct Augmentation {
+  int shifts = 0;   // 0 (none), 4 or 8
+  int height = 0;   // image size; 0 = the network's input height and width
+  int width = 0;
+};
+
+// "none", "shift", "shift8", "shift:HxW" or "shift8:HxW" (for flat inputs, e.g. 28x28).
+// Throws Error(kUsage) naming `flag`.
+Augmentation ParseAugmentation(const std::string& text, const std::string& flag = "--augment");
+std::string AugmentationName(const Augmentation& a);
+
+// `calibration` (one column per sample, network inputs of shape `input`) with the shifted
+// copies appended after the originals. Throws Error(kUsage) when the input is not an image of
+// the given size.
+FloatBatch AugmentCalibration(const FloatBatch& calibration, const Augmentation& a,
+                              const Shape& input, const std::string& flag = "--augment");
+
 }  // namespace qrepair

@@ -23,6 +23,11 @@ struct SolverOptions {
   double time_limit_seconds = 10;  // per solve, enforced from outside (child process + kill)
   uint64_t memory_limit_mb = 4096; // Z3 memory_max_size and the child's address-space limit
   double check_time_limit_seconds = 2;  // per check() call; a timed-out batch is split
+  // Deterministic budget in Z3 resource units (its "rlimit" count), 0 = off. When set, each
+  // check() gets at most work_limit / kChecksPerWorkLimit units (instead of
+  // check_time_limit_seconds) and the solve stops once it has used work_limit: the outcome no
+  // longer depends on the machine's speed or load. The time limits stay as a safety net.
+  uint64_t work_limit = 0;
   int max_checks = 200;            // check() calls per problem
   int max_changes = 0;             // at most this many weights (and bias) of the neuron change; 0 = any
   int initial_hard_rows = 64;      // passing rows encoded up front; the rest when a model breaks them
@@ -30,6 +35,12 @@ struct SolverOptions {
   bool test_hang_child = false;    // tests only: the child never answers (the kill must work)
   const std::atomic<bool>* stop = nullptr;  // SIGINT/SIGTERM: abandon the solve (kUnknown) at once
 };
+
+// The CLI's and manifests' work limits count millions of Z3 resource units.
+constexpr uint64_t kWorkUnit = 1000000;
+
+// A check() may use at most this fraction (1/k) of a solve's work_limit.
+constexpr uint64_t kChecksPerWorkLimit = 5;
 
 enum class SolveStatus { kSat, kUnsat, kUnknown };
 const char* SolveStatusName(SolveStatus status);
@@ -41,6 +52,7 @@ struct SolveOutcome {
   int checks = 0;                     // solver check() calls
   int sat = 0, unsat = 0, unknown = 0;
   double seconds = 0;
+  uint64_t work = 0;                  // Z3 resource units used (its "rlimit count")
   std::string detail;                 // why unknown (timeout, memory, killed)
 };
 

@@ -32,6 +32,10 @@ struct RepairOptions {
   SolverOptions solver;                 // encoding, per-call limits
   RepairStrategy strategy = RepairStrategy::kDefault;
   double time_limit_seconds = 60;
+  // Deterministic budget for the whole job in Z3 resource units, 0 = off (see
+  // SolverOptions::work_limit, which is then the per-call budget). Checked between groups of
+  // problems, so a job may overrun it by at most one group's calls.
+  uint64_t work_limit = 0;
   int jobs = 1;                         // solver processes at once
   int max_rounds = 8;
   int cegar_rounds = 3;                 // re-solves with samples the reference pass found broken
@@ -58,6 +62,7 @@ struct SolverStats {
   int64_t problems = 0;
   int64_t checks = 0, sat = 0, unsat = 0, unknown = 0;
   double seconds = 0;
+  uint64_t work = 0;  // Z3 resource units
 };
 
 struct RepairResult {
@@ -65,7 +70,8 @@ struct RepairResult {
   std::vector<NeuronChange> changes; // accepted patches, in order
   SolverStats solver;
   int rounds = 0;
-  bool limit_reached = false;
+  bool limit_reached = false;       // the time or the work limit
+  bool work_limit_reached = false;
   bool interrupted = false;
   int64_t right_before = 0;          // repair samples right (by the target) before and after
   int64_t right_after = 0;

@@ -23,6 +23,7 @@ struct RepairJobOptions {
   bool has_holdout = false;
   RowRange holdout_range;
   InitMethod init = InitMethod::kRtn;
+  Augmentation augment;        // of the init's calibration set
   RepairOptions repair;
   std::string output;          // repaired qrepair JSON (required)
   std::string report_json;

@@ -26,10 +26,13 @@ struct RepairFlags {
   int max_changes = 8;
   std::string target = "float";
   double time_limit = 120;
-  double call_time_limit = 10;
+  double call_time_limit = 30;
+  uint64_t work_limit = 0;       // millions of Z3 resource units
+  uint64_t call_work_limit = 100;
   int jobs = 1;
   std::string encoding = "lia";
   std::string init = "gptq-float";
+  std::string augment = "none";
   std::string strategy = "default";
   std::string rank_method = "gradient";
   int max_rounds = 8;
@@ -67,11 +70,22 @@ void SetUpRepair(CLI::App& app) {
   cmd->add_option("--time-limit", f->time_limit, "Wall-clock seconds for the whole job")->capture_default_str();
   cmd->add_option("--call-time-limit", f->call_time_limit, "Seconds per solver call (killed from outside)")
       ->capture_default_str();
+  cmd->add_option("--work-limit", f->work_limit,
+                  "Deterministic budget for the whole job in millions of Z3 resource units "
+                  "(0: off); results then do not depend on machine speed (see docs/repair.md)")
+      ->capture_default_str()->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
+  cmd->add_option("--call-work-limit", f->call_work_limit,
+                  "Millions of Z3 resource units per solver call (0: only the job's budget)")
+      ->capture_default_str()->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
   cmd->add_option("--memory-limit", f->memory_limit_mb, "MiB per solver process")->capture_default_str();
   cmd->add_option("-j,--jobs", f->jobs, "Solver processes at once")->capture_default_str()->check(CLI::Range(1, 256));
   cmd->add_option("--encoding", f->encoding, "bv, pb or lia")->capture_default_str()->check(CLI::IsMember({"bv", "pb", "lia"}));
   cmd->add_option("--init", f->init, "Starting rounding: rtn, gptq, gptq-float")->capture_default_str()
       ->check(CLI::IsMember({"rtn", "gptq", "gptq-float"}));
+  cmd->add_option("--augment", f->augment,
+                  "Init calibration: none, or the repair images also shifted by one pixel: shift "
+                  "(4 directions), shift8 (and diagonals); shift:HxW for flat inputs")
+      ->capture_default_str();
   cmd->add_option("--strategy", f->strategy, "default or qnnrepair")->capture_default_str()
       ->check(CLI::IsMember({"default", "qnnrepair"}));
   cmd->add_option("--rank-method", f->rank_method, "Neuron ranking (see `qrepair rank --help`)")->capture_default_str();
@@ -95,6 +109,7 @@ void SetUpRepair(CLI::App& app) {
       o.holdout_range = ParseRowRange(f->holdout_range, "--holdout-range");
     }
     o.init = ParseInitMethod(f->init);
+    o.augment = ParseAugmentation(f->augment);
     RepairOptions& r = o.repair;
     r.neurons = f->neurons;
     r.layers = f->layers;
@@ -108,6 +123,8 @@ void SetUpRepair(CLI::App& app) {
     r.solver.encoding = ParseEncoding(f->encoding);
     r.solver.time_limit_seconds = f->call_time_limit;
     r.solver.memory_limit_mb = f->memory_limit_mb;
+    r.solver.work_limit = f->call_work_limit * kWorkUnit;
+    r.work_limit = f->work_limit * kWorkUnit;
     r.strategy = ParseStrategy(f->strategy);
     r.time_limit_seconds = f->time_limit;
     r.jobs = f->jobs;
@@ -122,8 +139,9 @@ void SetUpRepair(CLI::App& app) {
               {"input_scale", f->data.input_scale}, {"repair_range", f->repair_range},
               {"holdout_range", f->holdout_range}, {"neurons", f->neurons}, {"layers", f->layers},
               {"max_delta", f->max_delta}, {"margin", f->margin}, {"keep_margin", f->keep_margin}, {"max_changes", f->max_changes}, {"target", f->target},
-              {"time_limit", f->time_limit}, {"call_time_limit", f->call_time_limit}, {"jobs", f->jobs},
-              {"encoding", f->encoding}, {"init", f->init}, {"strategy", f->strategy},
+              {"time_limit", f->time_limit}, {"call_time_limit", f->call_time_limit},
+              {"work_limit", f->work_limit}, {"call_work_limit", f->call_work_limit}, {"jobs", f->jobs},
+              {"encoding", f->encoding}, {"init", f->init}, {"augment", f->augment}, {"strategy", f->strategy},
               {"rank_method", f->rank_method}, {"max_rounds", f->max_rounds}, {"allow_broken", f->allow_broken}};
     CheckExportOutputs(*outputs, {f->model, f->config, f->data.data, f->data.labels}, f->force);
     auto begin = std::chrono::steady_clock::now();
