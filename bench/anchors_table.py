@@ -19,7 +19,7 @@ def cell(stage):
     return f"{100 * h['accuracy']:.2f} / {100 * h['agreement']:.2f}"
 
 
-print("| network, weights | float | round-to-nearest | qnnrepair strategy | init gptq-float | qrepair (init + SMT) "
+print("| network, weights | float | round-to-nearest | qnnrepair strategy | init gptq-float (--augment) | qrepair (init + SMT) "
       "| SMT stage: repair-set fixed / broken | neurons, weights changed | solver sat/unsat/unknown | seconds |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for tag, r in rows.items():
@@ -29,7 +29,7 @@ for tag, r in rows.items():
     flt = 100 * ref["before"]["holdout"]["float_accuracy"]
     s = d["solver"] if d else {}
     print(f"| {tag} | {flt:.2f} | {cell(ref['before'])} | {cell(q['after']) if q else '-'} | "
-          f"{cell(d['init']) if d else '-'} | {cell(d['after']) if d else '-'} | "
+          f"{cell(d['init']) + ' (' + str(d['options'].get('augment', 'none')) + ')' if d else '-'} | {cell(d['after']) if d else '-'} | "
           f"{d['smt_stage']['samples_fixed']} / {d['smt_stage']['samples_broken'] if d else '-'} | "
           f"{d['neurons_repaired']}, {d['weights_changed']} | {s.get('sat')}/{s.get('unsat')}/{s.get('unknown')} | "
           f"{d['seconds']:.0f} |" if d else f"| {tag} | - |")

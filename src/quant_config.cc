@@ -75,6 +75,7 @@ QuantConfig ParseQuantConfig(const json& root, const std::string& source) {
   if (!root.is_object()) throw BadInput(source, "$", "expected a JSON object");
   RefuseUnknownKeys(root, {"weights", "activations", "layers", "scale"}, source, "$");
   QuantConfig config;
+  config.source = source;
   if (!root.contains("weights")) throw BadInput(source, "$", "missing key \"weights\"");
   ReadWeightSpec(root["weights"], config.defaults, source, "$.weights");
   if (root.contains("scale")) {  // top-level shorthand for weights.scale

@@ -126,6 +126,21 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
     if (network.layers[i].IsLinear()) last_linear = static_cast<int>(i);
   }
   if (last_linear < 0) throw BadInput(source, "", "the network has no dense or convolution layer to quantize");
+  // A per-layer override that names no layer is a typo, not something to ignore silently.
+  for (const auto& [name, spec] : config.layers) {
+    bool found = false;
+    std::string names;
+    for (const Layer& layer : network.layers) {
+      if (!layer.IsLinear()) continue;
+      found = found || layer.name == name;
+      names += (names.empty() ? "" : ", ") + ("'" + layer.name + "'");
+    }
+    if (!found) {
+      throw BadInput(config.source.empty() ? source : config.source, "$.layers." + name,
+                     "no dense or convolution layer of " + source + " is named '" + name +
+                         "'; its layers are " + names);
+    }
+  }
 
   ActivationCode current = qnet.input;
   for (size_t i = first; i < network.layers.size(); ++i) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <fstream>
+#include <random>
 
 #include "process_runner.h"
 #include "qrepair/error.h"
@@ -12,6 +13,8 @@
 #include "qrepair/json_io.h"
 #include "qrepair/model_loader.h"
 #include "qrepair/quant_config.h"
+#include "qrepair/quantize.h"
+#include "random_networks.h"
 
 namespace qrepair {
 namespace {
@@ -84,6 +87,29 @@ TEST_F(ReliabilityRegressionTest, NnetMessageShowsBinaryBytesEscaped) {
   std::string path = Write("nul.nnet", std::string("1,2,\x01\x00x,2,\n", 11));
   std::string message = BadInputMessage([&] { LoadNnet(path); });
   EXPECT_THAT(message, HasSubstr("'\\x01\\x00x' is not a number"));
+}
+
+// A per-layer override naming no layer was silently ignored (a typo quantized that layer with
+// the defaults). Now it is bad input naming the config file, the JSON path and the real names.
+TEST_F(ReliabilityRegressionTest, ConfigLayerOverrideNamingNoLayerIsRefused) {
+  std::mt19937_64 rng(3);
+  testing::RandomCase c = testing::MakeRandomCase(rng, 4, false);
+  std::string last;  // the last dense or convolution layer
+  for (const Layer& l : c.network.layers) {
+    if (l.IsLinear()) last = l.name;
+  }
+  std::string path = Write("q.json", R"({"weights": {"bits": 4}, "layers": {"no_such_layer": {"bits": 3}}})");
+  QuantConfig config = LoadQuantConfig(path);
+  std::string message = BadInputMessage([&] { QuantizeNetwork(c.network, config, c.inputs, "m.onnx"); });
+  EXPECT_THAT(message, HasSubstr(path));
+  EXPECT_THAT(message, HasSubstr("$.layers.no_such_layer"));
+  EXPECT_THAT(message, HasSubstr("'" + last + "'"));
+  // A name that exists is accepted.
+  path = Write("q2.json", R"({"weights": {"bits": 4}, "layers": {")" + last + R"(": {"bits": 3}}})");
+  QuantizedNetwork q = QuantizeNetwork(c.network, LoadQuantConfig(path), c.inputs, "m.onnx");
+  for (const QuantLayer& l : q.layers) {
+    if (l.name == last) EXPECT_EQ(l.weight_bits, 3);
+  }
 }
 
 }  // namespace
