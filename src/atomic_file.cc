@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdint>
@@ -12,11 +13,38 @@
 #include <fstream>
 #include <iterator>
 #include <sstream>
+#include <vector>
 
 #include "qrepair/error.h"
 
 namespace qrepair {
 
+namespace {
+
+// Writes all of `content` to `fd`; false with errno set on failure.
+bool WriteAll(int fd, const std::string& content) {
+  size_t written = 0;
+  while (written < content.size()) {
+    ssize_t n = ::write(fd, content.data() + written, content.size() - written);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return false;
+    }
+    written += static_cast<size_t>(n);
+  }
+  return true;
+}
+
+[[noreturn]] void Fail(const std::string& path, const std::string& what, int err) {
+  throw Error(ExitCode::kIoError, path + ": " + what + ": " + std::strerror(err));
+}
+
+}  // namespace
+
+// The content goes first into an unnamed file (O_TMPFILE, Linux >= 3.11 on ext4, xfs, tmpfs,
+// btrfs...), which a kill -9 leaves nowhere; it gets a temporary name only once it is complete
+// and flushed, for the instant before the rename. Folders whose file system lacks O_TMPFILE fall
+// back to a named temporary file from the start.
 void WriteFileAtomic(const std::string& path, const std::string& content) {
   std::string dir = ".";
   auto slash = path.find_last_of('/');
@@ -25,31 +53,63 @@ void WriteFileAtomic(const std::string& path, const std::string& content) {
   std::string tmpl = dir + "/." + base + ".tmp.XXXXXX";
   std::vector<char> name(tmpl.begin(), tmpl.end());
   name.push_back('\0');
-  int fd = mkstemp(name.data());
-  if (fd < 0) throw Error(ExitCode::kIoError, path + ": cannot create a temporary file in '" + dir + "': " + std::strerror(errno));
-  std::string tmp(name.data());
-  size_t written = 0;
-  while (written < content.size()) {
-    ssize_t n = ::write(fd, content.data() + written, content.size() - written);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      int err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw Error(ExitCode::kIoError, path + ": write failed: " + std::strerror(err));
-    }
-    written += static_cast<size_t>(n);
+  std::string tmp;
+  int fd = -1;
+#ifdef O_TMPFILE
+  fd = ::open(dir.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0644);
+#endif
+  const bool unnamed = fd >= 0;
+  if (!unnamed) {
+    fd = mkstemp(name.data());
+    if (fd < 0) Fail(path, "cannot create a temporary file in '" + dir + "'", errno);
+    tmp = name.data();
   }
-  ::fchmod(fd, 0644);
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+  auto give_up = [&](const std::string& what) {
+    int err = errno;
+    ::close(fd);
+    if (!tmp.empty()) ::unlink(tmp.c_str());
+    Fail(path, what, err);
+  };
+  if (!WriteAll(fd, content)) give_up("write failed");
+  if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0) give_up("cannot flush");
+  if (unnamed) {
+    // Give the complete file a unique temporary name (linkat cannot replace an existing file).
+    const std::string proc = "/proc/self/fd/" + std::to_string(fd);
+    for (int attempt = 0;; ++attempt) {
+      int probe = mkstemp(name.data());  // reserve a unique name, then link over its removal
+      if (probe < 0) give_up("cannot name a temporary file in '" + dir + "'");
+      ::close(probe);
+      ::unlink(name.data());
+      if (::linkat(AT_FDCWD, proc.c_str(), AT_FDCWD, name.data(), AT_SYMLINK_FOLLOW) == 0) break;
+      std::copy(tmpl.begin(), tmpl.end(), name.begin());
+      if (errno == EEXIST && attempt < 8) continue;
+      // No /proc, or the file system refuses the link: write a named temporary file instead.
+      ::close(fd);
+      fd = mkstemp(name.data());
+      if (fd < 0) Fail(path, "cannot create a temporary file in '" + dir + "'", errno);
+      tmp = name.data();
+      if (!WriteAll(fd, content)) give_up("write failed");
+      if (::fchmod(fd, 0644) != 0 || ::fsync(fd) != 0) give_up("cannot flush");
+      break;
+    }
+    if (tmp.empty()) tmp = name.data();
+  }
+  if (::close(fd) != 0) {
+    fd = -1;
     int err = errno;
     ::unlink(tmp.c_str());
-    throw Error(ExitCode::kIoError, path + ": cannot flush: " + std::strerror(err));
+    Fail(path, "cannot flush", err);
   }
   if (::rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
     ::unlink(tmp.c_str());
-    throw Error(ExitCode::kIoError, path + ": cannot rename into place: " + std::strerror(err));
+    Fail(path, "cannot rename into place", err);
+  }
+  // Make the rename itself durable.
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
   }
 }
 

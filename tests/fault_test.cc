@@ -234,6 +234,9 @@ TEST_F(FaultTest, AtomicWriteLeavesOneCompleteVersionWhenKilledAtAnyMoment) {
   }
   SaveResults("kill_writer.json", {{"trials", kTrials}, {"corrupted", corrupted},
                                    {"leftover_temp_files", leftovers}});
+  // The content is written to an unnamed O_TMPFILE and named only for the instant before the
+  // rename: with a named temporary file from the start, 32 of these 40 kills left one behind.
+  EXPECT_LE(leftovers, kTrials / 10) << "temporary files left behind by killed writers";
 }
 
 void ExpectStopsWith130(const std::string& dir, const std::string& output, int signal_number) {
