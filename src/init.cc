@@ -279,7 +279,8 @@ void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
 }  // namespace
 
 QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetwork& qnet,
-                                   const FloatBatch& calibration, InitMethod method) {
+                                   const FloatBatch& calibration, InitMethod method,
+                                   const std::atomic<bool>* stop) {
   QuantizedNetwork out = qnet;
   if (method == InitMethod::kRtn) return out;
   if (calibration.rows() != float_net.input_shape.Size() || calibration.cols() == 0) {
@@ -311,6 +312,7 @@ QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetw
   size_t float_pos = 0;
 
   for (QuantLayer& q : out.layers) {
+    if (stop != nullptr && stop->load()) return qnet;
     if (q.IsLinear()) {
       auto it = float_index.find(q.name);
       const Layer* f = it == float_index.end() ? nullptr : &float_net.layers[it->second];

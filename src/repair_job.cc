@@ -67,7 +67,7 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
           : InitializeWeights(model.float_network, model.quantized,
                               AugmentCalibration(InputBatch(repair), o.augment,
                                                  model.float_network.input_shape),
-                              o.init);
+                              o.init, o.repair.stop);
   report.init_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - init_begin).count();
   Predictions init_pred = before_pred;
   if (o.init != InitMethod::kRtn) report.init = Measure(model.float_network, start, repair, holdout_ptr, &init_pred);

@@ -3,6 +3,7 @@
 #include "qrepair/init.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <random>
 #include <utility>
@@ -232,6 +233,20 @@ TEST(InitTest, RtnReturnsTheSameNetwork) {
   for (size_t i = 0; i < r.layers.size(); ++i) {
     EXPECT_EQ(r.layers[i].weights_q, c.quantized.layers[i].weights_q);
     EXPECT_EQ(r.layers[i].bias_q, c.quantized.layers[i].bias_q);
+  }
+}
+
+// SIGINT/SIGTERM during the init: it gives the network back unchanged at the next layer.
+TEST(InitTest, StopReturnsTheNetworkUnchanged) {
+  std::mt19937_64 rng(8);
+  testing::RandomCase c = RandomCase(rng, 32, false);
+  std::atomic<bool> stop{true};
+  for (InitMethod m : {InitMethod::kGptq, InitMethod::kGptqFloat}) {
+    QuantizedNetwork r = InitializeWeights(c.network, c.quantized, c.inputs, m, &stop);
+    for (size_t i = 0; i < r.layers.size(); ++i) {
+      EXPECT_EQ(r.layers[i].weights_q, c.quantized.layers[i].weights_q);
+      EXPECT_EQ(r.layers[i].bias_q, c.quantized.layers[i].bias_q);
+    }
   }
 }
 

@@ -2,6 +2,7 @@
 // (round to nearest, GPTQ, or GPTQ towards the float network's outputs).
 #pragma once
 
+#include <atomic>
 #include <string>
 
 #include "qrepair/forward.h"
@@ -40,8 +41,10 @@ const char* InitMethodName(InitMethod method);
 // inputs per unit keep their RTN weights (H would not fit). Deterministic. In weights-only mode
 // (float activations) X are the float activations of the dequantized network and biases stay
 // float. `qnet` is not modified. Throws InternalError if `qnet` does not match `float_net`.
+// `stop` (SIGINT/SIGTERM) is polled between layers: once set, `qnet` is returned unchanged.
 QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetwork& qnet,
-                                   const FloatBatch& calibration, InitMethod method);
+                                   const FloatBatch& calibration, InitMethod method,
+                                   const std::atomic<bool>* stop = nullptr);
 
 // Calibration augmentation for image inputs: every calibration image is added again shifted by
 // one pixel in 4 directions (or 8 with the diagonals), the edge row/column repeated. The layer
