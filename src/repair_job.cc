@@ -2,6 +2,7 @@
 #include "qrepair/repair_job.h"
 
 #include <chrono>
+#include <cmath>
 #include <map>
 
 #include <spdlog/spdlog.h>
@@ -74,7 +75,7 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
   else report.init = report.before;
   spdlog::info("start ({}): repair agreement {:.2f} %, {} failing samples", report.init_method,
                100 * report.init.repair.agreement,
-               static_cast<long long>(report.init.repair.samples * (1 - report.init.repair.agreement) + 0.5));
+               std::llround(report.init.repair.samples * (1 - report.init.repair.agreement)));
 
   RepairOptions ro = o.repair;
   // --time-limit covers the whole job: what is spent already, and the final verification
