@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Builds the "asan" preset (ASan + UBSan, gcc) in build-asan and runs the tests under it.
-# Usage: scripts/check-sanitizers.sh [CTEST_LABEL_REGEX]   (default: unit)
+# Builds the "asan" preset (ASan + UBSan, clang) in build-asan and runs the tests under it.
+# Usage: scripts/check-sanitizers.sh [CTEST_LABEL_REGEX]   (default: unit; CI: 'unit|smt|e2e|slow')
 # Any sanitizer report fails the test that triggered it (halt_on_error, no recovery).
 set -euo pipefail
 label=${1:-unit}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 cmake --preset asan >/dev/null
+# The preset builds the tests and the CLI only (target qrepair_tests), not the benchmarks.
 nice -n 10 cmake --build --preset asan
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
