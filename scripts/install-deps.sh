@@ -4,7 +4,7 @@ set -euo pipefail
 pkgs=(build-essential cmake pkg-config git libz3-dev libeigen3-dev libcli11-dev nlohmann-json3-dev
       libspdlog-dev libgtest-dev libonnx-dev libprotobuf-dev protobuf-compiler zlib1g-dev
       python3 python3-numpy python3-torch python3-onnx dataset-fashion-mnist librsvg2-bin
-      nodejs clang libclang-rt-14-dev clang-tidy)
+      nodejs clang libclang-rt-14-dev clang-tidy llvm)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
