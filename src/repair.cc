@@ -4,7 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <thread>
+#include <optional>
 
 #include <spdlog/spdlog.h>
 
@@ -138,28 +138,26 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
         problems.push_back(BuildNeuronProblem(current, start, trace, split, candidates[c].layer,
                                               candidates[c].unit, o.build, {}));
       }
-      std::vector<SolveOutcome> outcomes(problems.size());
       const SolverOptions group_options = call_options();  // the same budget for the whole group
-      std::atomic<size_t> next{0};
-      auto worker = [&] {
-        for (size_t i = next++; i < problems.size(); i = next++) {
-          if (problems[i].rows.empty() || seconds_left() <= 0 || stopped()) continue;
-          SolverOptions so = group_options;
-          so.time_limit_seconds = std::max(0.2, std::min(so.time_limit_seconds, seconds_left()));
-          outcomes[i] = SolveNeuron(problems[i], so);
-          int64_t failing = 0;
-          for (const SampleRow& r : problems[i].rows) failing += r.failing;
-          spdlog::debug("  {}[{}]: {} failing + {} passing rows: {} after {} checks, {:.2f} s, {:.0f} M work {}",
-                        problems[i].layer_name, problems[i].unit, failing,
-                        static_cast<int64_t>(problems[i].rows.size()) - failing,
-                        SolveStatusName(outcomes[i].status), outcomes[i].checks, outcomes[i].seconds,
-                        static_cast<double>(outcomes[i].work) / kWorkUnit, outcomes[i].detail);
-        }
-      };
-      std::vector<std::thread> threads;
-      for (int t = 0; t < std::max(1, o.jobs) - 1; ++t) threads.emplace_back(worker);
-      worker();
-      for (auto& t : threads) t.join();
+      std::vector<bool> solved(problems.size(), false);
+      std::vector<SolveOutcome> outcomes =
+          SolveNeurons(problems, o.jobs, [&](size_t i) -> std::optional<SolverOptions> {
+            if (problems[i].rows.empty() || seconds_left() <= 0 || stopped()) return std::nullopt;
+            SolverOptions so = group_options;
+            so.time_limit_seconds = std::max(0.2, std::min(so.time_limit_seconds, seconds_left()));
+            solved[i] = true;
+            return so;
+          });
+      for (size_t i = 0; i < problems.size(); ++i) {
+        if (!solved[i]) continue;
+        int64_t failing = 0;
+        for (const SampleRow& r : problems[i].rows) failing += r.failing;
+        spdlog::debug("  {}[{}]: {} failing + {} passing rows: {} after {} checks, {:.2f} s, {:.0f} M work {}",
+                      problems[i].layer_name, problems[i].unit, failing,
+                      static_cast<int64_t>(problems[i].rows.size()) - failing,
+                      SolveStatusName(outcomes[i].status), outcomes[i].checks, outcomes[i].seconds,
+                      static_cast<double>(outcomes[i].work) / kWorkUnit, outcomes[i].detail);
+      }
 
       for (size_t i = 0; i < problems.size(); ++i) {
         ++done;

@@ -484,15 +484,30 @@ bool Deserialize(const std::string& text, SolveOutcome& o) {
   return true;
 }
 
-// Runs SolveHere in a child process: the parent kills it at the deadline whatever Z3 does, and
-// the child's address space is capped.
-SolveOutcome SolveIsolated(const NeuronRepairProblem& p, const SolverOptions& o) {
-  auto start = std::chrono::steady_clock::now();
+// A solver child process: SolveHere runs in it, the parent kills it at the deadline whatever Z3
+// does, and its address space is capped.
+struct SolverChild {
+  pid_t pid = -1;
+  int fd = -1;  // the read end of the pipe the child writes its outcome to
+  std::string text;
+  std::chrono::steady_clock::time_point start;
+  double deadline_seconds = 0;  // after start: the time limit plus a grace
+};
+
+SolverChild StartSolverChild(const NeuronRepairProblem& p, const SolverOptions& o) {
+  SolverChild c;
+  c.start = std::chrono::steady_clock::now();
+  c.deadline_seconds = o.time_limit_seconds + 2.0;  // Z3's own timeout should fire first
   int fds[2];
   if (pipe(fds) != 0) throw InternalError("pipe failed");
-  pid_t pid = fork();
-  if (pid < 0) throw InternalError("fork failed");
-  if (pid == 0) {
+  if (o.test_before_fork) o.test_before_fork();
+  c.pid = fork();
+  if (c.pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    throw InternalError("fork failed");
+  }
+  if (c.pid == 0) {
     close(fds[0]);
     struct rlimit rl{};
     long pages = 0;
@@ -522,37 +537,37 @@ SolveOutcome SolveIsolated(const NeuronRepairProblem& p, const SolverOptions& o)
     _exit(0);
   }
   close(fds[1]);
-  std::string text;
+  c.fd = fds[0];
+  return c;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// Reads what the child wrote; true once it has closed its end (or the pipe failed).
+bool ReadSolverChild(SolverChild& c) {
   char buf[65536];
-  const double grace = 2.0;  // Z3's own timeout should fire first; this is the backstop
-  bool killed = false, stopped = false;
-  while (true) {
-    double left = o.time_limit_seconds + grace -
-                  std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    stopped = o.stop != nullptr && o.stop->load();
-    if (left <= 0 || stopped) {
-      kill(pid, SIGKILL);
-      killed = true;
-      break;
-    }
-    struct pollfd pfd{fds[0], POLLIN, 0};
-    int ready = poll(&pfd, 1, static_cast<int>(std::min(left * 1000, 200.0)) + 1);
-    if (ready < 0 && errno != EINTR) break;
-    if (ready <= 0) continue;
-    ssize_t n = read(fds[0], buf, sizeof buf);
-    if (n <= 0) break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  close(fds[0]);
+  ssize_t n = read(c.fd, buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return false;
+  if (n <= 0) return true;
+  c.text.append(buf, static_cast<size_t>(n));
+  return false;
+}
+
+// Reaps the child (killing it first when `killed_because` is set) and parses its outcome.
+SolveOutcome FinishSolverChild(SolverChild& c, const NeuronRepairProblem& p, const char* killed_because) {
+  if (killed_because != nullptr) kill(c.pid, SIGKILL);
+  close(c.fd);
   int status = 0;
-  waitpid(pid, &status, 0);
+  waitpid(c.pid, &status, 0);
   SolveOutcome out;
-  if (killed) {
+  if (killed_because != nullptr) {
     out.status = SolveStatus::kUnknown;
     out.unknown = 1;
     out.checks = 1;
-    out.detail = stopped ? "stopped by a signal" : "killed at the time limit";
-  } else if (!Deserialize(text, out)) {
+    out.detail = killed_because;
+  } else if (!Deserialize(c.text, out)) {
     out = SolveOutcome{};
     out.unknown = 1;
     out.detail = WIFSIGNALED(status) ? "solver process died (signal " + std::to_string(WTERMSIG(status)) + ", memory limit?)"
@@ -560,38 +575,26 @@ SolveOutcome SolveIsolated(const NeuronRepairProblem& p, const SolverOptions& o)
   }
   out.patch.layer = p.layer;
   out.patch.unit = p.unit;
-  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  out.seconds = SecondsSince(c.start);
   return out;
 }
 
-}  // namespace
-
-std::vector<bool> EvaluateEncodedRows(const NeuronRepairProblem& p, const NeuronPatch& patch, Encoding e) {
-  z3::context ctx;
-  Encoder enc(ctx, p, e);
-  std::vector<bool> out;
-  z3::solver s(ctx);
-  enc.AddDomains(s);
-  s.add(enc.FixTo(patch));
-  for (const SampleRow& row : p.rows) {
-    s.push();
-    s.add(enc.RowRight(row));
-    out.push_back(s.check() == z3::sat);
-    s.pop();
-  }
-  return out;
+// Why a running child must be killed now, or nullptr.
+const char* KillReason(const SolverChild& c, const SolverOptions& o) {
+  if (o.stop != nullptr && o.stop->load()) return "stopped by a signal";
+  if (SecondsSince(c.start) >= c.deadline_seconds) return "killed at the time limit";
+  return nullptr;
 }
 
-SolveOutcome SolveNeuron(const NeuronRepairProblem& p, const SolverOptions& o) {
-  SolveOutcome out = o.isolate ? SolveIsolated(p, o) : SolveHere(p, o);
-  if (out.status != SolveStatus::kSat) return out;
+// Checks a solver's patch against the problem's own integer semantics, then drops changes that
+// fix nothing (fewest changed weights, greedily).
+void CheckAndTrimPatch(const NeuronRepairProblem& p, const SolverOptions& o, SolveOutcome& out) {
+  if (out.status != SolveStatus::kSat) return;
   if (out.patch.weight.size() != p.weight.size()) {
     out.status = SolveStatus::kUnknown;
     out.detail = "malformed solver result";
-    return out;
+    return;
   }
-  // Check the model against the problem's own integer semantics, then drop changes that fix
-  // nothing (fewest changed weights, greedily).
   std::vector<int64_t> acc(p.rows.size());
   for (size_t r = 0; r < p.rows.size(); ++r) {
     acc[r] = PatchedAccumulator(p, p.rows[r], out.patch);
@@ -628,7 +631,94 @@ SolveOutcome SolveNeuron(const NeuronRepairProblem& p, const SolverOptions& o) {
   for (size_t r = 0; r < p.rows.size(); ++r) {
     if (p.rows[r].failing && InGood(p.rows[r], acc[r])) out.fixed_rows.push_back(static_cast<int64_t>(r));
   }
+}
+
+// Solves in a child process, waited for from this thread.
+SolveOutcome SolveIsolated(const NeuronRepairProblem& p, const SolverOptions& o) {
+  SolverChild c = StartSolverChild(p, o);
+  const char* kill_reason = nullptr;
+  while ((kill_reason = KillReason(c, o)) == nullptr) {
+    const double left = c.deadline_seconds - SecondsSince(c.start);
+    struct pollfd pfd{c.fd, POLLIN, 0};
+    int ready = poll(&pfd, 1, static_cast<int>(std::min(left * 1000, 200.0)) + 1);
+    if (ready < 0 && errno != EINTR) break;
+    if (ready > 0 && ReadSolverChild(c)) break;
+  }
+  return FinishSolverChild(c, p, kill_reason);
+}
+
+}  // namespace
+
+std::vector<bool> EvaluateEncodedRows(const NeuronRepairProblem& p, const NeuronPatch& patch, Encoding e) {
+  z3::context ctx;
+  Encoder enc(ctx, p, e);
+  std::vector<bool> out;
+  z3::solver s(ctx);
+  enc.AddDomains(s);
+  s.add(enc.FixTo(patch));
+  for (const SampleRow& row : p.rows) {
+    s.push();
+    s.add(enc.RowRight(row));
+    out.push_back(s.check() == z3::sat);
+    s.pop();
+  }
   return out;
+}
+
+SolveOutcome SolveNeuron(const NeuronRepairProblem& p, const SolverOptions& o) {
+  SolveOutcome out = o.isolate ? SolveIsolated(p, o) : SolveHere(p, o);
+  CheckAndTrimPatch(p, o, out);
+  return out;
+}
+
+std::vector<SolveOutcome> SolveNeurons(
+    const std::vector<NeuronRepairProblem>& problems, int jobs,
+    const std::function<std::optional<SolverOptions>(size_t)>& options_for) {
+  std::vector<SolveOutcome> outcomes(problems.size());
+  struct Running {
+    size_t index;
+    SolverOptions options;
+    SolverChild child;
+  };
+  std::vector<Running> running;
+  try {
+    size_t next = 0;
+    while (next < problems.size() || !running.empty()) {
+      while (running.size() < static_cast<size_t>(std::max(1, jobs)) && next < problems.size()) {
+        const size_t i = next++;
+        std::optional<SolverOptions> o = options_for(i);
+        if (!o) continue;
+        if (!o->isolate) {
+          outcomes[i] = SolveNeuron(problems[i], *o);
+          continue;
+        }
+        running.push_back({i, *o, StartSolverChild(problems[i], *o)});
+      }
+      if (running.empty()) continue;
+      std::vector<struct pollfd> fds;
+      double left = 0.2;
+      for (const Running& r : running) {
+        fds.push_back({r.child.fd, POLLIN, 0});
+        left = std::min(left, r.child.deadline_seconds - SecondsSince(r.child.start));
+      }
+      int ready = poll(fds.data(), fds.size(), static_cast<int>(std::max(0.0, left) * 1000) + 1);
+      if (ready < 0 && errno != EINTR) throw InternalError("poll on the solver processes failed");
+      for (size_t k = running.size(); k-- > 0;) {
+        Running& r = running[k];
+        const bool closed = ready > 0 && fds[k].revents != 0 && ReadSolverChild(r.child);
+        const char* kill_reason = closed ? nullptr : KillReason(r.child, r.options);
+        if (!closed && kill_reason == nullptr) continue;
+        SolveOutcome out = FinishSolverChild(r.child, problems[r.index], kill_reason);
+        CheckAndTrimPatch(problems[r.index], r.options, out);
+        outcomes[r.index] = std::move(out);
+        running.erase(running.begin() + static_cast<std::ptrdiff_t>(k));
+      }
+    }
+  } catch (...) {
+    for (Running& r : running) FinishSolverChild(r.child, problems[r.index], "abandoned");
+    throw;
+  }
+  return outcomes;
 }
 
 }  // namespace qrepair

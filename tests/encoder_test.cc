@@ -2,7 +2,10 @@
 // reference pass, and the limit enforced from outside the solver.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
+#include <filesystem>
+#include <optional>
 
 #include "qrepair/neuron_solver.h"
 #include "qrepair/problem_builder.h"
@@ -157,6 +160,78 @@ TEST(EncoderTest, TimeLimitHoldsEvenWhenTheSolverNeverAnswers) {
   EXPECT_EQ(out.status, SolveStatus::kUnknown);
   EXPECT_LT(seconds, 0.5 + 2.0 + 1.0);  // limit + documented grace + scheduling slack
   EXPECT_NE(out.detail.find("killed"), std::string::npos);
+}
+
+size_t ThreadCount() {
+  size_t n = 0;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  return n;
+}
+
+// Regression (found under ASan with --jobs 2): solver processes were forked from worker threads,
+// and a child forked while another thread held the allocator's lock hung until it was killed at
+// the time limit, so --jobs 2 gave other results than --jobs 1. Every fork now happens with no
+// thread of ours running besides the caller's, and parallel solves equal sequential ones.
+TEST(EncoderTest, ParallelSolvesForkFromTheCallingThreadAndEqualSequentialSolves) {
+  std::mt19937_64 rng(5);
+  std::vector<NeuronRepairProblem> problems;
+  while (problems.size() < 6) {
+    Built b = MakeProblem(rng, 40, problems.size() % 2 == 0);
+    if (!b.problem.rows.empty()) problems.push_back(b.problem);
+  }
+  SolverOptions o;
+  o.encoding = Encoding::kLinearInteger;
+  o.work_limit = 2000000;     // deterministic: the outcome may not depend on the order of work
+  o.time_limit_seconds = 60;  // the safety net only
+  const size_t threads_before = ThreadCount();
+  size_t forks = 0, most_threads = 0;
+  SolverOptions counted = o;
+  counted.test_before_fork = [&] {
+    ++forks;
+    most_threads = std::max(most_threads, ThreadCount());
+  };
+  std::vector<SolveOutcome> parallel =
+      SolveNeurons(problems, 3, [&](size_t) { return std::optional<SolverOptions>(counted); });
+  ASSERT_EQ(parallel.size(), problems.size());
+  EXPECT_EQ(forks, problems.size());
+  EXPECT_EQ(most_threads, threads_before) << "a solver process was forked while another thread ran";
+  for (size_t i = 0; i < problems.size(); ++i) {
+    SolveOutcome one = SolveNeuron(problems[i], o);
+    EXPECT_EQ(parallel[i].status, one.status) << "problem " << i << ": " << parallel[i].detail;
+    EXPECT_EQ(parallel[i].checks, one.checks) << "problem " << i;
+    EXPECT_EQ(parallel[i].work, one.work) << "problem " << i;
+    EXPECT_EQ(parallel[i].patch.weight, one.patch.weight) << "problem " << i;
+    EXPECT_EQ(parallel[i].patch.bias, one.patch.bias) << "problem " << i;
+    EXPECT_EQ(parallel[i].fixed_rows, one.fixed_rows) << "problem " << i;
+  }
+  // Skipped problems keep an empty outcome and start no process.
+  forks = 0;
+  std::vector<SolveOutcome> some = SolveNeurons(problems, 2, [&](size_t i) -> std::optional<SolverOptions> {
+    if (i % 2 == 1) return std::nullopt;
+    return counted;
+  });
+  EXPECT_EQ(forks, problems.size() / 2);
+  for (size_t i = 1; i < problems.size(); i += 2) {
+    EXPECT_EQ(some[i].status, SolveStatus::kUnknown);
+    EXPECT_EQ(some[i].checks, 0);
+  }
+}
+
+TEST(EncoderTest, ParallelSolvesAreKilledAtTheirTimeLimitTogether) {
+  std::mt19937_64 rng(9);
+  std::vector<NeuronRepairProblem> problems(3, MakeProblem(rng, 20, true).problem);
+  SolverOptions o;
+  o.time_limit_seconds = 0.5;
+  o.test_hang_child = true;
+  auto start = std::chrono::steady_clock::now();
+  std::vector<SolveOutcome> out =
+      SolveNeurons(problems, 3, [&](size_t) { return std::optional<SolverOptions>(o); });
+  double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 0.5 + 2.0 + 1.0);  // one limit + grace + slack, not three in a row
+  for (const SolveOutcome& r : out) {
+    EXPECT_EQ(r.status, SolveStatus::kUnknown);
+    EXPECT_NE(r.detail.find("killed"), std::string::npos) << r.detail;
+  }
 }
 
 }  // namespace

@@ -3,6 +3,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +35,7 @@ struct SolverOptions {
   int initial_hard_rows = 64;      // passing rows encoded up front; the rest when a model breaks them
   bool isolate = true;             // solve in a child process (false: in this thread)
   bool test_hang_child = false;    // tests only: the child never answers (the kill must work)
+  std::function<void()> test_before_fork;  // tests only: called just before each solver fork()
   const std::atomic<bool>* stop = nullptr;  // SIGINT/SIGTERM: abandon the solve (kUnknown) at once
 };
 
@@ -60,6 +63,16 @@ struct SolveOutcome {
 // failing rows are added in batches (easiest first); a batch that is unsat (or times out) is
 // split in halves down to single rows, which are then skipped. Deterministic for the same problem and options (timeouts aside).
 SolveOutcome SolveNeuron(const NeuronRepairProblem& problem, const SolverOptions& options);
+
+// SolveNeuron for several problems, with up to `jobs` solver processes at once. options_for(i)
+// is asked just before problem i starts and gives its options, or nullopt to skip it (its
+// outcome stays an empty kUnknown). Every child is forked, waited for and killed by the calling
+// thread, with no other thread of ours running: a child forked while another thread holds a
+// lock (the allocator's, a logger's) finds it held forever and hangs until it is killed at the
+// time limit (seen under ASan with --jobs 2: the allocator's lock).
+std::vector<SolveOutcome> SolveNeurons(
+    const std::vector<NeuronRepairProblem>& problems, int jobs,
+    const std::function<std::optional<SolverOptions>(size_t)>& options_for);
 
 // Tests: each row's encoded "row is right" constraint evaluated by Z3 with the deltas fixed to
 // `patch` (true/false per row), to check an encoding against the exact integer semantics.
