@@ -6,7 +6,9 @@
 #include <atomic>
 #include <cmath>
 #include <random>
+#include <string>
 #include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -320,17 +322,23 @@ TEST(InitTest, IsDeterministic) {
 // (0.15, 0.15, 0.3) at 3 bits have scale 0.1 and codes (1.5, 1.5, 3): RTN rounds both halves
 // up to (2, 2, 3), 0.1 t too much. GPTQ rounds the first up and feeds the error into the
 // second, which then rounds down: (2, 1, 3) computes the float output exactly.
-testing::RandomCase HandBuiltCorrelatedInputs() {
+// A network of one dense unit over three inputs; the caller fills the inputs and quantizes.
+testing::RandomCase OneDenseUnit(const std::string& name, std::vector<float> weights) {
   testing::RandomCase c;
-  c.network.name = "hand";
+  c.network.name = name;
   c.network.input_shape = Shape{3, 1, 1};
   Layer dense;
   dense.kind = LayerKind::kDense;
   dense.name = "dense";
-  dense.weights = {0.15f, 0.15f, 0.3f};
+  dense.weights = std::move(weights);
   dense.bias = {0.05f};
   c.network.layers.push_back(dense);
-  ValidateNetwork(c.network, "hand");
+  ValidateNetwork(c.network, name);
+  return c;
+}
+
+testing::RandomCase HandBuiltCorrelatedInputs() {
+  testing::RandomCase c = OneDenseUnit("hand", {0.15f, 0.15f, 0.3f});
   c.inputs.resize(3, 100);
   for (int s = 0; s < 100; ++s) {
     float t = static_cast<float>(s % 10) / 9.0f;
@@ -362,16 +370,7 @@ TEST(InitTest, GptqSpreadsTheRoundingErrorOntoCorrelatedInputs) {
 // rounds that to codes (1, 2); gptq-float is pulled towards the float weights and keeps (3, 0).
 // The inputs are multiples of 1/15 up to 1, exact in 8-bit codes of scale 1/255.
 TEST(InitTest, GptqFloatKeepsTheFloatWeightsWhereTheDataCannotTell) {
-  testing::RandomCase c;
-  c.network.name = "duplicated";
-  c.network.input_shape = Shape{3, 1, 1};
-  Layer dense;
-  dense.kind = LayerKind::kDense;
-  dense.name = "dense";
-  dense.weights = {0.26f, 0.0f, 0.3f};
-  dense.bias = {0.05f};
-  c.network.layers.push_back(dense);
-  ValidateNetwork(c.network, "duplicated");
+  testing::RandomCase c = OneDenseUnit("duplicated", {0.26f, 0.0f, 0.3f});
   c.inputs.resize(3, 96);
   for (int s = 0; s < 96; ++s) {
     c.inputs(0, s) = c.inputs(1, s) = static_cast<float>(s % 16) / 15.0f;
