@@ -120,6 +120,24 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
   result.right_before = right;
   const std::vector<int> first_top1 = top1;
 
+  // The guard set's float top-1 and integer trace; a patch must not lower its agreement.
+  std::vector<int> guard_target;
+  NetworkTrace guard_trace;
+  int64_t guard_right = 0;
+  auto count_guard = [&](const NetworkTrace& t) {
+    const std::vector<int> g = ArgmaxColumns(t.layers.back());
+    int64_t n = 0;
+    for (size_t s = 0; s < g.size(); ++s) n += g[s] == guard_target[s];
+    return n;
+  };
+  if (o.guard.cols() > 0) {
+    guard_target = ArgmaxColumns(ForwardFloat(float_net, o.guard));
+    guard_trace = TraceNetwork(current, QuantizeInput(current, o.guard));
+    guard_right = count_guard(guard_trace);
+    result.guard_samples = o.guard.cols();
+    result.guard_right_before = guard_right;
+  }
+
   for (int round = 1; round <= o.max_rounds && !split.failing.empty(); ++round) {
     if (seconds_left() <= 0 || out_of_work() || stopped()) break;
     result.rounds = round;
@@ -176,6 +194,20 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
             if (trial_top1[s] != split.target[s]) broken.push_back(s);
           }
           bool accept = trial_right > right && (o.allow_broken || broken.empty());
+          NetworkTrace guard_trial;
+          int64_t guard_trial_right = 0;
+          if (accept && o.guard.cols() > 0) {
+            guard_trial = guard_trace;
+            RetraceFrom(trial, out.patch.layer, guard_trial);
+            guard_trial_right = count_guard(guard_trial);
+            if (guard_trial_right < guard_right) {
+              spdlog::debug("{}[{}]: refused by the guard set ({} -> {} of {} agree)",
+                            current.layers[out.patch.layer].name, out.patch.unit, guard_right,
+                            guard_trial_right, o.guard.cols());
+              ++result.guard_refused;
+              break;
+            }
+          }
           if (accept) {
             NeuronChange change{out.patch.layer, current.layers[out.patch.layer].name, out.patch.unit, {}, trial_right - right, round};
             const QuantLayer& before = current.layers[out.patch.layer];
@@ -192,6 +224,10 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
             current = std::move(trial);
             trace = std::move(trial_trace);
             right = trial_right;
+            if (o.guard.cols() > 0) {
+              guard_trace = std::move(guard_trial);
+              guard_right = guard_trial_right;
+            }
             UpdateSplit(split, trial_top1);
             result.changes.push_back(std::move(change));
             break;
@@ -216,6 +252,7 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
   result.limit_reached = seconds_left() <= 0 || result.work_limit_reached;
   result.interrupted = stopped();
   result.right_after = right;
+  result.guard_right_after = guard_right;
   for (size_t s = 0; s < top1.size(); ++s) {
     result.broken += first_top1[s] == split.target[s] && split.quant_top1[s] != split.target[s];
   }

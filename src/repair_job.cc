@@ -62,13 +62,14 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
       std::chrono::duration<double>(std::chrono::steady_clock::now() - measure_begin).count();
 
   auto init_begin = std::chrono::steady_clock::now();
+  const FloatBatch repair_inputs = InputBatch(repair);
+  FloatBatch augmented =
+      AugmentCalibration(repair_inputs, o.augment, model.float_network.input_shape);
   QuantizedNetwork start =
       o.init == InitMethod::kRtn
           ? model.quantized
-          : InitializeWeights(model.float_network, model.quantized,
-                              AugmentCalibration(InputBatch(repair), o.augment,
-                                                 model.float_network.input_shape),
-                              o.init, o.repair.stop);
+          : InitializeWeights(model.float_network, model.quantized, augmented, o.init,
+                              o.repair.stop);
   report.init_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - init_begin).count();
   Predictions init_pred = before_pred;
   if (o.init != InitMethod::kRtn) report.init = Measure(model.float_network, start, repair, holdout_ptr, &init_pred);
@@ -78,6 +79,10 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
                std::llround(report.init.repair.samples * (1 - report.init.repair.agreement)));
 
   RepairOptions ro = o.repair;
+  if (o.guard && augmented.cols() > repair_inputs.cols()) {
+    ro.guard = augmented.rightCols(augmented.cols() - repair_inputs.cols());
+  }
+  augmented = FloatBatch();
   // --time-limit covers the whole job: what is spent already, and the final verification
   // (serialize, re-parse, re-measure: about two measurements) is kept out of the solver's share.
   const double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
@@ -115,7 +120,17 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
     if (!was && now) ++confusions[{before_pred.quant_top1[s], after_pred.quant_top1[s]}];
   }
   for (const auto& c : confusions) report.fixed_confusions.push_back(c);
-  bool claims_hold = right_after == rr.right_after && report.stage_broken == rr.broken;
+  // The guard set's agreement in the written network, from the reference pass.
+  report.guard.inputs = rr.guard_samples;
+  report.guard.agree_before = rr.guard_right_before;
+  report.guard.refused = rr.guard_refused;
+  if (rr.guard_samples > 0) {
+    const std::vector<int> guard_float = ArgmaxColumns(ForwardFloat(reread.float_network, ro.guard));
+    const std::vector<int> guard_quant = PredictQuantized(reread.quantized, ro.guard);
+    for (size_t s = 0; s < guard_float.size(); ++s) report.guard.agree_after += guard_float[s] == guard_quant[s];
+  }
+  bool claims_hold = right_after == rr.right_after && report.stage_broken == rr.broken &&
+                     report.guard.agree_after == rr.guard_right_after;
   bool broken_ok = o.repair.allow_broken || report.stage_broken == 0;
   report.verified = claims_hold && broken_ok;
   report.verification_note =
@@ -124,8 +139,10 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
                         std::to_string(report.stage_fixed) + " and broke " + std::to_string(report.stage_broken) +
                         " samples that were right when it started"
                   : "MISMATCH: the engine claimed " + std::to_string(rr.right_after) + " right and " +
-                        std::to_string(rr.broken) + " broken, the reference pass finds " + std::to_string(right_after) +
-                        " and " + std::to_string(report.stage_broken);
+                        std::to_string(rr.broken) + " broken (" + std::to_string(rr.guard_right_after) +
+                        " guard inputs agreeing), the reference pass finds " + std::to_string(right_after) +
+                        " and " + std::to_string(report.stage_broken) + " (" +
+                        std::to_string(report.guard.agree_after) + ")";
   if (!report.verified) {
     throw InternalError("repair result failed verification: " + report.verification_note);
   }

@@ -18,6 +18,10 @@ json Figures(const EvalSummary& s) {
   return j;
 }
 
+json Fraction(int64_t part, int64_t whole) {
+  return whole > 0 ? json(static_cast<double>(part) / static_cast<double>(whole)) : json(nullptr);
+}
+
 json Stage(const StageFigures& f) {
   json j = {{"repair", Figures(f.repair)}};
   j["holdout"] = f.holdout.samples > 0 ? Figures(f.holdout) : json(nullptr);
@@ -87,6 +91,10 @@ json ReportToJson(const RepairReport& r) {
             {"solver", {{"problems", r.solver.problems}, {"checks", r.solver.checks}, {"sat", r.solver.sat},
                         {"unsat", r.solver.unsat}, {"unknown", r.solver.unknown}, {"seconds", r.solver.seconds},
                         {"work", r.solver.work}}},
+            {"guard", {{"inputs", r.guard.inputs},
+                       {"agreement_before", Fraction(r.guard.agree_before, r.guard.inputs)},
+                       {"agreement_after", Fraction(r.guard.agree_after, r.guard.inputs)},
+                       {"patches_refused", r.guard.refused}}},
             {"init_seconds", r.init_seconds},
             {"seconds", r.seconds}};
   if (r.options) j["options"] = *r.options;
@@ -156,6 +164,17 @@ std::string ReportToMarkdown(const RepairReport& r) {
                 static_cast<long long>(r.solver.sat), static_cast<long long>(r.solver.unsat),
                 static_cast<long long>(r.solver.unknown), r.solver.seconds, r.seconds, r.init_seconds);
   md += solver;
+  if (r.guard.inputs > 0) {
+    char guard[256];
+    std::snprintf(guard, sizeof guard,
+                  "\nGuard set: %lld inputs; agreement with float %.2f %% at the start of the SMT "
+                  "stage, %.2f %% after; %lld verified patches refused by it.\n",
+                  static_cast<long long>(r.guard.inputs),
+                  100.0 * static_cast<double>(r.guard.agree_before) / static_cast<double>(r.guard.inputs),
+                  100.0 * static_cast<double>(r.guard.agree_after) / static_cast<double>(r.guard.inputs),
+                  static_cast<long long>(r.guard.refused));
+    md += guard;
+  }
   md += "\nVerification: " + r.verification_note + "\n";
   return md;
 }

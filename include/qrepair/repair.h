@@ -40,6 +40,10 @@ struct RepairOptions {
   int max_rounds = 8;
   int cegar_rounds = 3;                 // re-solves with samples the reference pass found broken
   bool allow_broken = false;            // accept patches that break passing samples if net gain
+  // Guard set: unlabelled inputs near the repair set (the --augment copies). A patch is kept only
+  // if the integer network then agrees with the float top-1 on at least as many of them as
+  // before, so that repair-set fixes that do not carry over to nearby inputs are refused.
+  FloatBatch guard;
   const std::atomic<bool>* stop = nullptr;  // set by SIGINT/SIGTERM
 };
 
@@ -76,6 +80,10 @@ struct RepairResult {
   int64_t right_before = 0;          // repair samples right (by the target) before and after
   int64_t right_after = 0;
   int64_t broken = 0;                // samples right before and wrong after
+  int64_t guard_samples = 0;         // size of the guard set (0: none)
+  int64_t guard_right_before = 0;    // guard inputs where the integer top-1 equals the float's
+  int64_t guard_right_after = 0;
+  int64_t guard_refused = 0;         // patches verified on the repair set but refused by it
 };
 
 // Progress callback: (neurons done, neurons planned, repair samples right now).

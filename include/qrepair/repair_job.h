@@ -24,6 +24,7 @@ struct RepairJobOptions {
   RowRange holdout_range;
   InitMethod init = InitMethod::kRtn;
   Augmentation augment;        // of the init's calibration set
+  bool guard = true;           // the augmented copies also guard the SMT stage (RepairOptions::guard)
   RepairOptions repair;
   std::string output;          // repaired qrepair JSON (required)
   std::string report_json;

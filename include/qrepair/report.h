@@ -39,6 +39,15 @@ struct RepairReport {
   double seconds = 0;
   double init_seconds = 0;
   std::vector<std::pair<std::pair<int, int>, int64_t>> fixed_confusions;  // (from, to) -> count
+  // The guard set (RepairOptions::guard): how many inputs, on how many of them the integer
+  // top-1 equals the float one at the start of the SMT stage and in the written network (the
+  // latter re-measured by the reference pass), and how many verified patches it refused.
+  struct Guard {
+    int64_t inputs = 0;
+    int64_t agree_before = 0;
+    int64_t agree_after = 0;
+    int64_t refused = 0;
+  } guard;
 };
 
 nlohmann::json ReportToJson(const RepairReport& report);
