@@ -7,20 +7,39 @@
 
 namespace qrepair {
 
-Predictions Predict(const Network& float_net, const QuantizedNetwork& qnet, const Dataset& data) {
+namespace {
+
+// Chunks bound the memory of the traces (conv nets) without changing any result.
+constexpr int64_t kChunk = 4096;
+
+template <typename Inputs>
+Predictions PredictChunks(const Network& float_net, const QuantizedNetwork& qnet, int64_t rows,
+                          const Inputs& inputs) {
   Predictions p;
-  p.labels = data.labels;
-  // Chunks bound the memory of the traces (conv nets) without changing any result.
-  const int64_t chunk = 4096;
-  for (int64_t begin = 0; begin < data.rows; begin += chunk) {
-    int64_t end = std::min(data.rows, begin + chunk);
-    FloatBatch x = InputBatch(data, begin, end);
+  for (int64_t begin = 0; begin < rows; begin += kChunk) {
+    const FloatBatch x = inputs(begin, std::min(rows, begin + kChunk));
     auto f = ArgmaxColumns(ForwardFloat(float_net, x));
     auto q = PredictQuantized(qnet, x);
     p.float_top1.insert(p.float_top1.end(), f.begin(), f.end());
     p.quant_top1.insert(p.quant_top1.end(), q.begin(), q.end());
   }
   return p;
+}
+
+}  // namespace
+
+Predictions Predict(const Network& float_net, const QuantizedNetwork& qnet, const Dataset& data) {
+  Predictions p = PredictChunks(float_net, qnet, data.rows, [&](int64_t begin, int64_t end) {
+    return InputBatch(data, begin, end);
+  });
+  p.labels = data.labels;
+  return p;
+}
+
+Predictions Predict(const Network& float_net, const QuantizedNetwork& qnet, const FloatBatch& inputs) {
+  return PredictChunks(float_net, qnet, inputs.cols(), [&](int64_t begin, int64_t end) {
+    return FloatBatch(inputs.middleCols(begin, end - begin));
+  });
 }
 
 EvalSummary Summarize(const Predictions& p, int num_classes) {

@@ -43,7 +43,8 @@ const std::vector<JobOptionSpec>& JobOptionSpecs() {
       {"encoding", T::kString, "\"lia\"", "bv, pb or lia", 0, 0, "bv,pb,lia"},
       {"init", T::kString, "\"gptq-float\"", "Starting rounding", 0, 0, "rtn,gptq,gptq-float"},
       {"augment", T::kString, "\"none\"", "Init calibration: none, shift, shift8, shift:HxW"},
-      {"guard", T::kBool, "true", "The augment copies guard the SMT stage (see --no-guard)"},
+      {"guard", T::kString, "\"augment\"", "Inputs that guard the SMT stage: augment or none", 0, 0,
+       "augment,none"},
       {"strategy", T::kString, "\"default\"", "default or qnnrepair", 0, 0, "default,qnnrepair"},
       {"rank_method", T::kString, "\"gradient\"", "Neuron ranking (see `qrepair rank --help`)"},
       {"max_rounds", T::kInteger, "8", "Ranking/solving rounds", 1, 1e6},
@@ -188,7 +189,7 @@ RepairJobOptions RepairJobOptionsFromJson(const json& j) {
     o.holdout_range = ParseRowRange(j["holdout_range"].get<std::string>(), "holdout_range");
   o.init = ParseInitMethod(j["init"].get<std::string>(), "init");
   o.augment = ParseAugmentation(j["augment"].get<std::string>(), "augment");
-  o.guard = j["guard"].get<bool>();
+  o.guard = j["guard"] == "augment";
   RepairOptions& r = o.repair;
   r.neurons = j["neurons"].get<int>();
   r.layers = j["layers"].get<std::vector<std::string>>();

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "qrepair/error.h"
+#include "qrepair/evaluate.h"
 
 namespace qrepair {
 
@@ -71,6 +72,33 @@ void AddStats(SolverStats& s, const SolveOutcome& o) {
   s.work += o.work;
 }
 
+// The guard set's trace, kept only from the input of the first dense layer on (only dense
+// neurons are patched, and RetraceFrom reads from the patched layer's input): the conv
+// activations of 8 x the repair set would not fit. Built a chunk of inputs at a time.
+NetworkTrace GuardTrace(const QuantizedNetwork& net, const FloatBatch& guard) {
+  size_t first = 0;
+  while (first < net.layers.size() && net.layers[first].kind != LayerKind::kDense) ++first;
+  constexpr int64_t kChunk = 1024;
+  NetworkTrace t;
+  t.layers.resize(net.layers.size());
+  const int64_t n = guard.cols();
+  for (int64_t c = 0; c < n; c += kChunk) {
+    const int64_t m = std::min(kChunk, n - c);
+    const CodeBatch input = QuantizeInput(net, guard.middleCols(c, m));
+    std::vector<CodeBatch> layers;
+    ForwardInteger(net, input, &layers);
+    if (first == 0) {
+      if (c == 0) t.input.resize(input.rows(), n);
+      t.input.middleCols(c, m) = input;
+    }
+    for (size_t l = first == 0 ? 0 : first - 1; l < layers.size(); ++l) {
+      if (c == 0) t.layers[l].resize(layers[l].rows(), n);
+      t.layers[l].middleCols(c, m) = layers[l];
+    }
+  }
+  return t;
+}
+
 }  // namespace
 
 RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, const Dataset& data,
@@ -131,8 +159,8 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
     return n;
   };
   if (o.guard.cols() > 0) {
-    guard_target = ArgmaxColumns(ForwardFloat(float_net, o.guard));
-    guard_trace = TraceNetwork(current, QuantizeInput(current, o.guard));
+    guard_target = Predict(float_net, current, o.guard).float_top1;
+    guard_trace = GuardTrace(current, o.guard);
     guard_right = count_guard(guard_trace);
     result.guard_samples = o.guard.cols();
     result.guard_right_before = guard_right;

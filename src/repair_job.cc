@@ -125,9 +125,8 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
   report.guard.agree_before = rr.guard_right_before;
   report.guard.refused = rr.guard_refused;
   if (rr.guard_samples > 0) {
-    const std::vector<int> guard_float = ArgmaxColumns(ForwardFloat(reread.float_network, ro.guard));
-    const std::vector<int> guard_quant = PredictQuantized(reread.quantized, ro.guard);
-    for (size_t s = 0; s < guard_float.size(); ++s) report.guard.agree_after += guard_float[s] == guard_quant[s];
+    const Predictions p = Predict(reread.float_network, reread.quantized, ro.guard);
+    for (size_t s = 0; s < p.float_top1.size(); ++s) report.guard.agree_after += p.float_top1[s] == p.quant_top1[s];
   }
   bool claims_hold = right_after == rr.right_after && report.stage_broken == rr.broken &&
                      report.guard.agree_after == rr.guard_right_after;

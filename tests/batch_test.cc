@@ -153,6 +153,13 @@ TEST(BatchManifestTest, TypeAndValueErrorsNameTheirPath) {
   EXPECT_NE(ErrorOf(m).find("$.jobs[1].encoding: unknown value 'sat'; expected one of: bv pb lia"),
             std::string::npos);
   m = Manifest();
+  m["jobs"][1]["guard"] = true;
+  EXPECT_NE(ErrorOf(m).find("$.jobs[1].guard: expected a string"), std::string::npos) << ErrorOf(m);
+  m["jobs"][1]["guard"] = "shift";
+  EXPECT_NE(ErrorOf(m).find("$.jobs[1].guard: unknown value 'shift'; expected one of: augment none"),
+            std::string::npos)
+      << ErrorOf(m);
+  m = Manifest();
   m["jobs"][1]["rank_method"] = "tarantulla";
   EXPECT_NE(ErrorOf(m).find("$.jobs[1].rank_method: unknown value"), std::string::npos);
   m = Manifest();

@@ -6,6 +6,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "qrepair/dataset.h"
+#include "qrepair/forward.h"
 #include "qrepair/network.h"
 #include "qrepair/quantized_network.h"
 
@@ -34,6 +35,8 @@ struct EvalSummary {
 };
 
 Predictions Predict(const Network& float_net, const QuantizedNetwork& qnet, const Dataset& data);
+// The same for network inputs (one column per sample), without labels.
+Predictions Predict(const Network& float_net, const QuantizedNetwork& qnet, const FloatBatch& inputs);
 EvalSummary Summarize(const Predictions& p, int num_classes);
 void to_json(nlohmann::json& json, const EvalSummary& summary);
 

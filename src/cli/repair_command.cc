@@ -39,7 +39,7 @@ struct RepairFlags {
   int max_passing_rows = 2000;
   uint64_t memory_limit_mb = 4096;
   bool allow_broken = false;
-  bool no_guard = false;
+  std::string guard = "augment";
   bool force = false;
   bool json = false;
 };
@@ -87,9 +87,10 @@ void SetUpRepair(CLI::App& app) {
                   "Init calibration: none, or the repair images also shifted by one pixel: shift "
                   "(4 directions), shift8 (and diagonals); shift:HxW for flat inputs")
       ->capture_default_str();
-  cmd->add_flag("--no-guard", f->no_guard,
-                "Do not use the --augment copies as a guard set (by default a patch that lowers "
-                "the agreement with float on them is refused)");
+  cmd->add_option("--guard", f->guard,
+                  "Inputs that guard the SMT stage: augment (the --augment copies: a verified patch "
+                  "that lowers the agreement with float on them is refused) or none")
+      ->capture_default_str()->check(CLI::IsMember({"augment", "none"}));
   cmd->add_option("--strategy", f->strategy, "default or qnnrepair")->capture_default_str()
       ->check(CLI::IsMember({"default", "qnnrepair"}));
   cmd->add_option("--rank-method", f->rank_method, "Neuron ranking (see `qrepair rank --help`)")->capture_default_str();
@@ -114,7 +115,7 @@ void SetUpRepair(CLI::App& app) {
     }
     o.init = ParseInitMethod(f->init);
     o.augment = ParseAugmentation(f->augment);
-    o.guard = !f->no_guard;
+    o.guard = f->guard == "augment";
     RepairOptions& r = o.repair;
     r.neurons = f->neurons;
     r.layers = f->layers;
@@ -146,7 +147,7 @@ void SetUpRepair(CLI::App& app) {
               {"max_delta", f->max_delta}, {"margin", f->margin}, {"keep_margin", f->keep_margin}, {"max_changes", f->max_changes}, {"target", f->target},
               {"time_limit", f->time_limit}, {"call_time_limit", f->call_time_limit},
               {"work_limit", f->work_limit}, {"call_work_limit", f->call_work_limit}, {"jobs", f->jobs},
-              {"encoding", f->encoding}, {"init", f->init}, {"augment", f->augment}, {"guard", !f->no_guard}, {"strategy", f->strategy},
+              {"encoding", f->encoding}, {"init", f->init}, {"augment", f->augment}, {"guard", f->guard}, {"strategy", f->strategy},
               {"rank_method", f->rank_method}, {"max_rounds", f->max_rounds}, {"allow_broken", f->allow_broken}};
     CheckExportOutputs(*outputs, {f->model, f->config, f->data.data, f->data.labels}, f->force);
     auto begin = std::chrono::steady_clock::now();
