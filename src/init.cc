@@ -122,39 +122,38 @@ struct QuantState {
   FloatBatch values;
 };
 
-// Samples per chunk when a batch goes through several layers: only the batch at the next
-// linear layer is kept whole, not the (often much larger) activations in between. Measured on
-// Convnet_maxpool with --augment shift8 (45,000 images): the init's peak fell from about 12.8 GB,
-// the conv output of every image at once, to the figure in docs/benchmarks.md.
-constexpr int64_t kChunkSamples = 1024;
-
-// `batch` (one column per sample) through `step`, a chunk of columns at a time.
+// `batch` (one column per sample) through `step`, `chunk` columns at a time: only the batch at
+// the next linear layer is kept whole, not the (often much larger) activations in between.
+// Measured on Convnet_maxpool with --augment shift8 (45,000 images): the init's peak fell from
+// 12.8 GB, the conv output of every image at once, to 1.47 GB (docs/benchmarks.md).
 template <typename Batch, typename Step>
-Batch Chunked(const Batch& batch, const Step& step) {
+Batch Chunked(const Batch& batch, int64_t chunk, const Step& step) {
   const int64_t n = batch.cols();
-  if (n <= kChunkSamples) return step(Batch(batch));
-  Batch first = step(Batch(batch.leftCols(kChunkSamples)));
+  chunk = std::max<int64_t>(1, chunk);
+  if (n <= chunk) return step(Batch(batch));
+  Batch first = step(Batch(batch.leftCols(chunk)));
   Batch out(first.rows(), n);
-  out.leftCols(kChunkSamples) = first;
-  for (int64_t c = kChunkSamples; c < n; c += kChunkSamples) {
-    const int64_t m = std::min(kChunkSamples, n - c);
+  out.leftCols(chunk) = first;
+  for (int64_t c = chunk; c < n; c += chunk) {
+    const int64_t m = std::min(chunk, n - c);
     out.middleCols(c, m) = step(Batch(batch.middleCols(c, m)));
   }
   return out;
 }
 
 // The quantized network's state through layers [from, to).
-void Advance(const QuantizedNetwork& qnet, size_t from, size_t to, QuantState& state) {
+void Advance(const QuantizedNetwork& qnet, size_t from, size_t to, int64_t chunk,
+             QuantState& state) {
   if (from >= to) return;
   if (qnet.float_activations) {
     std::vector<Layer> layers;
     for (size_t i = from; i < to; ++i) layers.push_back(DequantizedLayer(qnet.layers[i]));
-    state.values = Chunked(state.values, [&](FloatBatch x) {
+    state.values = Chunked(state.values, chunk, [&](FloatBatch x) {
       for (const Layer& l : layers) x = ForwardFloatLayer(l, x);
       return x;
     });
   } else {
-    state.codes = Chunked(state.codes, [&](CodeBatch x) {
+    state.codes = Chunked(state.codes, chunk, [&](CodeBatch x) {
       for (size_t i = from; i < to; ++i) x = ForwardIntegerLayer(qnet.layers[i], x);
       return x;
     });
@@ -311,7 +310,7 @@ void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
 
 QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetwork& qnet,
                                    const FloatBatch& calibration, InitMethod method,
-                                   const std::atomic<bool>* stop) {
+                                   const std::atomic<bool>* stop, int64_t chunk_samples) {
   QuantizedNetwork out = qnet;
   if (method == InitMethod::kRtn) return out;
   if (calibration.rows() != float_net.input_shape.Size() || calibration.cols() == 0) {
@@ -348,7 +347,7 @@ QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetw
     QuantLayer& q = out.layers[i];
     if (stop != nullptr && stop->load()) return qnet;
     if (q.IsLinear()) {
-      Advance(out, advanced, i, state);
+      Advance(out, advanced, i, chunk_samples, state);
       advanced = i;
       auto it = float_index.find(q.name);
       const Layer* f = it == float_index.end() ? nullptr : &float_net.layers[it->second];
@@ -362,7 +361,7 @@ QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetw
                      InitMethodName(method), q.name, q.FanIn(), kMaxFanIn);
       } else {
         if (method == InitMethod::kGptqFloat && float_pos < it->second) {
-          x_float = Chunked(x_float, [&](FloatBatch x) {
+          x_float = Chunked(x_float, chunk_samples, [&](FloatBatch x) {
             for (size_t p = float_pos; p < it->second; ++p) {
               x = ForwardFloatLayer(float_net.layers[p], x);
             }

@@ -303,6 +303,31 @@ TEST(InitTest, GptqFloatErrorAgainstFloatTargetsIsAtMostRtns) {
   EXPECT_LT(sums.init, 0.5 * sums.rtn);  // 0.32 with this seed
 }
 
+// The init carries the calibration batch between linear layers in chunks: with 2600 samples
+// (chunks of 1024: two whole ones and a partial one; and of 1000 and 7) the result is the one of
+// a single chunk, weight for weight.
+TEST(InitTest, ChunkedCalibrationGivesTheSameWeights) {
+  std::mt19937_64 rng(59);
+  for (int trial = 0; trial < 8; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    testing::RandomCase c = RandomCase(rng, 2600, trial % 2 == 0);
+    for (InitMethod m : kMethods) {
+      const QuantizedNetwork whole =
+          InitializeWeights(c.network, c.quantized, c.inputs, m, nullptr, 1 << 30);
+      for (int64_t chunk : {1024, 1000, 7}) {
+        const QuantizedNetwork chunked =
+            InitializeWeights(c.network, c.quantized, c.inputs, m, nullptr, chunk);
+        for (size_t i = 0; i < whole.layers.size(); ++i) {
+          EXPECT_EQ(chunked.layers[i].weights_q, whole.layers[i].weights_q)
+              << InitMethodName(m) << ", chunk " << chunk << ", layer " << i;
+          EXPECT_EQ(chunked.layers[i].bias_q, whole.layers[i].bias_q)
+              << InitMethodName(m) << ", chunk " << chunk << ", layer " << i;
+        }
+      }
+    }
+  }
+}
+
 TEST(InitTest, IsDeterministic) {
   std::mt19937_64 rng(43);
   for (int trial = 0; trial < 20; ++trial) {

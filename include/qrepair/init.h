@@ -42,9 +42,12 @@ const char* InitMethodName(InitMethod method);
 // (float activations) X are the float activations of the dequantized network and biases stay
 // float. `qnet` is not modified. Throws InternalError if `qnet` does not match `float_net`.
 // `stop` (SIGINT/SIGTERM) is polled between layers: once set, `qnet` is returned unchanged.
+// The calibration batch is carried from linear layer to linear layer `chunk_samples` samples at
+// a time (memory), which does not change the result.
 QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetwork& qnet,
                                    const FloatBatch& calibration, InitMethod method,
-                                   const std::atomic<bool>* stop = nullptr);
+                                   const std::atomic<bool>* stop = nullptr,
+                                   int64_t chunk_samples = 1024);
 
 // Calibration augmentation for image inputs: every calibration image is added again shifted by
 // one pixel in 4 directions (or 8 with the diagonals), the edge row/column repeated. The layer
