@@ -145,8 +145,20 @@ struct FloatTargetErrors {
 
 // Squared distance of the outputs `y` from the float outputs `target`; on the logits (one
 // column per sample), from everything that keeps the float top class at least as high and every
-// other class at least as low, which is all top-1 asks.
-double TargetDistance(const Eigen::MatrixXd& y, const Eigen::MatrixXd& target, bool logits) {
+// other class at least as low, which is all top-1 asks; before a fused ReLU, from everything
+// the ReLU maps to the same output (any y <= 0 where the target is <= 0).
+double TargetDistance(const Eigen::MatrixXd& y, const Eigen::MatrixXd& target, bool logits,
+                      bool relu = false) {
+  if (relu) {
+    double sum = 0;
+    for (int64_t s = 0; s < y.cols(); ++s) {
+      for (int64_t u = 0; u < y.rows(); ++u) {
+        const double miss = target(u, s) > 0 ? y(u, s) - target(u, s) : std::max(0.0, y(u, s));
+        sum += miss * miss;
+      }
+    }
+    return sum;
+  }
   if (!logits) return (y - target).squaredNorm();
   double sum = 0;
   for (int64_t s = 0; s < y.cols(); ++s) {
@@ -175,16 +187,17 @@ void ExpectGptqFloatNotWorseThanRtn(const testing::RandomCase& c, const Quantize
     const bool logits = static_cast<int>(i) == g.LogitLayer() && q.Units() > 1 &&
                         q.output_shape.height * q.output_shape.width == 1 &&
                         q.activation == QActivation::kNone;
+    const bool relu = !logits && q.activation == QActivation::kRelu;
     size_t fi = FloatIndex(c.network, q);
     Eigen::MatrixXd target = FloatOutput(c.network.layers[fi], float_inputs[fi], true);
-    double err_g = TargetDistance(QuantOutput(q, g_inputs[i], true), target, logits);
-    double err_rtn =
-        TargetDistance(QuantOutput(c.quantized.layers[i], g_inputs[i], true), target, logits);
+    double err_g = TargetDistance(QuantOutput(q, g_inputs[i], true), target, logits, relu);
+    double err_rtn = TargetDistance(QuantOutput(c.quantized.layers[i], g_inputs[i], true), target,
+                                    logits, relu);
     EXPECT_LE(err_g, err_rtn * (1 + 1e-6) + 1e-12) << "layer " << q.name;
     if (sums) {
       sums->init += err_g;
-      sums->rtn +=
-          TargetDistance(QuantOutput(c.quantized.layers[i], rtn_inputs[i], true), target, logits);
+      sums->rtn += TargetDistance(QuantOutput(c.quantized.layers[i], rtn_inputs[i], true), target,
+                                  logits, relu);
     }
   }
 }
@@ -300,7 +313,7 @@ TEST(InitTest, GptqFloatErrorAgainstFloatTargetsIsAtMostRtns) {
     ExpectGptqFloatNotWorseThanRtn(
         c, InitializeWeights(c.network, c.quantized, c.inputs, InitMethod::kGptqFloat), &sums);
   }
-  EXPECT_LT(sums.init, 0.5 * sums.rtn);  // 0.32 with this seed
+  EXPECT_LT(sums.init, 0.5 * sums.rtn);  // 0.31 with this seed (ReLU layers by the ReLU box)
 }
 
 // The init carries the calibration batch between linear layers in chunks: with 2600 samples
