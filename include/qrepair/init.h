@@ -34,9 +34,14 @@ const char* InitMethodName(InitMethod method);
 //               [W b], damping as in H, X augmented with a row of ones), then GPTQ-rounds W*
 //               with the augmented H, columns by descending H_ii (act-order); the bias column
 //               is not rounded to the weight grid but absorbs the rounding error and is rounded
-//               to the bias grid s_w s_x at the end.
+//               to the bias grid s_w s_x at the end. On the logits the target is the top-1
+//               box around W X_f + b (the float top class as high, the others as low), before
+//               a fused ReLU the ReLU box (any output <= 0 where W X_f + b <= 0): three
+//               solve/round rounds, each moving the target to the rounded outputs clamped into
+//               the box.
 // GPTQ is greedy and clamps to the grid, so each unit (row) keeps its RTN weights and bias when
-// they fit its target on X better: per layer, the error is never above RTN's on the same X.
+// they fit its target (its box) on X better: per layer, the error is never above RTN's on the
+// same X.
 // Weights are clamped to [WeightMin, WeightMax], biases to int32. Layers with more than 8192
 // inputs per unit keep their RTN weights (H would not fit). Deterministic. In weights-only mode
 // (float activations) X are the float activations of the dequantized network and biases stay
