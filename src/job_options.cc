@@ -14,6 +14,41 @@ namespace qrepair {
 
 using nlohmann::json;
 
+namespace {
+
+// "" when `text` is one of the comma-separated `choices`, else what is wrong.
+std::string CheckChoice(const std::string& text, const std::string& choices) {
+  std::string item;
+  for (size_t i = 0; i <= choices.size(); ++i) {
+    if (i == choices.size() || choices[i] == ',') {
+      if (item == text) return "";
+      item.clear();
+    } else {
+      item += choices[i];
+    }
+  }
+  std::string pretty = choices;
+  std::replace(pretty.begin(), pretty.end(), ',', ' ');
+  return "unknown value '" + text + "'; expected one of: " + pretty;
+}
+
+std::string CheckRankMethod(const std::string& text) {
+  std::string list;
+  for (const std::string& n : RankMethodNames()) list += (list.empty() ? "" : ",") + n;
+  return CheckChoice(text, list);
+}
+
+std::string CheckAugment(const std::string& text) {
+  try {
+    ParseAugmentation(text, "augment");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
 // Defaults as `qrepair repair` had them when this was written; the batch command uses the repair
 // command's current ones (see JobOptionDefaults).
 const std::vector<JobOptionSpec>& JobOptionSpecs() {
@@ -42,11 +77,13 @@ const std::vector<JobOptionSpec>& JobOptionSpecs() {
       {"memory_limit", T::kInteger, "4096", "MiB per solver process", 16, 1 << 24},
       {"encoding", T::kString, "\"lia\"", "bv, pb or lia", 0, 0, "bv,pb,lia"},
       {"init", T::kString, "\"gptq-float\"", "Starting rounding", 0, 0, "rtn,gptq,gptq-float"},
-      {"augment", T::kString, "\"none\"", "Init calibration: none, shift, shift8, shift:HxW"},
+      {"augment", T::kString, "\"none\"", "Init calibration: none, shift, shift8, shift:HxW", 0, 0,
+       "", CheckAugment},
       {"guard", T::kString, "\"augment\"", "Inputs that guard the SMT stage: augment or none", 0, 0,
        "augment,none"},
       {"strategy", T::kString, "\"default\"", "default or qnnrepair", 0, 0, "default,qnnrepair"},
-      {"rank_method", T::kString, "\"gradient\"", "Neuron ranking (see `qrepair rank --help`)"},
+      {"rank_method", T::kString, "\"gradient\"", "Neuron ranking (see `qrepair rank --help`)", 0,
+       0, "", CheckRankMethod},
       {"max_rounds", T::kInteger, "8", "Ranking/solving rounds", 1, 1e6},
       {"max_passing_rows", T::kInteger, "2000", "Hidden layers: passing samples per problem", 1,
        1e8},
@@ -63,15 +100,6 @@ const JobOptionSpec* FindJobOption(const std::string& key) {
 }
 
 namespace {
-
-std::string Choices(const JobOptionSpec& spec) {
-  if (std::string(spec.key) == "rank_method") {
-    std::string list;
-    for (const std::string& n : RankMethodNames()) list += (list.empty() ? "" : ",") + n;
-    return list;
-  }
-  return spec.choices;
-}
 
 std::string TypeName(JobOptionType t) {
   switch (t) {
@@ -106,27 +134,8 @@ std::string CheckJobOption(const JobOptionSpec& spec, json& value) {
       return "";
     case JobOptionType::kString: {
       if (!value.is_string()) return expected;
-      if (std::string(spec.key) == "augment") {
-        try {
-          ParseAugmentation(value.get<std::string>(), "augment");
-        } catch (const Error& e) {
-          return e.what();
-        }
-        return "";
-      }
-      std::string text = value.get<std::string>(), choices = Choices(spec);
-      std::string item;
-      for (size_t i = 0; i <= choices.size(); ++i) {
-        if (i == choices.size() || choices[i] == ',') {
-          if (item == text) return "";
-          item.clear();
-        } else {
-          item += choices[i];
-        }
-      }
-      std::string pretty = choices;
-      std::replace(pretty.begin(), pretty.end(), ',', ' ');
-      return "unknown value '" + text + "'; expected one of: " + pretty;
+      const std::string text = value.get<std::string>();
+      return spec.check != nullptr ? spec.check(text) : CheckChoice(text, spec.choices);
     }
     case JobOptionType::kRange: {
       if (!value.is_string()) return expected;

@@ -161,7 +161,18 @@ TEST(BatchManifestTest, TypeAndValueErrorsNameTheirPath) {
       << ErrorOf(m);
   m = Manifest();
   m["jobs"][1]["rank_method"] = "tarantulla";
-  EXPECT_NE(ErrorOf(m).find("$.jobs[1].rank_method: unknown value"), std::string::npos);
+  EXPECT_NE(ErrorOf(m).find("$.jobs[1].rank_method: unknown value 'tarantulla'; expected one of: "
+                            "tarantula ochiai"),
+            std::string::npos)
+      << ErrorOf(m);
+  m["jobs"][1]["rank_method"] = "ochiai";
+  EXPECT_EQ(ErrorOf(m), "(no error)");
+  m["jobs"][1]["augment"] = "shift4";
+  EXPECT_NE(ErrorOf(m).find("$.jobs[1].augment: augment: expected none, shift, shift8"),
+            std::string::npos)
+      << ErrorOf(m);
+  m["jobs"][1]["augment"] = "shift8:28x28";
+  EXPECT_EQ(ErrorOf(m), "(no error)");
   m = Manifest();
   m["jobs"][1]["layers"] = "fc1";
   EXPECT_NE(ErrorOf(m).find("$.jobs[1].layers: expected an array of strings"), std::string::npos);

@@ -18,7 +18,9 @@ struct JobOptionSpec {
   const char* default_json;  // default as JSON text ("null": none); see JobOptionDefaults()
   const char* help;
   double min = 0, max = 0;   // kNumber/kInteger: allowed range (inclusive)
-  const char* choices = "";  // kString: allowed values, comma-separated ("" = see the parser)
+  const char* choices = "";  // kString: allowed values, comma-separated
+  // kString values that no fixed list describes: returns "" or what is wrong with `value`.
+  std::string (*check)(const std::string& value) = nullptr;
 };
 
 // Every key a manifest's "defaults" or a job may set (besides a job's "name" and "model").
