@@ -167,9 +167,18 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
   nlohmann::json echo = o.echo;
   report.options = &echo;
   report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+  // Everything is rendered before the first file is written.
+  const std::vector<ExtraOutput> extra =
+      o.render_extra ? o.render_extra(reread, report) : std::vector<ExtraOutput>{};
+  const std::string report_json = o.report_json.empty() ? "" : ReportToJson(report).dump(2) + "\n";
+  const std::string report_md = o.report_md.empty() ? "" : ReportToMarkdown(report);
   WriteFileAtomic(o.output, bytes);
-  if (!o.report_json.empty()) WriteFileAtomic(o.report_json, ReportToJson(report).dump(2) + "\n");
-  if (!o.report_md.empty()) WriteFileAtomic(o.report_md, ReportToMarkdown(report));
+  if (!o.report_json.empty()) WriteFileAtomic(o.report_json, report_json);
+  if (!o.report_md.empty()) WriteFileAtomic(o.report_md, report_md);
+  for (const ExtraOutput& f : extra) {
+    WriteFileAtomic(f.path, f.bytes);
+    spdlog::info("wrote {} ({} bytes): {}", f.path, f.bytes.size(), f.what);
+  }
   report.options = nullptr;
   result.repaired = std::move(reread);
   return result;

@@ -74,6 +74,23 @@ TEST_F(ExportCliTest, RepairWritesExportsAndThePerClassPlot) {
     EXPECT_TRUE(NonEmpty(dir_.Path(f))) << f;
 }
 
+// An export that cannot be made (QDQ at opset 13 is 8-bit only) fails the whole repair before
+// any file is written: no repaired JSON, report or export is left half of a set.
+TEST_F(ExportCliTest, RepairWritesNothingWhenAnExportFails) {
+  std::ofstream(dir_.Path("q10.json"))
+      << R"({"weights": {"bits": 4, "granularity": "per-tensor"}, "activations": {"bits": 10}})";
+  int rc = Qrepair(dir_, "repair " + kModel + " --config q10.json" + kData +
+                             " --repair-range 0:300 --time-limit 10 --max-rounds 1 -o r.json"
+                             " --report r.report.json --onnx r.onnx --c-header r.h");
+  EXPECT_EQ(rc, 3) << "exit code " << rc;
+  for (const char* f : {"r.json", "r.report.json", "r.onnx", "r.h"})
+    EXPECT_FALSE(std::filesystem::exists(dir_.Path(f))) << f << " was written";
+  std::ifstream err(dir_.Path("stderr.txt"));
+  std::stringstream text;
+  text << err.rdbuf();
+  EXPECT_NE(text.str().find("10-bit activation codes"), std::string::npos) << text.str();
+}
+
 TEST_F(ExportCliTest, SweepPrintsOneRowPerWidthAndWritesThePlot) {
   std::string out;
   ASSERT_EQ(Qrepair(dir_,

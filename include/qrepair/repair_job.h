@@ -2,7 +2,9 @@
 // `qrepair repair` and `qrepair batch`.
 #pragma once
 
+#include <functional>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -14,6 +16,13 @@
 #include "qrepair/report.h"
 
 namespace qrepair {
+
+// A further file of a repair job (an export, a plot), rendered in memory.
+struct ExtraOutput {
+  std::string path;
+  std::string bytes;
+  std::string what;  // for the log line
+};
 
 struct RepairJobOptions {
   std::string model;
@@ -31,6 +40,10 @@ struct RepairJobOptions {
   std::string report_md;
   bool force = false;
   nlohmann::json echo;         // options echoed into the report
+  // Renders further outputs of the verified network before anything is written: if it throws,
+  // the job writes no file at all (the repaired JSON and reports included).
+  std::function<std::vector<ExtraOutput>(const ModelFile& repaired, const RepairReport& report)>
+      render_extra;
 };
 
 struct RepairJobResult {
@@ -39,8 +52,9 @@ struct RepairJobResult {
   ModelFile repaired;                  // what was written (for exporters)
 };
 
-// Throws Error for bad input and I/O failures. Writes nothing unless verification passed
-// (then the output and reports are written atomically).
+// Throws Error for bad input and I/O failures. Writes nothing unless verification passed and
+// every output rendered (then the output, the reports and the extra outputs are written, each
+// atomically).
 RepairJobResult RunRepairJob(const RepairJobOptions& options, const ProgressFn& progress = nullptr);
 
 }  // namespace qrepair

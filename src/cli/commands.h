@@ -55,10 +55,14 @@ void AddExportOptions(CLI::App* cmd, ExportOutputs& outputs, bool with_report_sv
 void CheckExportOutputs(const ExportOutputs& outputs, const std::vector<std::string>& inputs, bool force);
 }  // namespace qrepair::cli
 namespace qrepair {
-struct RepairJobResult;
-}
+struct ExtraOutput;
+struct ModelFile;
+struct RepairReport;
+}  // namespace qrepair
 namespace qrepair::cli {
-// Writes the exports and the per-class SVG of a finished repair (validated before any write).
-void WriteRepairOutputs(const ExportOutputs& outputs, const RepairJobResult& result);
+// The exports and the per-class SVG of a verified repair, rendered (and so validated) in memory;
+// `repair` writes them with its other outputs, or nothing if one fails.
+std::vector<ExtraOutput> RenderRepairOutputs(const ExportOutputs& outputs, const ModelFile& repaired,
+                                             const RepairReport& report);
 void SetUpBatch(CLI::App& app);  // `batch` and `batch-merge`
 }  // namespace qrepair::cli

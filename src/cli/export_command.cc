@@ -22,9 +22,7 @@ struct ExportFlags {
   bool force = false;
 };
 
-struct Rendered {
-  std::string path, bytes, what;
-};
+using Rendered = ExtraOutput;
 
 // Everything is rendered (and so validated) before the first file is written.
 std::vector<Rendered> Render(const ModelFile& model, const ExportOutputs& o) {
@@ -79,12 +77,13 @@ void CheckExportOutputs(const ExportOutputs& o, const std::vector<std::string>& 
     RefuseOverwritingInputs(*out, inputs, force);
 }
 
-void WriteRepairOutputs(const ExportOutputs& o, const RepairJobResult& result) {
-  std::vector<Rendered> files = Render(result.repaired, o);
+std::vector<ExtraOutput> RenderRepairOutputs(const ExportOutputs& o, const ModelFile& repaired,
+                                             const RepairReport& report) {
+  std::vector<Rendered> files = Render(repaired, o);
   if (!o.report_svg.empty()) {
-    files.push_back({o.report_svg, PerClassAccuracySvg(result.report), "per-class accuracy plot"});
+    files.push_back({o.report_svg, PerClassAccuracySvg(report), "per-class accuracy plot"});
   }
-  Write(files);
+  return files;
 }
 
 void SetUpExport(CLI::App& app) {

@@ -150,13 +150,15 @@ void SetUpRepair(CLI::App& app) {
               {"encoding", f->encoding}, {"init", f->init}, {"augment", f->augment}, {"guard", f->guard}, {"strategy", f->strategy},
               {"rank_method", f->rank_method}, {"max_rounds", f->max_rounds}, {"allow_broken", f->allow_broken}};
     CheckExportOutputs(*outputs, {f->model, f->config, f->data.data, f->data.labels}, f->force);
+    o.render_extra = [outputs](const ModelFile& repaired, const RepairReport& report) {
+      return RenderRepairOutputs(*outputs, repaired, report);
+    };
     auto begin = std::chrono::steady_clock::now();
     RepairJobResult result = RunRepairJob(o, [&](int done, int total, int64_t right) {
       double left = f->time_limit - std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
       ShowProgress("repair", done, total, left, std::to_string(right) + " right");
     });
     EndProgress();
-    WriteRepairOutputs(*outputs, result);
     if (f->json) {
       std::cout << ReportToJson(result.report).dump(2) << "\n";
     } else {
