@@ -9,7 +9,6 @@
 #include <spdlog/spdlog.h>
 
 #include "qrepair/error.h"
-#include "qrepair/evaluate.h"
 
 namespace qrepair {
 
@@ -74,8 +73,10 @@ void AddStats(SolverStats& s, const SolveOutcome& o) {
 
 // The guard set's trace, kept only from the input of the first dense layer on (only dense
 // neurons are patched, and RetraceFrom reads from the patched layer's input): the conv
-// activations of 8 x the repair set would not fit. Built a chunk of inputs at a time.
-NetworkTrace GuardTrace(const QuantizedNetwork& net, const FloatBatch& guard) {
+// activations of 8 x the repair set would not fit. Built a chunk of inputs at a time, with the
+// float network's top-1 of each input in `float_top1`.
+NetworkTrace GuardTrace(const Network& float_net, const QuantizedNetwork& net,
+                        const FloatBatch& guard, std::vector<int>* float_top1) {
   size_t first = 0;
   while (first < net.layers.size() && net.layers[first].kind != LayerKind::kDense) ++first;
   constexpr int64_t kChunk = 1024;
@@ -84,7 +85,10 @@ NetworkTrace GuardTrace(const QuantizedNetwork& net, const FloatBatch& guard) {
   const int64_t n = guard.cols();
   for (int64_t c = 0; c < n; c += kChunk) {
     const int64_t m = std::min(kChunk, n - c);
-    const CodeBatch input = QuantizeInput(net, guard.middleCols(c, m));
+    const FloatBatch chunk = guard.middleCols(c, m);
+    const std::vector<int> top1 = ArgmaxColumns(ForwardFloat(float_net, chunk));
+    float_top1->insert(float_top1->end(), top1.begin(), top1.end());
+    const CodeBatch input = QuantizeInput(net, chunk);
     std::vector<CodeBatch> layers;
     ForwardInteger(net, input, &layers);
     if (first == 0) {
@@ -159,8 +163,7 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
     return n;
   };
   if (o.guard.cols() > 0) {
-    guard_target = Predict(float_net, current, o.guard).float_top1;
-    guard_trace = GuardTrace(current, o.guard);
+    guard_trace = GuardTrace(float_net, current, o.guard, &guard_target);
     guard_right = count_guard(guard_trace);
     result.guard_samples = o.guard.cols();
     result.guard_right_before = guard_right;
