@@ -17,8 +17,10 @@
 //          X rarely excites; at 6 and 8 bits that alone cost more agreement than RTN's rounding.)
 #pragma once
 
+#include <Eigen/Cholesky>
 #include <Eigen/Core>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace qrepair::gptq {
@@ -26,19 +28,57 @@ namespace qrepair::gptq {
 // H = X X^T + damp I. An input that is always zero (dead) gets H_ii = 1 before damping, as in
 // the GPTQ reference code; its weight is then rounded to nearest and spreads no error. (The
 // reference code also zeroes such weights; we keep them, for inputs the calibration never lit.)
-Eigen::MatrixXd DampedHessian(const Eigen::MatrixXd& x);
+// Long computations here take `checkpoint`, called between pieces of at most about
+// kPieceFlops floating-point operations (it may throw to cancel); empty: never called.
+using Checkpoint = std::function<void()>;
+constexpr double kPieceFlops = 1e10;
+
+// Columns per piece when each column costs `flops_per_column`: at least 64.
+int64_t PieceColumns(double flops_per_column);
+
+Eigen::MatrixXd DampedHessian(const Eigen::MatrixXd& x, const Checkpoint& checkpoint = {});
 
 // W* = (Y X^T + P D) H^-1 with H = DampedHessian(x) and D = diag(H - X X^T), its damping (and
 // the 1 of dead inputs): `targets` Y is units x n, `x` d x n, `prior` P units x d. W* = P when
 // P X fits Y exactly. Throws InternalError if H is not positive definite.
 Eigen::MatrixXd SolveTowardsTargets(const Eigen::MatrixXd& targets, const Eigen::MatrixXd& x,
-                                    const Eigen::MatrixXd& h, const Eigen::MatrixXd& prior);
+                                    const Eigen::MatrixXd& h, const Eigen::MatrixXd& prior,
+                                    const Checkpoint& checkpoint = {});
+
+// SolveTowardsTargets for several targets on the same X: H's factorization and the damped prior
+// P D are computed once. `x` must outlive the solver.
+class RidgeSolver {
+ public:
+  RidgeSolver(const Eigen::MatrixXd& x, const Eigen::MatrixXd& h, const Eigen::MatrixXd& prior,
+              const Checkpoint& checkpoint = {});
+  Eigen::MatrixXd Solve(const Eigen::MatrixXd& targets, const Checkpoint& checkpoint = {}) const;
+
+ private:
+  const Eigen::MatrixXd* x_;
+  Eigen::MatrixXd prior_damped_;
+  Eigen::LLT<Eigen::MatrixXd> llt_;
+};
 
 // The grid one row is rounded to: code * scale, code in [code_min, code_max], half to even.
 struct Grid {
   std::vector<double> row_scales;  // one per row of W
   int64_t code_min = 0;
   int64_t code_max = 0;
+};
+
+// The part of RoundColumns that depends only on H (the column order and the upper Cholesky
+// factor of the permuted H^-1, about 1.7 d^3 operations): built once per layer, used by every
+// solve/round round.
+class Rounder {
+ public:
+  Rounder(const Eigen::MatrixXd& h, int64_t rounded_cols, bool act_order,
+          const Checkpoint& checkpoint = {});
+  Eigen::MatrixXi Round(Eigen::MatrixXd& w, const Grid& grid, const Checkpoint& checkpoint = {}) const;
+
+ private:
+  int64_t rounded_cols_;
+  std::vector<int64_t> order_;
+  Eigen::MatrixXd u_;
 };
 
 // GPTQ rounding of the first `rounded_cols` columns of `w` (the remaining columns, such as an
@@ -48,6 +88,7 @@ struct Grid {
 // (units x rounded_cols), each in its column's own place whatever the order. `w` is modified
 // in place. Throws InternalError if H is not positive definite.
 Eigen::MatrixXi RoundColumns(Eigen::MatrixXd& w, const Eigen::MatrixXd& h, const Grid& grid,
-                             int64_t rounded_cols, bool act_order = false);
+                             int64_t rounded_cols, bool act_order = false,
+                             const Checkpoint& checkpoint = {});
 
 }  // namespace qrepair::gptq

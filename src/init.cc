@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <unordered_map>
 
 #include <spdlog/spdlog.h>
@@ -44,6 +45,24 @@ constexpr int64_t kMaxColumns = 200000;  // (sample, position) columns of X per 
 constexpr int64_t kMaxFanIn = 8192;      // H is fan_in^2 doubles
 
 using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+using gptq::Checkpoint;
+
+// Thrown by the init's checkpoint once should_stop says so; InitializeWeights catches it.
+struct Stopped {};
+
+// a * b, b's columns in pieces of about gptq::kPieceFlops, `checkpoint` before each.
+Eigen::MatrixXd Product(const Eigen::MatrixXd& a, const Eigen::MatrixXd& b,
+                        const Checkpoint& checkpoint) {
+  Eigen::MatrixXd out(a.rows(), b.cols());
+  const int64_t piece =
+      gptq::PieceColumns(2.0 * static_cast<double>(a.rows()) * static_cast<double>(a.cols()));
+  for (int64_t c = 0; c < b.cols(); c += piece) {
+    checkpoint();
+    const int64_t m = std::min(piece, b.cols() - c);
+    out.middleCols(c, m).noalias() = a * b.middleCols(c, m);
+  }
+  return out;
+}
 
 // Which (sample, position) columns of a layer's input matrix are used: every `stride`-th of
 // the samples*positions, with the stride coprime to positions so that all positions are hit.
@@ -69,7 +88,7 @@ ColumnPlan PlanColumns(int64_t samples, int64_t positions) {
 template <typename Scalar>
 Eigen::MatrixXd InputMatrix(const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& batch,
                             double scale, const Layer& layer, const ColumnPlan& plan,
-                            bool append_ones) {
+                            bool append_ones, const Checkpoint& checkpoint) {
   const int64_t fan_in = layer.FanIn();
   Eigen::MatrixXd x(fan_in + (append_ones ? 1 : 0), plan.count);
   if (append_ones) x.row(fan_in).setOnes();
@@ -82,10 +101,12 @@ Eigen::MatrixXd InputMatrix(const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::D
   Eigen::VectorXd sample;
   Eigen::MatrixXd cols;
   int64_t loaded = -1;
+  int64_t loads = 0;
   for (int64_t k = 0; k < plan.count; ++k) {
     const int64_t g = k * plan.stride;
     const int64_t s = g / plan.positions;
     if (s != loaded) {
+      if (++loads % 256 == 0) checkpoint();
       sample = batch.col(s).template cast<double>() * scale;
       Im2ColT<double>(sample.data(), layer.input_shape, layer.window, layer.output_shape, cols);
       loaded = s;
@@ -127,14 +148,16 @@ struct QuantState {
 // Measured on Convnet_maxpool with --augment shift8 (45,000 images): the init's peak fell from
 // 12.8 GB, the conv output of every image at once, to 1.47 GB (docs/benchmarks.md).
 template <typename Batch, typename Step>
-Batch Chunked(const Batch& batch, int64_t chunk, const Step& step) {
+Batch Chunked(const Batch& batch, int64_t chunk, const Checkpoint& checkpoint, const Step& step) {
   const int64_t n = batch.cols();
   chunk = std::max<int64_t>(1, chunk);
+  checkpoint();
   if (n <= chunk) return step(Batch(batch));
   Batch first = step(Batch(batch.leftCols(chunk)));
   Batch out(first.rows(), n);
   out.leftCols(chunk) = first;
   for (int64_t c = chunk; c < n; c += chunk) {
+    checkpoint();
     const int64_t m = std::min(chunk, n - c);
     out.middleCols(c, m) = step(Batch(batch.middleCols(c, m)));
   }
@@ -143,17 +166,17 @@ Batch Chunked(const Batch& batch, int64_t chunk, const Step& step) {
 
 // The quantized network's state through layers [from, to).
 void Advance(const QuantizedNetwork& qnet, size_t from, size_t to, int64_t chunk,
-             QuantState& state) {
+             const Checkpoint& checkpoint, QuantState& state) {
   if (from >= to) return;
   if (qnet.float_activations) {
     std::vector<Layer> layers;
     for (size_t i = from; i < to; ++i) layers.push_back(DequantizedLayer(qnet.layers[i]));
-    state.values = Chunked(state.values, chunk, [&](FloatBatch x) {
+    state.values = Chunked(state.values, chunk, checkpoint, [&](FloatBatch x) {
       for (const Layer& l : layers) x = ForwardFloatLayer(l, x);
       return x;
     });
   } else {
-    state.codes = Chunked(state.codes, chunk, [&](CodeBatch x) {
+    state.codes = Chunked(state.codes, chunk, checkpoint, [&](CodeBatch x) {
       for (size_t i = from; i < to; ++i) x = ForwardIntegerLayer(qnet.layers[i], x);
       return x;
     });
@@ -233,7 +256,7 @@ constexpr int kTopOneRounds = 3;
 // rounds, by its squared distance to the targets (to the box where there is one).
 void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
                   const QuantState& state, const FloatBatch* x_float, bool is_logits,
-                  InitMethod method) {
+                  InitMethod method, const Checkpoint& checkpoint) {
   const int64_t fan_in = f.FanIn();
   const int units = f.Units();
   const bool float_act = qnet.float_activations;
@@ -241,21 +264,22 @@ void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
   const int64_t positions = f.output_shape.height * int64_t{f.output_shape.width};
   const ColumnPlan plan = PlanColumns(samples, positions);
   const bool with_bias = method == InitMethod::kGptqFloat;
-  const Eigen::MatrixXd x = float_act ? InputMatrix(state.values, 1.0, f, plan, with_bias)
-                                      : InputMatrix(state.codes, q.input.scale, f, plan, with_bias);
-  const Eigen::MatrixXd h = gptq::DampedHessian(x);
+  const Eigen::MatrixXd x =
+      float_act ? InputMatrix(state.values, 1.0, f, plan, with_bias, checkpoint)
+                : InputMatrix(state.codes, q.input.scale, f, plan, with_bias, checkpoint);
+  const Eigen::MatrixXd h = gptq::DampedHessian(x, checkpoint);
   const Eigen::MatrixXd w =
       Eigen::Map<const RowMajorF>(f.weights.data(), units, fan_in).cast<double>();
   const Eigen::VectorXd b = Eigen::Map<const Eigen::VectorXf>(f.bias.data(), units).cast<double>();
   Eigen::MatrixXd targets;  // what the layer should compute on x: W X, or W X_f + b
   Eigen::MatrixXd prior;    // gptq-float's pull: the float [W b]
   if (with_bias) {
-    targets = w * InputMatrix(*x_float, 1.0, f, plan, false);
+    targets = Product(w, InputMatrix(*x_float, 1.0, f, plan, false, checkpoint), checkpoint);
     targets.colwise() += b;
     prior.resize(units, fan_in + 1);
     prior << w, b;
   } else {
-    targets = w * x;
+    targets = Product(w, x, checkpoint);
   }
   const bool top_one = with_bias && is_logits && units > 1 && positions == 1 &&
                        q.activation == QActivation::kNone;
@@ -265,8 +289,11 @@ void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
   if (top_one) TopOneBox(targets, lo, hi);
   if (relu_box) ReluBox(targets, lo, hi);
   const bool boxed = top_one || relu_box;
-  auto row_errors = [&](const QuantLayer& layer) -> Eigen::VectorXd {
-    const Eigen::MatrixXd y = StoredWeights(layer, float_act, with_bias) * x;
+  // A layer's outputs on x, and their squared distance per row to the targets (to the box).
+  auto outputs = [&](const QuantLayer& layer) {
+    return Product(StoredWeights(layer, float_act, with_bias), x, checkpoint);
+  };
+  auto row_errors = [&](const Eigen::MatrixXd& y) -> Eigen::VectorXd {
     if (!boxed) return (y - targets).rowwise().squaredNorm();
     return (y - y.cwiseMax(lo).cwiseMin(hi)).rowwise().squaredNorm();
   };
@@ -279,18 +306,22 @@ void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
   Eigen::VectorXd best_err =
       Eigen::VectorXd::Constant(units, std::numeric_limits<double>::infinity());
   Eigen::MatrixXd goal = targets;
+  // H's factorizations serve every round. Act-order for gptq-float only: measured on seven
+  // network/bit-width cases, it lifts gptq-float's agreement with float by 0.2 points on average
+  // and plain GPTQ's inconsistently (from +5 to -3 points per case).
+  const gptq::Rounder rounder(h, fan_in, with_bias, checkpoint);
+  std::optional<gptq::RidgeSolver> ridge;
+  if (with_bias) ridge.emplace(x, h, prior, checkpoint);
   for (int round = 0; round < (boxed ? kTopOneRounds : 1); ++round) {
-    Eigen::MatrixXd wr = with_bias ? gptq::SolveTowardsTargets(goal, x, h, prior) : w;
-    // Act-order for gptq-float only: measured on seven network/bit-width cases, it lifts
-    // gptq-float's agreement with float by 0.2 points on average and plain GPTQ's
-    // inconsistently (from +5 to -3 points per case).
-    const Eigen::MatrixXi codes = gptq::RoundColumns(wr, h, grid, fan_in, with_bias);
+    Eigen::MatrixXd wr = with_bias ? ridge->Solve(goal, checkpoint) : w;
+    const Eigen::MatrixXi codes = rounder.Round(wr, grid, checkpoint);
     QuantLayer candidate = q;
     for (int u = 0; u < units; ++u) {
       for (int64_t j = 0; j < fan_in; ++j) candidate.weights_q[u * fan_in + j] = codes(u, j);
     }
     SetBias(candidate, with_bias ? Eigen::VectorXd(wr.col(fan_in)) : b, float_act);
-    const Eigen::VectorXd err = row_errors(candidate);
+    Eigen::MatrixXd y = outputs(candidate);
+    const Eigen::VectorXd err = row_errors(y);
     for (int u = 0; u < units; ++u) {
       if (err(u) >= best_err(u)) continue;
       best_err(u) = err(u);
@@ -299,13 +330,10 @@ void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
       best.bias_float[u] = candidate.bias_float[u];
       if (!float_act) best.bias_q[u] = candidate.bias_q[u];
     }
-    if (boxed) {
-      goal = StoredWeights(candidate, float_act, true) * x;
-      goal = goal.cwiseMax(lo).cwiseMin(hi);
-    }
+    if (boxed) goal = y.cwiseMax(lo).cwiseMin(hi);
   }
 
-  const Eigen::VectorXd err_rtn = row_errors(q);
+  const Eigen::VectorXd err_rtn = row_errors(outputs(q));
   int64_t changed = 0;
   int kept_rtn = 0;
   for (int u = 0; u < units; ++u) {
@@ -332,9 +360,17 @@ void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
 
 QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetwork& qnet,
                                    const FloatBatch& calibration, InitMethod method,
-                                   const std::atomic<bool>* stop, int64_t chunk_samples) {
+                                   const std::function<bool()>& should_stop, int64_t chunk_samples,
+                                   InitSummary* summary) {
   QuantizedNetwork out = qnet;
-  if (method == InitMethod::kRtn) return out;
+  InitSummary local;
+  InitSummary& sum = summary != nullptr ? *summary : local;
+  sum = InitSummary();
+  for (const QuantLayer& q : qnet.layers) sum.layers += q.IsLinear() ? 1 : 0;
+  if (method == InitMethod::kRtn) {
+    sum.rerounded = sum.layers;
+    return out;
+  }
   if (calibration.rows() != float_net.input_shape.Size() || calibration.cols() == 0) {
     throw InternalError("InitializeWeights: calibration batch has " +
                         std::to_string(calibration.rows()) + " rows and " +
@@ -345,31 +381,36 @@ QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetw
   for (size_t i = 0; i < float_net.layers.size(); ++i) {
     if (float_net.layers[i].IsLinear()) float_index[float_net.layers[i].name] = i;
   }
+  const Checkpoint checkpoint = [&should_stop] {
+    if (should_stop && should_stop()) throw Stopped{};
+  };
 
   QuantState state;
-  if (out.float_activations) {
-    state.values = calibration;
-    if (!out.input_offset.empty()) {  // the leading Normalize
-      Layer norm;
-      norm.kind = LayerKind::kNormalize;
-      norm.input_shape = norm.output_shape = out.input_shape;
-      norm.offset = out.input_offset;
-      norm.divisor = out.input_divisor;
-      state.values = ForwardFloatLayer(norm, state.values);
+  size_t i = 0;  // the layer being worked on
+  try {
+    if (out.float_activations) {
+      state.values = calibration;
+      if (!out.input_offset.empty()) {  // the leading Normalize
+        Layer norm;
+        norm.kind = LayerKind::kNormalize;
+        norm.input_shape = norm.output_shape = out.input_shape;
+        norm.offset = out.input_offset;
+        norm.divisor = out.input_divisor;
+        state.values = ForwardFloatLayer(norm, state.values);
+      }
+    } else {
+      state.codes = QuantizeInput(out, calibration);
     }
-  } else {
-    state.codes = QuantizeInput(out, calibration);
-  }
-  FloatBatch x_float = calibration;  // the float network's activation before layer `float_pos`
-  size_t float_pos = 0;
+    FloatBatch x_float = calibration;  // the float network's activation before layer `float_pos`
+    size_t float_pos = 0;
 
-  // The state is carried from linear layer to linear layer (Advance), chunk by chunk.
-  size_t advanced = 0;  // state holds the input of out.layers[advanced]
-  for (size_t i = 0; i < out.layers.size(); ++i) {
-    QuantLayer& q = out.layers[i];
-    if (stop != nullptr && stop->load()) return qnet;
-    if (q.IsLinear()) {
-      Advance(out, advanced, i, chunk_samples, state);
+    // The state is carried from linear layer to linear layer (Advance), chunk by chunk.
+    size_t advanced = 0;  // state holds the input of out.layers[advanced]
+    for (i = 0; i < out.layers.size(); ++i) {
+      QuantLayer& q = out.layers[i];
+      if (!q.IsLinear()) continue;
+      checkpoint();
+      Advance(out, advanced, i, chunk_samples, checkpoint, state);
       advanced = i;
       auto it = float_index.find(q.name);
       const Layer* f = it == float_index.end() ? nullptr : &float_net.layers[it->second];
@@ -383,7 +424,7 @@ QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetw
                      InitMethodName(method), q.name, q.FanIn(), kMaxFanIn);
       } else {
         if (method == InitMethod::kGptqFloat && float_pos < it->second) {
-          x_float = Chunked(x_float, chunk_samples, [&](FloatBatch x) {
+          x_float = Chunked(x_float, chunk_samples, checkpoint, [&](FloatBatch x) {
             for (size_t p = float_pos; p < it->second; ++p) {
               x = ForwardFloatLayer(float_net.layers[p], x);
             }
@@ -391,9 +432,18 @@ QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetw
           });
           float_pos = it->second;
         }
-        ReroundLayer(q, *f, out, state, &x_float, static_cast<int>(i) == out.LogitLayer(), method);
+        ReroundLayer(q, *f, out, state, &x_float, static_cast<int>(i) == out.LogitLayer(), method,
+                     checkpoint);
       }
+      ++sum.rerounded;
     }
+  } catch (const Stopped&) {
+    // ReroundLayer writes its layer only once it is finished: layer i is as it was in qnet.
+    sum.complete = false;
+    sum.stopped_at = i < out.layers.size() ? out.layers[i].name : "";
+    spdlog::warn("init {}: stopped at layer '{}'; {} of {} linear layers re-derived, the others "
+                 "keep their round-to-nearest weights",
+                 InitMethodName(method), sum.stopped_at, sum.rerounded, sum.layers);
   }
   return out;
 }

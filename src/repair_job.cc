@@ -65,31 +65,58 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
   const FloatBatch repair_inputs = InputBatch(repair);
   FloatBatch augmented =
       AugmentCalibration(repair_inputs, o.augment, model.float_network.input_shape);
-  QuantizedNetwork start =
-      o.init == InitMethod::kRtn
-          ? model.quantized
-          : InitializeWeights(model.float_network, model.quantized, augmented, o.init,
-                              o.repair.stop);
+  // --time-limit covers the whole job. The final verification (serialize, re-parse, re-measure:
+  // about two measurements, plus the guard set's predictions, guard/measured samples
+  // measurements) is kept out of the init's and the solver's shares, and the init's also leaves
+  // the measurement of its own result. Without the guard's share a Convnet_maxpool job with
+  // --augment shift8 ended 9 s after a 110 s limit; without a deadline for the init, a job on a
+  // 784-4096-4096-10 MLP ran 321 s under --time-limit 15 (docs/benchmarks.md).
+  const int64_t guard_inputs = o.guard ? augmented.cols() - repair_inputs.cols() : 0;
+  const double guard_share = static_cast<double>(guard_inputs) /
+                             static_cast<double>(std::max<int64_t>(1, repair.rows + holdout.rows));
+  const double init_seconds_allowed =
+      o.repair.time_limit_seconds - (3.5 + guard_share) * measure_seconds - 1.0 -
+      std::chrono::duration<double>(init_begin - begin).count();
+  const auto init_deadline =
+      init_begin + std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+                       std::chrono::duration<double>(std::max(0.0, init_seconds_allowed)));
+  const auto init_should_stop = [&] {
+    return (o.repair.stop != nullptr && o.repair.stop->load()) ||
+           std::chrono::steady_clock::now() >= init_deadline;
+  };
+  InitSummary init_summary;
+  QuantizedNetwork start = InitializeWeights(model.float_network, model.quantized, augmented,
+                                             o.init, init_should_stop, 1024, &init_summary);
   report.init_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - init_begin).count();
+  report.init_layers = init_summary.layers;
+  report.init_layers_done = init_summary.rerounded;
+  if (o.init == InitMethod::kRtn) report.start = "rtn";
   Predictions init_pred = before_pred;
   if (o.init != InitMethod::kRtn) report.init = Measure(model.float_network, start, repair, holdout_ptr, &init_pred);
   else report.init = report.before;
-  spdlog::info("start ({}): repair agreement {:.2f} %, {} failing samples", report.init_method,
-               100 * report.init.repair.agreement,
-               std::llround(report.init.repair.samples * (1 - report.init.repair.agreement)));
+  // The SMT stage starts from the better of round to nearest and the init on the repair set,
+  // by the --target measure: a cut-short init can be worse than either.
+  auto score = [&](const StageFigures& f) {
+    return o.repair.target == RepairTarget::kLabels ? f.repair.quant_accuracy : f.repair.agreement;
+  };
+  if (o.init != InitMethod::kRtn && score(report.init) < score(report.before)) {
+    spdlog::warn("init {}: {} on the repair set fell from {:.2f} % to {:.2f} %; the SMT stage "
+                 "starts from round to nearest",
+                 report.init_method, o.repair.target == RepairTarget::kLabels ? "accuracy" : "agreement",
+                 100 * score(report.before), 100 * score(report.init));
+    start = model.quantized;
+    init_pred = before_pred;
+    report.start = "rtn";
+  }
+  spdlog::info("start ({}): repair agreement {:.2f} %, {} failing samples", report.start,
+               100 * (report.start == "rtn" ? report.before : report.init).repair.agreement,
+               std::llround(report.init.repair.samples *
+                            (1 - (report.start == "rtn" ? report.before : report.init).repair.agreement)));
 
   RepairOptions ro = o.repair;
-  if (o.guard && augmented.cols() > repair_inputs.cols()) {
-    ro.guard = augmented.rightCols(augmented.cols() - repair_inputs.cols());
-  }
+  if (guard_inputs > 0) ro.guard = augmented.rightCols(guard_inputs);
   augmented = FloatBatch();
-  // --time-limit covers the whole job: what is spent already, and the final verification
-  // (serialize, re-parse, re-measure: about two measurements, plus the guard set's predictions,
-  // guard/measured samples measurements) is kept out of the solver's share. Without the guard's
-  // share a Convnet_maxpool job with --augment shift8 ended 9 s after a 110 s limit.
   const double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
-  const double guard_share = static_cast<double>(ro.guard.cols()) /
-                             static_cast<double>(std::max<int64_t>(1, repair.rows + holdout.rows));
   ro.time_limit_seconds = std::max(
       0.0, o.repair.time_limit_seconds - spent - (2.5 + guard_share) * measure_seconds - 1.0);
   RepairResult rr = RunRepair(model.float_network, start, repair, ro, progress);
@@ -151,14 +178,14 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
     throw InternalError("repair result failed verification: " + report.verification_note);
   }
 
-  if (rr.interrupted) {
+  if (rr.interrupted || (o.repair.stop != nullptr && o.repair.stop->load())) {
     report.status = "interrupted";
     result.code = ExitCode::kInterrupted;
   } else if (rr.right_after <= rr.right_before && report.after.repair.agreement <= report.before.repair.agreement &&
              (!report.after.repair.has_labels || report.after.repair.quant_accuracy <= report.before.repair.quant_accuracy)) {
     report.status = "no_improvement";
     result.code = ExitCode::kNoImprovement;
-  } else if (rr.limit_reached) {
+  } else if (rr.limit_reached || !init_summary.complete) {
     report.status = "limit_reached";
     result.code = ExitCode::kLimitReached;
   } else {

@@ -78,6 +78,8 @@ json ReportToJson(const RepairReport& r) {
             {"before", Stage(r.before)},
             {"init", Stage(r.init)},
             {"init_method", r.init_method},
+            {"init_layers", {{"total", r.init_layers}, {"done", r.init_layers_done}}},
+            {"start", r.start},
             {"after", Stage(r.after)},
             {"neurons_repaired", r.changes.size()},
             {"weights_changed", weights},

@@ -109,7 +109,15 @@ SweepResult RunSweep(const SweepOptions& o, const SweepProgressFn& progress) {
     config.activation_bits = o.activation_bits;
     QuantizedNetwork rtn = QuantizeNetwork(net, config, calibration, o.model);
     row.rtn = Summarize(Predict(net, rtn, measured), classes);
-    QuantizedNetwork start = InitializeWeights(net, rtn, calibration, o.init);
+    // The init shares the bit width's --time-limit: it stops at the deadline (or on a signal)
+    // with the layers it finished, and the repair gets what is left.
+    const double limit = o.repair.time_limit_seconds;
+    const std::function<bool()> init_should_stop = [&] {
+      return (o.repair.stop != nullptr && o.repair.stop->load()) || Seconds(begin) >= limit;
+    };
+    InitSummary init_summary;
+    QuantizedNetwork start =
+        InitializeWeights(net, rtn, calibration, o.init, init_should_stop, 1024, &init_summary);
     row.start =
         o.init == InitMethod::kRtn ? row.rtn : Summarize(Predict(net, start, measured), classes);
     RepairOptions ro = o.repair;
@@ -121,7 +129,7 @@ SweepResult RunSweep(const SweepOptions& o, const SweepProgressFn& progress) {
       row.weights_changed += static_cast<int64_t>(c.changes.size());
     row.status = rr.interrupted                      ? "interrupted"
                  : rr.right_after <= rr.right_before ? "no_improvement"
-                 : rr.limit_reached                  ? "limit_reached"
+                 : rr.limit_reached || !init_summary.complete ? "limit_reached"
                                                      : "repaired";
     row.seconds = Seconds(begin);
     spdlog::info(

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -336,6 +337,25 @@ TEST_F(FaultTest, WorkLimitedRepairStopsAtTheSamePlaceWithOneOrTwoJobs) {
     EXPECT_EQ(outputs[i], outputs[0]) << "run " << i << " wrote a different model";
     EXPECT_EQ(reports[i], reports[0]) << "report " << i << " differs: " << json::diff(reports[0], reports[i]).dump();
   }
+}
+
+// --time-limit covers the init too: with a limit that leaves nothing after the reserve for the
+// final verification, the init stops at its first poll, the report says that no layer was
+// re-derived, and the job still ends with a verified network (here RTN's).
+TEST_F(FaultTest, TimeLimitStopsTheInitWithTheLayersItFinished) {
+  std::vector<std::string> cmd = QuickRepairCommand(dir_.path(), Path("t.json"), Path("t.report.json"), 1);
+  *std::find(cmd.begin(), cmd.end(), "60") = "1";
+  ProcessResult r = RunProcess(cmd, "", kTimeout);
+  ASSERT_TRUE(r.exited && (r.exit_code == 4 || r.exit_code == 5)) << r.Describe() << "\n" << r.err;
+  json report = json::parse(ReadFile(Path("t.report.json")));
+  EXPECT_EQ(report["init_method"], "gptq-float");
+  EXPECT_EQ(report["init_layers"]["done"], 0);
+  EXPECT_EQ(report["init_layers"]["total"], 2);  // tiny_mlp: two Gemm layers
+  EXPECT_EQ(report["init"], report["before"]);
+  EXPECT_TRUE(report["verified"].get<bool>());
+  EXPECT_LT(report["seconds"].get<double>(), 10);
+  std::string why;
+  EXPECT_TRUE(IsValidModel(Path("t.json"), &why)) << why;
 }
 
 }  // namespace

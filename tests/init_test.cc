@@ -251,16 +251,61 @@ TEST(InitTest, RtnReturnsTheSameNetwork) {
   }
 }
 
-// SIGINT/SIGTERM during the init: it gives the network back unchanged at the next layer.
-TEST(InitTest, StopReturnsTheNetworkUnchanged) {
+// Stopped before the first layer (a signal, a deadline already past): the network comes back
+// unchanged, and the summary says that nothing was done.
+TEST(InitTest, StopBeforeTheFirstLayerReturnsTheNetworkUnchanged) {
   std::mt19937_64 rng(8);
   testing::RandomCase c = RandomCase(rng, 32, false);
-  std::atomic<bool> stop{true};
   for (InitMethod m : {InitMethod::kGptq, InitMethod::kGptqFloat}) {
-    QuantizedNetwork r = InitializeWeights(c.network, c.quantized, c.inputs, m, &stop);
+    InitSummary summary;
+    QuantizedNetwork r =
+        InitializeWeights(c.network, c.quantized, c.inputs, m, [] { return true; }, 1024, &summary);
     for (size_t i = 0; i < r.layers.size(); ++i) {
       EXPECT_EQ(r.layers[i].weights_q, c.quantized.layers[i].weights_q);
       EXPECT_EQ(r.layers[i].bias_q, c.quantized.layers[i].bias_q);
+    }
+    EXPECT_FALSE(summary.complete);
+    EXPECT_EQ(summary.rerounded, 0);
+    EXPECT_GE(summary.layers, 2);
+    EXPECT_EQ(summary.stopped_at, c.quantized.layers[0].name);
+  }
+}
+
+// Stopped at any poll inside the init: the layers before the one it stopped at are those of a
+// whole init (a layer depends only on the layers before it), that layer and the ones after it
+// keep their RTN weights. Every poll is tried, so a stop inside each piece of a layer's work
+// (Hessian, solve, rounding blocks, products) is covered.
+TEST(InitTest, StopInsideALayerKeepsTheLayersFinishedBefore) {
+  std::mt19937_64 rng(9);
+  for (int trial = 0; trial < 4; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    testing::RandomCase c = RandomCase(rng, 300, trial % 2 == 1);
+    for (InitMethod m : {InitMethod::kGptq, InitMethod::kGptqFloat}) {
+      SCOPED_TRACE(InitMethodName(m));
+      InitSummary full_summary;
+      int polls = 0;
+      const QuantizedNetwork full = InitializeWeights(
+          c.network, c.quantized, c.inputs, m, [&polls] { return ++polls < 0; }, 1024,
+          &full_summary);
+      ASSERT_TRUE(full_summary.complete);
+      ASSERT_EQ(full_summary.rerounded, full_summary.layers);
+      ASSERT_GT(polls, full_summary.layers);  // polled inside layers too, not only between them
+      for (int stop_at = 1; stop_at <= polls; ++stop_at) {
+        int count = 0;
+        InitSummary summary;
+        const QuantizedNetwork r = InitializeWeights(
+            c.network, c.quantized, c.inputs, m, [&] { return ++count >= stop_at; }, 1024, &summary);
+        ASSERT_FALSE(summary.complete) << "stop at poll " << stop_at;
+        int linear = 0;
+        for (size_t i = 0; i < r.layers.size(); ++i) {
+          if (!r.layers[i].IsLinear()) continue;
+          const QuantLayer& expected = linear < summary.rerounded ? full.layers[i] : c.quantized.layers[i];
+          EXPECT_EQ(r.layers[i].weights_q, expected.weights_q) << "stop at poll " << stop_at << ", layer " << i;
+          EXPECT_EQ(r.layers[i].bias_q, expected.bias_q) << "stop at poll " << stop_at << ", layer " << i;
+          if (linear == summary.rerounded) EXPECT_EQ(summary.stopped_at, r.layers[i].name);
+          ++linear;
+        }
+      }
     }
   }
 }
@@ -326,10 +371,10 @@ TEST(InitTest, ChunkedCalibrationGivesTheSameWeights) {
     testing::RandomCase c = RandomCase(rng, 2600, trial % 2 == 0);
     for (InitMethod m : kMethods) {
       const QuantizedNetwork whole =
-          InitializeWeights(c.network, c.quantized, c.inputs, m, nullptr, 1 << 30);
+          InitializeWeights(c.network, c.quantized, c.inputs, m, {}, 1 << 30);
       for (int64_t chunk : {1024, 1000, 7}) {
         const QuantizedNetwork chunked =
-            InitializeWeights(c.network, c.quantized, c.inputs, m, nullptr, chunk);
+            InitializeWeights(c.network, c.quantized, c.inputs, m, {}, chunk);
         for (size_t i = 0; i < whole.layers.size(); ++i) {
           EXPECT_EQ(chunked.layers[i].weights_q, whole.layers[i].weights_q)
               << InitMethodName(m) << ", chunk " << chunk << ", layer " << i;

@@ -2,7 +2,7 @@
 // (round to nearest, GPTQ, or GPTQ towards the float network's outputs).
 #pragma once
 
-#include <atomic>
+#include <functional>
 #include <string>
 
 #include "qrepair/forward.h"
@@ -46,13 +46,23 @@ const char* InitMethodName(InitMethod method);
 // inputs per unit keep their RTN weights (H would not fit). Deterministic. In weights-only mode
 // (float activations) X are the float activations of the dequantized network and biases stay
 // float. `qnet` is not modified. Throws InternalError if `qnet` does not match `float_net`.
-// `stop` (SIGINT/SIGTERM) is polled between layers: once set, `qnet` is returned unchanged.
+// `should_stop` (SIGINT/SIGTERM, the job's deadline) is polled between layers and, inside a
+// layer, between pieces of at most about 10^10 floating-point operations (under a second on one
+// core; only the Cholesky factorizations of H, d^3/3 each, are not split: about 7 s at the
+// largest fan-in, 8192). Once it returns true, the layers finished so far are kept and the
+// others keep the weights they had in `qnet`; `summary` says so.
 // The calibration batch is carried from linear layer to linear layer `chunk_samples` samples at
 // a time (memory), which does not change the result.
+struct InitSummary {
+  int layers = 0;       // linear layers
+  int rerounded = 0;    // of them, finished (a layer kept at RTN for its fan-in counts too)
+  bool complete = true; // false: should_stop ended the init at layer `stopped_at`
+  std::string stopped_at;
+};
 QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetwork& qnet,
                                    const FloatBatch& calibration, InitMethod method,
-                                   const std::atomic<bool>* stop = nullptr,
-                                   int64_t chunk_samples = 1024);
+                                   const std::function<bool()>& should_stop = {},
+                                   int64_t chunk_samples = 1024, InitSummary* summary = nullptr);
 
 // Calibration augmentation for image inputs: every calibration image is added again shifted by
 // one pixel in 4 directions (or 8 with the diagonals), the edge row/column repeated. The layer

@@ -26,6 +26,10 @@ struct RepairReport {
   StageFigures init;                  // after --init (equals before for rtn)
   StageFigures after;                 // the written network
   std::string init_method;
+  int init_layers = 0;                // linear layers
+  int init_layers_done = 0;           // of them, re-derived by the init (fewer: the limit cut it short)
+  std::string start = "init";         // where the SMT stage started: "init", or "rtn" when the
+                                      // init was worse on the repair set
   std::vector<NeuronChange> changes;
   SolverStats solver;
   int rounds = 0;
