@@ -238,16 +238,17 @@ void ReluBox(const Eigen::MatrixXd& targets, Eigen::MatrixXd& lo, Eigen::MatrixX
   }
 }
 
-// Solve/round rounds on the logits (the first is plain least squares). Measured with
+// Solve/round rounds towards a box (top-1 on the logits, ReLU before a fused ReLU; the first is
+// plain least squares). Measured on the logits when they were introduced, with
 // bench/init_bench --extra on the seven cases: holdout agreement with float -0.01 points on
 // average with calibration 0..4999 (per case -0.10..+0.08) and +0.07 with the halves swapped
 // (0..+0.20); the repair-set agreement rises on 12 of the 14 runs.
-constexpr int kTopOneRounds = 3;
+constexpr int kBoxRounds = 3;
 
 // Re-derives one layer. `x_float` is the float network's input to it (gptq-float only).
 // gptq-float fits the logits layer to the top-1 box (TopOneBox) and a layer with a fused ReLU
 // to the ReLU box (ReluBox): solve towards the goal, round, move the goal to the rounded outputs
-// clamped into the box, kTopOneRounds times. The ReLU box, measured with bench/init_bench
+// clamped into the box, kBoxRounds times. The ReLU box, measured with bench/init_bench
 // --extra on the seven cases (mean holdout agreement with float): +0.16 points without
 // augmentation (99.03 -> 99.19), +0.07 with the halves swapped, +0.03 / +0.02 with --augment
 // shift8; single cases move by -0.22 .. +0.38; the init takes 2-3x as long.
@@ -312,7 +313,7 @@ void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
   const gptq::Rounder rounder(h, fan_in, with_bias, checkpoint);
   std::optional<gptq::RidgeSolver> ridge;
   if (with_bias) ridge.emplace(x, h, prior, checkpoint);
-  for (int round = 0; round < (boxed ? kTopOneRounds : 1); ++round) {
+  for (int round = 0; round < (boxed ? kBoxRounds : 1); ++round) {
     Eigen::MatrixXd wr = with_bias ? ridge->Solve(goal, checkpoint) : w;
     const Eigen::MatrixXi codes = rounder.Round(wr, grid, checkpoint);
     QuantLayer candidate = q;
