@@ -70,7 +70,7 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
   // measurements) is kept out of the init's and the solver's shares, and the init's also leaves
   // the measurement of its own result. Without the guard's share a Convnet_maxpool job with
   // --augment shift8 ended 9 s after a 110 s limit; without a deadline for the init, a job on a
-  // 784-4096-4096-10 MLP ran 321 s under --time-limit 15 (docs/benchmarks.md).
+  // 784-4096-4096-10 MLP ran 323-356 s under --time-limit 15 (docs/benchmarks.md).
   const int64_t guard_inputs = o.guard ? augmented.cols() - repair_inputs.cols() : 0;
   const double guard_share = static_cast<double>(guard_inputs) /
                              static_cast<double>(std::max<int64_t>(1, repair.rows + holdout.rows));
@@ -108,10 +108,10 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
     init_pred = before_pred;
     report.start = "rtn";
   }
+  const EvalSummary& at_start = (report.start == "rtn" ? report.before : report.init).repair;
   spdlog::info("start ({}): repair agreement {:.2f} %, {} failing samples", report.start,
-               100 * (report.start == "rtn" ? report.before : report.init).repair.agreement,
-               std::llround(report.init.repair.samples *
-                            (1 - (report.start == "rtn" ? report.before : report.init).repair.agreement)));
+               100 * at_start.agreement,
+               std::llround(static_cast<double>(at_start.samples) * (1 - at_start.agreement)));
 
   RepairOptions ro = o.repair;
   if (guard_inputs > 0) ro.guard = augmented.rightCols(guard_inputs);
