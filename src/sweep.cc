@@ -120,6 +120,20 @@ SweepResult RunSweep(const SweepOptions& o, const SweepProgressFn& progress) {
         InitializeWeights(net, rtn, calibration, o.init, init_should_stop, 1024, &init_summary);
     row.start =
         o.init == InitMethod::kRtn ? row.rtn : Summarize(Predict(net, start, measured), classes);
+    // As in `repair`: the repair starts from the better of round to nearest and the init on the
+    // repair set, by the --target measure (never by the measured/holdout rows).
+    if (o.init != InitMethod::kRtn) {
+      auto score = [&](const QuantizedNetwork& q) {
+        const EvalSummary e = Summarize(Predict(net, q, repair), classes);
+        return o.repair.target == RepairTarget::kLabels ? e.quant_accuracy : e.agreement;
+      };
+      if (score(start) < score(rtn)) {
+        start = rtn;
+        row.start_from = "rtn";
+      }
+    } else {
+      row.start_from = "rtn";
+    }
     RepairOptions ro = o.repair;
     ro.time_limit_seconds = std::max(0.0, o.repair.time_limit_seconds - Seconds(begin));
     RepairResult rr = RunRepair(net, start, repair, ro);
@@ -158,7 +172,9 @@ std::string SweepMarkdown(const SweepResult& r) {
         row.bits, Headline(row.rtn, true), Headline(row.rtn), 100 * row.rtn.agreement,
         Headline(row.start), 100 * row.start.agreement, Headline(row.repaired),
         100 * row.repaired.agreement, row.neurons_repaired,
-        static_cast<long long>(row.weights_changed), row.status.c_str(), row.seconds);
+        static_cast<long long>(row.weights_changed),
+        (row.status + (row.start_from == "rtn" && r.init_method != "rtn" ? ", from rtn" : "")).c_str(),
+        row.seconds);
     out += line;
   }
   return out;
@@ -193,6 +209,7 @@ void to_json(nlohmann::json& j, const SweepResult& r) {
                                                     : nlohmann::json(nullptr)},
                     {"round_to_nearest", row.rtn},
                     {"start", row.start},
+                    {"start_from", row.start_from},
                     {"repaired", row.repaired},
                     {"neurons_repaired", row.neurons_repaired},
                     {"weights_changed", row.weights_changed},

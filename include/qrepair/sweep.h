@@ -33,6 +33,8 @@ struct SweepRow {
   int bits = 0;
   EvalSummary rtn;       // round-to-nearest (its float_accuracy is the float network's)
   EvalSummary start;     // after --init (equals rtn for rtn)
+  std::string start_from = "init";  // where the repair started: "init", or "rtn" when the init
+                                    // was worse on the repair set (as in `repair`)
   EvalSummary repaired;  // after RunRepair
   int neurons_repaired = 0;
   int64_t weights_changed = 0;
