@@ -2,6 +2,7 @@
 #include "qrepair/init.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <limits>
 #include <numeric>
@@ -433,8 +434,15 @@ QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetw
           });
           float_pos = it->second;
         }
+        const auto layer_begin = std::chrono::steady_clock::now();
         ReroundLayer(q, *f, out, state, &x_float, static_cast<int>(i) == out.LogitLayer(), method,
                      checkpoint);
+        // One line per layer: on big layers the init takes minutes, and this is its progress.
+        spdlog::info("init {}: layer '{}' ({} of {}, {}x{}) re-derived in {:.1f} s",
+                     InitMethodName(method), q.name, sum.rerounded + 1, sum.layers, q.Units(),
+                     q.FanIn(),
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - layer_begin)
+                         .count());
       }
       ++sum.rerounded;
     }
