@@ -84,9 +84,6 @@ Eigen::MatrixXd RidgeSolver::Solve(const Eigen::MatrixXd& targets, const Checkpo
 Eigen::MatrixXd SolveTowardsTargets(const Eigen::MatrixXd& targets, const Eigen::MatrixXd& x,
                                     const Eigen::MatrixXd& h, const Eigen::MatrixXd& prior,
                                     const Checkpoint& checkpoint) {
-  if (prior.rows() != targets.rows()) {
-    throw InternalError("GPTQ: prior, target, input and Hessian sizes do not match");
-  }
   return RidgeSolver(x, h, prior, checkpoint).Solve(targets, checkpoint);
 }
 
@@ -166,7 +163,6 @@ Eigen::MatrixXi Rounder::Round(Eigen::MatrixXd& w, const Grid& grid,
 
 Eigen::MatrixXi RoundColumns(Eigen::MatrixXd& w, const Eigen::MatrixXd& h, const Grid& grid,
                              int64_t rounded_cols, bool act_order, const Checkpoint& checkpoint) {
-  if (h.rows() != w.cols()) throw InternalError("GPTQ: weight, Hessian and grid sizes do not match");
   return Rounder(h, rounded_cols, act_order, checkpoint).Round(w, grid, checkpoint);
 }
 

@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 
 #include "qrepair/error.h"
+#include "qrepair/evaluate.h"
 
 namespace qrepair {
 
@@ -288,6 +289,10 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
     result.broken += first_top1[s] == split.target[s] && split.quant_top1[s] != split.target[s];
   }
   return result;
+}
+
+double TargetMeasure(const EvalSummary& s, RepairTarget target) {
+  return target == RepairTarget::kLabels ? s.quant_accuracy : s.agreement;
 }
 
 }  // namespace qrepair

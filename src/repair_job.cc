@@ -29,6 +29,13 @@ StageFigures Measure(const Network& f, const QuantizedNetwork& q, const Dataset&
 
 }  // namespace
 
+void WriteExtraOutputs(const std::vector<ExtraOutput>& files) {
+  for (const ExtraOutput& f : files) {
+    WriteFileAtomic(f.path, f.bytes);
+    spdlog::info("wrote {} ({} bytes): {}", f.path, f.bytes.size(), f.what);
+  }
+}
+
 RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progress) {
   const auto begin = std::chrono::steady_clock::now();
   RefuseOverwritingInputs(o.output, {o.model, o.config, o.data.data_path, o.data.labels_path}, o.force);
@@ -96,9 +103,7 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
   else report.init = report.before;
   // The SMT stage starts from the better of round to nearest and the init on the repair set,
   // by the --target measure: a cut-short init can be worse than either.
-  auto score = [&](const StageFigures& f) {
-    return o.repair.target == RepairTarget::kLabels ? f.repair.quant_accuracy : f.repair.agreement;
-  };
+  auto score = [&](const StageFigures& f) { return TargetMeasure(f.repair, o.repair.target); };
   if (o.init != InitMethod::kRtn && score(report.init) < score(report.before)) {
     spdlog::warn("init {}: {} on the repair set fell from {:.2f} % to {:.2f} %; the SMT stage "
                  "starts from round to nearest",
@@ -178,7 +183,7 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
     throw InternalError("repair result failed verification: " + report.verification_note);
   }
 
-  if (rr.interrupted || (o.repair.stop != nullptr && o.repair.stop->load())) {
+  if (rr.interrupted) {
     report.status = "interrupted";
     result.code = ExitCode::kInterrupted;
   } else if (rr.right_after <= rr.right_before && report.after.repair.agreement <= report.before.repair.agreement &&
@@ -202,10 +207,7 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
   WriteFileAtomic(o.output, bytes);
   if (!o.report_json.empty()) WriteFileAtomic(o.report_json, report_json);
   if (!o.report_md.empty()) WriteFileAtomic(o.report_md, report_md);
-  for (const ExtraOutput& f : extra) {
-    WriteFileAtomic(f.path, f.bytes);
-    spdlog::info("wrote {} ({} bytes): {}", f.path, f.bytes.size(), f.what);
-  }
+  WriteExtraOutputs(extra);
   report.options = nullptr;
   result.repaired = std::move(reread);
   return result;

@@ -121,13 +121,15 @@ SweepResult RunSweep(const SweepOptions& o, const SweepProgressFn& progress) {
     row.start =
         o.init == InitMethod::kRtn ? row.rtn : Summarize(Predict(net, start, measured), classes);
     // As in `repair`: the repair starts from the better of round to nearest and the init on the
-    // repair set, by the --target measure (never by the measured/holdout rows).
+    // repair set, by the --target measure (never by the holdout rows; without a holdout range
+    // the measured rows are the repair rows, and their figures serve).
     if (o.init != InitMethod::kRtn) {
-      auto score = [&](const QuantizedNetwork& q) {
-        const EvalSummary e = Summarize(Predict(net, q, repair), classes);
-        return o.repair.target == RepairTarget::kLabels ? e.quant_accuracy : e.agreement;
+      auto score = [&](const QuantizedNetwork& q, const EvalSummary& measured_figures) {
+        return TargetMeasure(o.has_holdout ? Summarize(Predict(net, q, repair), classes)
+                                           : measured_figures,
+                             o.repair.target);
       };
-      if (score(start) < score(rtn)) {
+      if (score(start, row.start) < score(rtn, row.rtn)) {
         start = rtn;
         row.start_from = "rtn";
       }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "qrepair/dataset.h"
+#include "qrepair/evaluate.h"
 #include "qrepair/neuron_solver.h"
 #include "qrepair/network.h"
 #include "qrepair/problem_builder.h"
@@ -92,5 +93,10 @@ using ProgressFn = std::function<void(int, int, int64_t)>;
 RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start,
                        const Dataset& repair_set, const RepairOptions& options,
                        const ProgressFn& progress = nullptr);
+
+// What the SMT stage improves, as a fraction of `s`'s samples: the quantized accuracy with
+// RepairTarget::kLabels, the top-1 agreement with float otherwise. `repair` and `sweep` start
+// the SMT stage from whichever of round-to-nearest and the init scores higher on the repair set.
+double TargetMeasure(const EvalSummary& s, RepairTarget target);
 
 }  // namespace qrepair

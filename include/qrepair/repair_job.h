@@ -24,6 +24,9 @@ struct ExtraOutput {
   std::string what;  // for the log line
 };
 
+// Writes each file atomically, one log line each (`repair` and `export`).
+void WriteExtraOutputs(const std::vector<ExtraOutput>& files);
+
 struct RepairJobOptions {
   std::string model;
   std::string config;

@@ -1,7 +1,5 @@
 // `qrepair export`: a quantized qrepair JSON as ONNX (QDQ) and/or a C99 header; also the same
 // outputs (and the per-class SVG) for `qrepair repair`.
-#include <spdlog/spdlog.h>
-
 #include <memory>
 
 #include "commands.h"
@@ -22,11 +20,9 @@ struct ExportFlags {
   bool force = false;
 };
 
-using Rendered = ExtraOutput;
-
 // Everything is rendered (and so validated) before the first file is written.
-std::vector<Rendered> Render(const ModelFile& model, const ExportOutputs& o) {
-  std::vector<Rendered> files;
+std::vector<ExtraOutput> Render(const ModelFile& model, const ExportOutputs& o) {
+  std::vector<ExtraOutput> files;
   if (!o.onnx.empty()) {
     files.push_back(
         {o.onnx, ExportOnnxQdq(model.quantized, model.float_network), "ONNX QDQ model, opset 13"});
@@ -36,13 +32,6 @@ std::vector<Rendered> Render(const ModelFile& model, const ExportOutputs& o) {
                      "C99 header, " + o.prefix + "_predict()"});
   }
   return files;
-}
-
-void Write(const std::vector<Rendered>& files) {
-  for (const Rendered& f : files) {
-    WriteFileAtomic(f.path, f.bytes);
-    spdlog::info("wrote {} ({} bytes): {}", f.path, f.bytes.size(), f.what);
-  }
 }
 
 void RunExport(const ExportFlags& f) {
@@ -56,7 +45,7 @@ void RunExport(const ExportFlags& f) {
         f.model, "",
         "a float network: quantize it first (qrepair quantize MODEL --config Q -o OUT.json)");
   }
-  Write(Render(model, f.outputs));
+  WriteExtraOutputs(Render(model, f.outputs));
 }
 
 }  // namespace
@@ -79,7 +68,7 @@ void CheckExportOutputs(const ExportOutputs& o, const std::vector<std::string>& 
 
 std::vector<ExtraOutput> RenderRepairOutputs(const ExportOutputs& o, const ModelFile& repaired,
                                              const RepairReport& report) {
-  std::vector<Rendered> files = Render(repaired, o);
+  std::vector<ExtraOutput> files = Render(repaired, o);
   if (!o.report_svg.empty()) {
     files.push_back({o.report_svg, PerClassAccuracySvg(report), "per-class accuracy plot"});
   }
