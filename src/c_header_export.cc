@@ -199,11 +199,15 @@ void EmitInputQuantization(std::ostringstream& out, const QuantizedNetwork& net,
 
 }  // namespace
 
-std::string ExportCHeader(const QuantizedNetwork& net, const std::string& prefix) {
+void CheckCHeaderPrefix(const std::string& prefix) {
   bool identifier = !prefix.empty() && !std::isdigit(static_cast<unsigned char>(prefix[0]));
   for (char c : prefix)
     identifier = identifier && (std::isalnum(static_cast<unsigned char>(c)) || c == '_');
   if (!identifier) throw Error(ExitCode::kUsage, "--prefix '" + prefix + "' is not a C identifier");
+}
+
+std::string ExportCHeader(const QuantizedNetwork& net, const std::string& prefix) {
+  CheckCHeaderPrefix(prefix);
   if (net.float_activations) {
     throw BadInput(
         net.name, "",

@@ -156,15 +156,22 @@ class QdqEmitter {
   }
 
   // [Clip] -> QuantizeLinear -> DequantizeLinear at `code`; remembers the integer tensor.
+  // Opset 13's QuantizeLinear is 8-bit only (16-bit came with opset 21, which Debian's libonnx
+  // 1.12 cannot check), so wider codes (9..16 bits) are quantized by the same arithmetic in float:
+  // Div, Round (half to even, as QuantizeLinear), Clip to the code range, Mul. float32 holds
+  // every 16-bit code exactly; a runtime sees plain float ops there, not a QDQ pattern to fuse.
   std::string Qdq(const std::string& x, const ActivationCode& code, const std::string& id) {
-    if (code.bits > 8) {
-      throw BadInput(
-          net_.name, "'" + id + "'",
-          std::to_string(code.bits) +
-              "-bit activation codes: opset 13 QuantizeLinear is 8-bit only (use 8-bit activations "
-              "or --c-header)");
-    }
     std::string scale = g_.Floats(id + "/scale", {code.scale}, true);
+    codes_scale_ = scale;
+    if (code.bits > 8) {
+      const std::string q = id + "/Quantize";
+      std::string divided = g_.Node("Div", {x, scale}, q + "/Div")->output(0);
+      std::string rounded = g_.Node("Round", {divided}, q + "/Round")->output(0);
+      std::string lo = g_.Floats(q + "/code_min", {static_cast<double>(code.Min())}, true);
+      std::string hi = g_.Floats(q + "/code_max", {static_cast<double>(code.Max())}, true);
+      codes_ = g_.Node("Clip", {rounded, lo, hi}, q + "/Clip")->output(0);
+      return g_.Node("Mul", {codes_, scale}, id + "/Dequantize")->output(0);
+    }
     std::string zero = code.is_signed ? g_.Initializer(id + "/zero_point", onnx::TensorProto::INT8,
                                                        {}, std::vector<int8_t>{0})
                                       : g_.Initializer(id + "/zero_point", onnx::TensorProto::UINT8,
@@ -178,7 +185,6 @@ class QdqEmitter {
       in = g_.Node("Clip", {x, lo, hi}, id + "/Clip")->output(0);
     }
     codes_ = g_.Node("QuantizeLinear", {in, scale, zero}, id + "/QuantizeLinear")->output(0);
-    codes_scale_ = scale;
     return g_.Node("DequantizeLinear", {codes_, scale, zero}, id + "/DequantizeLinear")->output(0);
   }
 
@@ -277,7 +283,7 @@ class QdqEmitter {
   GraphBuilder g_;
   std::string id_;           // current layer's name prefix
   int rank_ = 2;             // rank of the current tensor (2: [N, F], 4: [N, C, H, W])
-  std::string codes_;        // the latest QuantizeLinear output (integer codes)
+  std::string codes_;        // the latest integer codes (QuantizeLinear, or Clip past 8 bits)
   std::string codes_scale_;  // its scale initializer
 };
 

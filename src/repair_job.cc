@@ -56,6 +56,10 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
   }
 
   ModelFile model = OpenModel(o.model, o.config, repair);
+  if (model.quantized.float_activations) {  // before the init's work, not after it (RunRepair)
+    throw Error(ExitCode::kUsage,
+                "repair needs integer activations (" + o.config + " has \"activations\": \"float\")");
+  }
   RepairJobResult result;
   RepairReport& report = result.report;
   report.model = o.model;

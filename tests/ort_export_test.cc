@@ -67,6 +67,31 @@ TEST(OrtExportTest, RandomNetworksAgreeWithReference) {
   EXPECT_GE(static_cast<double>(agree) / samples, 0.99);
 }
 
+// 9..16-bit activation codes have no QuantizeLinear at opset 13: they are quantized by Div,
+// Round, Clip and Mul in float (src/onnx_export.cc). Conv cases include average pooling on those
+// codes.
+TEST(OrtExportTest, WideActivationCodesAgreeWithReference) {
+  SKIP_WITHOUT_ORT();
+  std::mt19937_64 rng(16);
+  int64_t samples = 0, agree = 0;
+  double max_diff = 0;
+  for (int n = 0; n < 8; ++n) {
+    auto c = testing::MakeRandomCase(rng, 300, n % 2 == 1);
+    QuantConfig config = c.quantized.config;
+    config.activation_bits = n < 4 ? 16 : 9 + n;
+    c.quantized = QuantizeNetwork(c.network, config, c.inputs, "random");
+    if (n % 3 == 0) testing::PerturbWeights(c.quantized, rng);
+    OrtComparison r = ExportAndRun(c.quantized, c.network, c.inputs);
+    samples += r.samples;
+    agree += r.top1_agree;
+    max_diff = std::max(max_diff, r.max_logit_diff);
+    EXPECT_GE(r.Agreement(), 0.95) << "case " << n;
+  }
+  std::printf("wide activations: top-1 agreement %lld / %lld, largest logit difference %.3f quanta\n",
+              static_cast<long long>(agree), static_cast<long long>(samples), max_diff);
+  EXPECT_GE(static_cast<double>(agree) / samples, 0.99);
+}
+
 TEST(OrtExportTest, WeightsOnlyNetworksMatchTheFloatPass) {
   SKIP_WITHOUT_ORT();
   std::mt19937_64 rng(5);
@@ -84,6 +109,7 @@ struct BundledCase {
   const char* model;
   int weight_bits;
   Granularity granularity;
+  int activation_bits = 8;
 };
 
 void ExpectBundledAgreement(const BundledCase& bc) {
@@ -101,15 +127,15 @@ void ExpectBundledAgreement(const BundledCase& bc) {
   QuantConfig config;
   config.defaults.weight_bits = bc.weight_bits;
   config.defaults.granularity = bc.granularity;
-  config.activation_bits = 8;
+  config.activation_bits = bc.activation_bits;
   FloatBatch inputs = InputBatch(data);
   QuantizedNetwork q = QuantizeNetwork(net, config, inputs, path);
   OrtComparison r = ExportAndRun(q, net, inputs, data.labels);
   std::printf(
-      "%s, %d-bit %s weights, 8-bit activations: top-1 agreement %lld / %lld, accuracy ORT %.2f %% "
+      "%s, %d-bit %s weights, %d-bit activations: top-1 agreement %lld / %lld, accuracy ORT %.2f %% "
       "vs reference %.2f %%, largest logit difference %.4f quanta\n",
       bc.model, bc.weight_bits,
-      bc.granularity == Granularity::kPerChannel ? "per-channel" : "per-tensor",
+      bc.granularity == Granularity::kPerChannel ? "per-channel" : "per-tensor", bc.activation_bits,
       static_cast<long long>(r.top1_agree), static_cast<long long>(r.samples),
       100.0 * r.ort_correct / r.samples, 100.0 * r.reference_correct / r.samples, r.max_logit_diff);
   EXPECT_GE(r.Agreement(), 0.999);
@@ -133,6 +159,14 @@ TEST(OrtExportTest, FashionCnnAgreesOn1000TestImages) {
 
 TEST(OrtExportTest, TinyCnnWithAveragePoolingAgreesOn1000TestImages) {
   ExpectBundledAgreement({"tiny_cnn.onnx", 4, Granularity::kPerTensor});
+}
+
+TEST(OrtExportTest, FashionCnnWith16BitActivationsAgreesOn1000TestImages) {
+  ExpectBundledAgreement({"fashion_cnn.onnx", 4, Granularity::kPerChannel, 16});
+}
+
+TEST(OrtExportTest, TinyCnnWith12BitActivationsAgreesOn1000TestImages) {
+  ExpectBundledAgreement({"tiny_cnn.onnx", 6, Granularity::kPerTensor, 12});
 }
 
 }  // namespace

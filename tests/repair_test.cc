@@ -3,12 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "qrepair/forward.h"
 #include "qrepair/init.h"
 #include "qrepair/model_loader.h"
 #include "qrepair/quantize.h"
 #include "qrepair/repair.h"
+#include "qrepair/repair_job.h"
+#include "temp_dir.h"
 
 namespace qrepair {
 namespace {
@@ -148,6 +151,42 @@ TEST_F(RepairTest, ShiftedCopiesAsGuardNeverLoseAgreement) {
   EXPECT_EQ(r.guard_right_after, Count(Agrees(r.network, o.guard)));
   EXPECT_GE(r.guard_right_after, r.guard_right_before);
   EXPECT_EQ(r.right_after, Count(Agrees(r.network, x)));
+}
+
+// A further output that fails to render after the repair (an export the repaired network
+// cannot take) leaves no file at all: not the repaired JSON, not the reports. Then the same job
+// with a render that succeeds writes every file, so the first half cannot pass by writing
+// nothing for another reason.
+TEST_F(RepairTest, JobWritesNothingWhenAnOutputFailsToRender) {
+  testing::TempDir dir("repair_job");
+  std::ofstream(dir.Path("q.json"))
+      << R"({"weights": {"bits": 4, "granularity": "per-tensor"}, "activations": {"bits": 8}})";
+  RepairJobOptions o;
+  o.model = kModel;
+  o.config = dir.Path("q.json");
+  o.data.data_path = kImages;
+  o.data.labels_path = kLabels;
+  o.data.input_scale = 1.0 / 255;
+  o.repair_range = RowRange{0, 300};
+  o.repair = Options();
+  o.output = dir.Path("r.json");
+  o.report_json = dir.Path("r.report.json");
+  o.report_md = dir.Path("r.md");
+  const std::vector<std::string> all = {o.output, o.report_json, o.report_md, dir.Path("r.extra")};
+  bool rendered = false;
+  o.render_extra = [&](const ModelFile&, const RepairReport&) -> std::vector<ExtraOutput> {
+    rendered = true;
+    throw BadInput("r.extra", "", "cannot be rendered (test)");
+  };
+  EXPECT_THROW(RunRepairJob(o), Error);
+  EXPECT_TRUE(rendered);
+  for (const std::string& f : all) EXPECT_FALSE(std::filesystem::exists(f)) << f << " was written";
+
+  o.render_extra = [&](const ModelFile&, const RepairReport&) {
+    return std::vector<ExtraOutput>{{dir.Path("r.extra"), "bytes", "test output"}};
+  };
+  RunRepairJob(o);
+  for (const std::string& f : all) EXPECT_TRUE(std::filesystem::exists(f)) << f << " is missing";
 }
 
 }  // namespace

@@ -18,4 +18,8 @@ namespace qrepair {
 // leave int64; Error(kUsage) for a prefix that is not a C identifier.
 std::string ExportCHeader(const QuantizedNetwork& network, const std::string& prefix);
 
+// Throws Error(kUsage) unless `prefix` is a C identifier (checked by ExportCHeader too; callers
+// check it before long work such as a repair).
+void CheckCHeaderPrefix(const std::string& prefix);
+
 }  // namespace qrepair

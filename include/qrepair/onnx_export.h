@@ -7,7 +7,9 @@
 // type opset 13's DequantizeLinear takes) + DequantizeLinear (per-axis scales on axis 0 for
 // per-channel weights), bias as int32 at scale s_w * s_x + DequantizeLinear, Gemm or Conv in
 // float, Relu / LeakyRelu, then Q/DQ of the output codes (uint8 after ReLU, int8 otherwise;
-// activations narrower than 8 bits get a Clip to [min, max] * scale before QuantizeLinear).
+// activations narrower than 8 bits get a Clip to [min, max] * scale before QuantizeLinear;
+// 9..16-bit activation codes, which opset 13's QuantizeLinear cannot hold, are quantized by the
+// same arithmetic in float: Div by the scale, Round (half to even), Clip to the code range, Mul).
 // Max pooling and flattening act on the dequantized values (exact). Average pooling is rebuilt
 // from the integer codes (Cast, AveragePool, Round, Mul) so that its half-way cases round to
 // even as the reference does, instead of depending on float error. The output "logits" is the
@@ -42,8 +44,8 @@ namespace qrepair {
 
 // The serialized ModelProto, already checked by libonnx's checker. `float_net` is the network
 // `network` was quantized from (its name and input shape must match). Throws Error(kBadInput)
-// for what opset 13 QDQ cannot express (activation codes wider than 8 bits, layers after the
-// logits other than Flatten, biases outside int32), InternalError if the checker rejects it.
+// for what it cannot express (layers after the logits other than Flatten, biases outside
+// int32), InternalError if the checker rejects it.
 std::string ExportOnnxQdq(const QuantizedNetwork& network, const Network& float_net);
 
 // The exported input's shape without the batch dimension: {C, H, W} for spatial inputs (or a

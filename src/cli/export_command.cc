@@ -64,6 +64,7 @@ void CheckExportOutputs(const ExportOutputs& o, const std::vector<std::string>& 
                         bool force) {
   for (const std::string* out : {&o.onnx, &o.c_header, &o.report_svg})
     RefuseOverwritingInputs(*out, inputs, force);
+  if (!o.c_header.empty()) CheckCHeaderPrefix(o.prefix);
 }
 
 std::vector<ExtraOutput> RenderRepairOutputs(const ExportOutputs& o, const ModelFile& repaired,
