@@ -341,11 +341,19 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net, c
 
 }  // namespace
 
+namespace {
+// Files hold the float network as loaded; a negated one (an argmin decision) is restored.
+Network AsLoaded(Network network) {
+  OrientForDecision(network, Decision::kArgmax, network.name);
+  return network;
+}
+}  // namespace
+
 json ModelFileToJson(const ModelFile& model) {
   json out = {{"format", "qrepair-model"},
               {"version", kJsonFormatVersion},
               {"kind", model.has_quantized ? "quantized" : "float"},
-              {"network", NetworkToJson(model.float_network)}};
+              {"network", NetworkToJson(AsLoaded(model.float_network))}};
   if (model.has_quantized) out["quantized"] = QuantizedToJson(model.quantized);
   out["provenance"] = {{"source_model", model.provenance.source_model},
                        {"source_sha256", model.provenance.source_sha256},
@@ -372,6 +380,8 @@ ModelFile ModelFileFromJson(const json& root, const std::string& source) {
   if (kind == "quantized") {
     model.has_quantized = true;
     model.quantized = QuantizedFromJson(r.Get(root, "quantized", "$"), model.float_network, source);
+    // The quantized network decides by argmax in its own orientation; the float one follows.
+    OrientForDecision(model.float_network, model.quantized.config.decision, source);
   }
   if (root.contains("provenance") && root["provenance"].is_object()) {
     const json& p = root["provenance"];

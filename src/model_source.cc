@@ -35,6 +35,7 @@ ModelFile OpenModel(const std::string& model_path, const std::string& config_pat
     throw Error(ExitCode::kUsage, model_path + " is a float network: --config is required to quantize it");
   }
   QuantConfig config = LoadQuantConfig(config_path);
+  OrientForDecision(model.float_network, config.decision, config_path);
   model.quantized = QuantizeNetwork(model.float_network, config, InputBatch(calibration), model_path);
   model.has_quantized = true;
   model.provenance.source_model = model_path;

@@ -156,4 +156,25 @@ void ValidateNetwork(Network& network, const std::string& source) {
   }
 }
 
+void OrientForDecision(Network& network, Decision decision, const std::string& source) {
+  if (network.outputs_negated == (decision == Decision::kArgmin)) return;
+  int last = -1;
+  for (size_t i = 0; i < network.layers.size(); ++i) {
+    if (network.layers[i].IsLinear()) last = static_cast<int>(i);
+  }
+  if (last < 0) throw BadInput(source, "", "\"decision\": \"argmin\" needs a linear output layer");
+  for (size_t i = last + 1; i < network.layers.size(); ++i) {
+    const Layer& l = network.layers[i];
+    if (l.kind != LayerKind::kFlatten) {
+      throw BadInput(source, "layer " + std::to_string(i) + " '" + l.name + "'",
+                     std::string("\"decision\": \"argmin\" negates the last linear layer, and ") +
+                         LayerKindName(l.kind) + " after it would not commute with that");
+    }
+  }
+  Layer& l = network.layers[last];
+  for (float& w : l.weights) w = -w;
+  for (float& b : l.bias) b = -b;
+  network.outputs_negated = !network.outputs_negated;
+}
+
 }  // namespace qrepair

@@ -341,6 +341,14 @@ std::string ExportOnnxQdq(const QuantizedNetwork& net, const Network& float_net)
   int rank = static_cast<int>(input_dims.size()) + 1;
   QdqEmitter emitter(net, graph);
   std::string logits = emitter.Emit("input", rank);
+  if (net.config.decision == Decision::kArgmin) {
+    // qrepair negated the last layer so that argmax decides (OrientForDecision); the model gives
+    // the outputs in the loaded network's orientation, where the lowest is the decision.
+    logits = GraphBuilder(graph).Node("Neg", {logits}, "decision/Neg")->output(0);
+    auto* decision = model.add_metadata_props();
+    decision->set_key("decision");
+    decision->set_value("argmin");
+  }
   for (auto& node : *graph->mutable_node()) {  // the last node writes the output by its name
     if (node.output(0) == logits) node.set_output(0, "logits");
   }

@@ -73,7 +73,7 @@ LayerQuantSpec QuantConfig::ForLayer(const std::string& name) const {
 
 QuantConfig ParseQuantConfig(const json& root, const std::string& source) {
   if (!root.is_object()) throw BadInput(source, "$", "expected a JSON object");
-  RefuseUnknownKeys(root, {"weights", "activations", "layers", "scale"}, source, "$");
+  RefuseUnknownKeys(root, {"weights", "activations", "layers", "scale", "decision"}, source, "$");
   QuantConfig config;
   config.source = source;
   if (!root.contains("weights")) throw BadInput(source, "$", "missing key \"weights\"");
@@ -92,6 +92,16 @@ QuantConfig ParseQuantConfig(const json& root, const std::string& source) {
       config.activation_bits = ReadBits(a["bits"], source, "$.activations.bits", 2, 16);
     } else {
       throw BadInput(source, "$.activations", "expected {\"bits\": N} or \"float\"");
+    }
+  }
+  if (root.contains("decision")) {
+    const json& d = root["decision"];
+    if (d == "argmax") {
+      config.decision = Decision::kArgmax;
+    } else if (d == "argmin") {
+      config.decision = Decision::kArgmin;
+    } else {
+      throw BadInput(source, "$.decision", "expected \"argmax\" or \"argmin\"");
     }
   }
   if (root.contains("layers")) {
@@ -141,6 +151,7 @@ void to_json(json& out, const QuantConfig& config) {
     for (const auto& [name, spec] : config.layers) layers[name] = SpecToJson(spec);
     out["layers"] = layers;
   }
+  if (config.decision == Decision::kArgmin) out["decision"] = "argmin";
 }
 
 }  // namespace qrepair

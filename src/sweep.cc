@@ -81,6 +81,7 @@ SweepResult RunSweep(const SweepOptions& o, const SweepProgressFn& progress) {
   }
   const Dataset& measured = o.has_holdout ? holdout : repair;
   Network net = LoadFloatNetwork(o.model);
+  OrientForDecision(net, o.decision, o.model);
   if (net.input_shape.Size() != repair.features) {
     throw BadInput(repair.source, "",
                    "samples have " + std::to_string(repair.features) + " features, but " + o.model +
@@ -107,6 +108,7 @@ SweepResult RunSweep(const SweepOptions& o, const SweepProgressFn& progress) {
     config.defaults.weight_bits = row.bits;
     config.defaults.granularity = o.granularity;
     config.activation_bits = o.activation_bits;
+    config.decision = o.decision;
     QuantizedNetwork rtn = QuantizeNetwork(net, config, calibration, o.model);
     row.rtn = Summarize(Predict(net, rtn, measured), classes);
     // The init shares the bit width's --time-limit: it stops at the deadline (or on a signal)

@@ -121,6 +121,10 @@ void ExpectLogitsMatch(const QuantizedNetwork& q, const CodeBatch& codes, const 
   }
   CodeBatch expected = ForwardInteger(q, codes);
   std::vector<int> top1 = ArgmaxColumns(expected);
+  // An argmin network runs negated (OrientForDecision); the header hands out the logits in the
+  // loaded orientation and returns the lowest.
+  const bool argmin = q.config.decision == Decision::kArgmin;
+  if (argmin) expected = -expected;
   for (bool portable : {false, true}) {
     std::string binary = Compile(dir, header, portable);
     ASSERT_FALSE(binary.empty()) << what;
@@ -129,6 +133,13 @@ void ExpectLogitsMatch(const QuantizedNetwork& q, const CodeBatch& codes, const 
     for (int64_t s = 0; s < codes.cols(); ++s) {
       ASSERT_EQ(static_cast<int64_t>(rows[s].size()), 1 + expected.rows()) << what;
       EXPECT_EQ(rows[s][0], top1[s]) << what << " sample " << s;
+      if (argmin) {  // the lowest printed logit, the lowest index winning ties
+        int lowest = 0;
+        for (int64_t k = 1; k < expected.rows(); ++k) {
+          if (rows[s][1 + k] < rows[s][1 + lowest]) lowest = static_cast<int>(k);
+        }
+        EXPECT_EQ(rows[s][0], lowest) << what << " sample " << s;
+      }
       for (int64_t k = 0; k < expected.rows(); ++k) {
         ASSERT_EQ(rows[s][1 + k], expected(k, s))
             << what << (portable ? " (portable)" : " (int128)") << " sample " << s << " logit "
@@ -152,6 +163,24 @@ TEST(CHeaderExportTest, MatchesReferencePassOnRandomNetworks) {
     if (n % 3 != 0) PerturbWeights(c.quantized, rng);
     ExpectLogitsMatch(c.quantized, MakeCodes(c.quantized, c.inputs, rng),
                       "case " + std::to_string(n) + (conv ? " (conv)" : " (dense)"));
+    if (HasFatalFailure() || IsSkipped()) return;
+  }
+}
+
+// "decision": "argmin" (ACAS Xu): predict() returns the lowest logit of the loaded network.
+TEST(CHeaderExportTest, ArgminNetworksReturnTheLowestLogit) {
+  std::mt19937_64 rng(31);
+  for (int n = 0; n < 8; ++n) {
+    auto c = MakeRandomCase(rng, 20, n % 2 == 1);
+    OrientForDecision(c.network, Decision::kArgmin, "random");
+    QuantConfig config = c.quantized.config;
+    config.decision = Decision::kArgmin;
+    c.quantized = QuantizeNetwork(c.network, config, c.inputs, "random");
+    if (n % 2 == 0) PerturbWeights(c.quantized, rng);
+    const std::string header = ExportCHeader(c.quantized, "net");
+    EXPECT_NE(header.find("#define NET_DECISION_ARGMIN 1"), std::string::npos);
+    ExpectLogitsMatch(c.quantized, MakeCodes(c.quantized, c.inputs, rng),
+                      "argmin case " + std::to_string(n));
     if (HasFatalFailure() || IsSkipped()) return;
   }
 }

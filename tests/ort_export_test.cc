@@ -92,6 +92,37 @@ TEST(OrtExportTest, WideActivationCodesAgreeWithReference) {
   EXPECT_GE(static_cast<double>(agree) / samples, 0.99);
 }
 
+// "decision": "argmin": the model ends in Neg, so ORT gives the loaded network's outputs and the
+// lowest is the reference pass's decision.
+TEST(OrtExportTest, ArgminNetworksGiveTheLoadedOrientation) {
+  SKIP_WITHOUT_ORT();
+  std::mt19937_64 rng(23);
+  int64_t samples = 0, agree = 0;
+  for (int n = 0; n < 6; ++n) {
+    auto c = testing::MakeRandomCase(rng, 300, n % 2 == 1);
+    OrientForDecision(c.network, Decision::kArgmin, "random");
+    QuantConfig config = c.quantized.config;
+    config.decision = Decision::kArgmin;
+    c.quantized = QuantizeNetwork(c.network, config, c.inputs, "random");
+    TempDir dir("ort_argmin");
+    const std::string model = dir.Path("model.onnx");
+    std::ofstream(model, std::ios::binary) << ExportOnnxQdq(c.quantized, c.network);
+    const FloatBatch logits = testing::RunOrt(kOrtDir, dir.path(), model, c.quantized, c.inputs);
+    // Negated back, the ORT outputs are the reference's logits (and their argmax its top-1).
+    OrtComparison r = testing::CompareWithReference(c.quantized, c.inputs, -logits, {});
+    EXPECT_GE(r.Agreement(), 0.95) << "case " << n;
+    EXPECT_LT(r.max_logit_diff, 50) << "case " << n;
+    const std::vector<int> reference = PredictQuantized(c.quantized, c.inputs);
+    for (Eigen::Index s = 0; s < logits.cols(); ++s) {
+      Eigen::Index lowest = 0;
+      logits.col(s).minCoeff(&lowest);
+      agree += lowest == reference[s];
+    }
+    samples += logits.cols();
+  }
+  EXPECT_GE(static_cast<double>(agree) / samples, 0.99) << agree << " / " << samples;
+}
+
 TEST(OrtExportTest, WeightsOnlyNetworksMatchTheFloatPass) {
   SKIP_WITHOUT_ORT();
   std::mt19937_64 rng(5);

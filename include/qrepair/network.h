@@ -61,10 +61,17 @@ struct Layer {
   int64_t FanIn() const;
 };
 
+// Which output is the network's decision (its top-1): the highest (classifiers) or the lowest
+// (ACAS Xu: the advisory is the lowest score). The quantization config's "decision" key.
+enum class Decision { kArgmax, kArgmin };
+
 struct Network {
   std::string name;
   Shape input_shape;
   std::vector<Layer> layers;
+  // In memory only: the last linear layer is negated (OrientForDecision). Files always hold the
+  // network as loaded.
+  bool outputs_negated = false;
 
   Shape OutputShape() const { return layers.empty() ? input_shape : layers.back().output_shape; }
   int NumClasses() const { return static_cast<int>(OutputShape().Size()); }
@@ -77,5 +84,12 @@ Shape InferOutputShape(const Layer& layer, const Shape& input, const std::string
 // Checks shapes chain, parameter sizes match, and all values are finite. `source` names the
 // file in messages. Fills each layer's input/output shapes from `input_shape`.
 void ValidateNetwork(Network& network, const std::string& source);
+
+// Makes argmax over the outputs pick `decision`: for kArgmin the last linear layer's weights and
+// bias are negated (exact in float), so that every stage (split, ranking, init, SMT constraints,
+// reports, C header) keeps comparing by argmax; ties still go to the lowest index, as argmin's
+// do. For kArgmax a negated network is restored. Throws Error(kBadInput) naming `source` when a
+// layer other than Flatten follows the last linear layer (the negation would not pass through it).
+void OrientForDecision(Network& network, Decision decision, const std::string& source);
 
 }  // namespace qrepair

@@ -6,6 +6,8 @@
 
 #include <nlohmann/json_fwd.hpp>
 
+#include "qrepair/network.h"
+
 namespace qrepair {
 
 enum class Granularity { kPerTensor, kPerChannel };
@@ -24,6 +26,7 @@ struct QuantConfig {
   LayerQuantSpec defaults;
   std::map<std::string, LayerQuantSpec> layers;  // overrides by layer name
   int activation_bits = 8;                       // 2..16; 0 means float activations
+  Decision decision = Decision::kArgmax;         // "decision": "argmax" | "argmin"
   std::string source;                            // the file it came from, for messages (not saved)
   bool FloatActivations() const { return activation_bits == 0; }
   LayerQuantSpec ForLayer(const std::string& name) const;

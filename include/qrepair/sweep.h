@@ -25,6 +25,7 @@ struct SweepOptions {
   std::vector<int> bits;   // weight bit widths, 2..16
   Granularity granularity = Granularity::kPerTensor;
   int activation_bits = 8;  // 0: float activations (weights-only)
+  Decision decision = Decision::kArgmax;
   InitMethod init = InitMethod::kRtn;
   RepairOptions repair;  // time_limit_seconds is per width
 };

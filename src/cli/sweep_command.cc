@@ -19,6 +19,7 @@ struct SweepFlags {
   std::string bits = "2..8";
   std::string granularity = "per-tensor";
   int activation_bits = 8;
+  std::string decision = "argmax";
   std::string repair_range = "0:5000";
   std::string holdout_range;
   double time_limit = 30;
@@ -45,6 +46,7 @@ void RunSweepCommand(const SweepFlags& f) {
   o.granularity =
       f.granularity == "per-channel" ? Granularity::kPerChannel : Granularity::kPerTensor;
   o.activation_bits = f.activation_bits;
+  o.decision = f.decision == "argmin" ? Decision::kArgmin : Decision::kArgmax;
   o.init = ParseInitMethod(f.init);
   o.repair.time_limit_seconds = f.time_limit;
   o.repair.neurons = f.neurons;
@@ -87,6 +89,10 @@ void SetUpSweep(CLI::App& app) {
   cmd->add_option("--activation-bits", f->activation_bits, "Activation code bits")
       ->capture_default_str()
       ->check(CLI::Range(2, 16));
+  cmd->add_option("--decision", f->decision,
+                  "Which output is the top-1: argmax, or argmin (ACAS Xu's advisories)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"argmax", "argmin"}));
   cmd->add_option("--repair-range", f->repair_range, "Rows A:B for calibration and repair")
       ->capture_default_str();
   cmd->add_option("--holdout-range", f->holdout_range, "Rows A:B the figures are measured on");
