@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <random>
 
 #include "ort_harness.h"
@@ -40,31 +41,39 @@ OrtComparison ExportAndRun(const QuantizedNetwork& q, const Network& f, const Fl
   return testing::CompareWithReference(q, inputs, logits, labels);
 }
 
-TEST(OrtExportTest, RandomNetworksAgreeWithReference) {
-  SKIP_WITHOUT_ORT();
-  std::mt19937_64 rng(99);
+// Exports `cases` random networks (each adjusted by `adjust`) and runs them in ORT: each agrees
+// with the reference on >= 95 % of its inputs, all together on >= 99 %. Small random networks have
+// exact logit ties (the reference takes the lowest index, float error decides in ORT) and a
+// one-code activation difference moves logits by whole quanta.
+void ExpectRandomNetworksAgree(uint64_t seed, int cases, const char* what,
+                               const std::function<void(int, testing::RandomCase&)>& adjust) {
+  std::mt19937_64 rng(seed);
   int64_t samples = 0, agree = 0;
   double max_diff = 0;
-  for (int n = 0; n < 24; ++n) {
+  for (int n = 0; n < cases; ++n) {
     auto c = testing::MakeRandomCase(rng, 300, n % 2 == 1);
-    if (n % 6 == 5) {  // 9..16-bit weights travel as int32 through DequantizeLinear
-      QuantConfig config = c.quantized.config;
-      config.defaults.weight_bits = 12;
-      c.quantized = QuantizeNetwork(c.network, config, c.inputs, "random");
-    }
+    adjust(n, c);
     if (n % 3 == 0) testing::PerturbWeights(c.quantized, rng);
     OrtComparison r = ExportAndRun(c.quantized, c.network, c.inputs);
     samples += r.samples;
     agree += r.top1_agree;
     max_diff = std::max(max_diff, r.max_logit_diff);
-    // Small random networks have exact logit ties (the reference takes the lowest index, float
-    // error decides in ORT) and a one-code activation difference moves logits by whole quanta.
-    EXPECT_GE(r.Agreement(), 0.95) << "case " << n;
+    EXPECT_GE(r.Agreement(), 0.95) << what << " case " << n;
   }
-  std::printf(
-      "random networks: top-1 agreement %lld / %lld, largest logit difference %.3f quanta\n",
-      static_cast<long long>(agree), static_cast<long long>(samples), max_diff);
-  EXPECT_GE(static_cast<double>(agree) / samples, 0.99);
+  std::printf("%s: top-1 agreement %lld / %lld, largest logit difference %.3f quanta\n", what,
+              static_cast<long long>(agree), static_cast<long long>(samples), max_diff);
+  EXPECT_GE(static_cast<double>(agree) / samples, 0.99) << what;
+}
+
+TEST(OrtExportTest, RandomNetworksAgreeWithReference) {
+  SKIP_WITHOUT_ORT();
+  ExpectRandomNetworksAgree(99, 24, "random networks", [](int n, testing::RandomCase& c) {
+    if (n % 6 == 5) {  // 9..16-bit weights travel as int32 through DequantizeLinear
+      QuantConfig config = c.quantized.config;
+      config.defaults.weight_bits = 12;
+      c.quantized = QuantizeNetwork(c.network, config, c.inputs, "random");
+    }
+  });
 }
 
 // 9..16-bit activation codes have no QuantizeLinear at opset 13: they are quantized by Div,
@@ -72,24 +81,11 @@ TEST(OrtExportTest, RandomNetworksAgreeWithReference) {
 // codes.
 TEST(OrtExportTest, WideActivationCodesAgreeWithReference) {
   SKIP_WITHOUT_ORT();
-  std::mt19937_64 rng(16);
-  int64_t samples = 0, agree = 0;
-  double max_diff = 0;
-  for (int n = 0; n < 8; ++n) {
-    auto c = testing::MakeRandomCase(rng, 300, n % 2 == 1);
+  ExpectRandomNetworksAgree(16, 8, "wide activations", [](int n, testing::RandomCase& c) {
     QuantConfig config = c.quantized.config;
     config.activation_bits = n < 4 ? 16 : 9 + n;
     c.quantized = QuantizeNetwork(c.network, config, c.inputs, "random");
-    if (n % 3 == 0) testing::PerturbWeights(c.quantized, rng);
-    OrtComparison r = ExportAndRun(c.quantized, c.network, c.inputs);
-    samples += r.samples;
-    agree += r.top1_agree;
-    max_diff = std::max(max_diff, r.max_logit_diff);
-    EXPECT_GE(r.Agreement(), 0.95) << "case " << n;
-  }
-  std::printf("wide activations: top-1 agreement %lld / %lld, largest logit difference %.3f quanta\n",
-              static_cast<long long>(agree), static_cast<long long>(samples), max_diff);
-  EXPECT_GE(static_cast<double>(agree) / samples, 0.99);
+  });
 }
 
 // "decision": "argmin": the model ends in Neg, so ORT gives the loaded network's outputs and the
