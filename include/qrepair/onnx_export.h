@@ -15,7 +15,9 @@
 // even as the reference does, instead of depending on float error. The output "logits" is the
 // last linear layer's float output; metadata "logit_scale" divides it into the reference's
 // integer logit quanta. Weights-only networks (float activations) export without activation
-// Q/DQ and with their float biases.
+// Q/DQ and with their float biases. A network configured with "decision": "argmin" (negated in
+// memory, see OrientForDecision) ends in a Neg, so "logits" are the loaded network's outputs and
+// the lowest is the decision; its metadata has decision=argmin.
 //
 // Why ONNX Runtime does not agree with the reference integer pass exactly, and how much:
 // - ORT computes Gemm/Conv in float (or, when it fuses the QDQ pattern into QGemm/QLinearConv,
