@@ -339,9 +339,6 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net, c
   return q;
 }
 
-}  // namespace
-
-namespace {
 // Files hold the float network as loaded; a negated one (an argmin decision) is restored.
 Network AsLoaded(Network network) {
   OrientForDecision(network, Decision::kArgmax, network.name);

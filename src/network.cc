@@ -156,12 +156,16 @@ void ValidateNetwork(Network& network, const std::string& source) {
   }
 }
 
+int Network::LastLinearLayer() const {
+  for (int i = static_cast<int>(layers.size()) - 1; i >= 0; --i) {
+    if (layers[i].IsLinear()) return i;
+  }
+  return -1;
+}
+
 void OrientForDecision(Network& network, Decision decision, const std::string& source) {
   if (network.outputs_negated == (decision == Decision::kArgmin)) return;
-  int last = -1;
-  for (size_t i = 0; i < network.layers.size(); ++i) {
-    if (network.layers[i].IsLinear()) last = static_cast<int>(i);
-  }
+  const int last = network.LastLinearLayer();
   if (last < 0) throw BadInput(source, "", "\"decision\": \"argmin\" needs a linear output layer");
   for (size_t i = last + 1; i < network.layers.size(); ++i) {
     const Layer& l = network.layers[i];

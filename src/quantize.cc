@@ -121,10 +121,7 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
   }
   if (!qnet.float_activations) qnet.input = CodeFor(ranges[first], config.activation_bits, false, act_rule);
 
-  int last_linear = -1;
-  for (size_t i = 0; i < network.layers.size(); ++i) {
-    if (network.layers[i].IsLinear()) last_linear = static_cast<int>(i);
-  }
+  const int last_linear = network.LastLinearLayer();
   if (last_linear < 0) throw BadInput(source, "", "the network has no dense or convolution layer to quantize");
   // A per-layer override that names no layer is a typo, not something to ignore silently.
   for (const auto& [name, spec] : config.layers) {

@@ -30,14 +30,6 @@ std::vector<int> ArgminColumns(const FloatBatch& outputs) {
   return out;
 }
 
-int LastLinear(const Network& n) {
-  int last = -1;
-  for (size_t i = 0; i < n.layers.size(); ++i) {
-    if (n.layers[i].IsLinear()) last = static_cast<int>(i);
-  }
-  return last;
-}
-
 TEST(DecisionTest, ArgmaxOfTheOrientedNetworkIsArgminOfTheLoadedOne) {
   std::mt19937_64 rng(7);
   for (int n = 0; n < 10; ++n) {
@@ -45,7 +37,7 @@ TEST(DecisionTest, ArgmaxOfTheOrientedNetworkIsArgminOfTheLoadedOne) {
     Network oriented = c.network;
     OrientForDecision(oriented, Decision::kArgmin, "random");
     EXPECT_TRUE(oriented.outputs_negated);
-    const int last = LastLinear(c.network);
+    const int last = c.network.LastLinearLayer();
     for (size_t i = 0; i < c.network.layers.size(); ++i) {
       const float sign = static_cast<int>(i) == last ? -1.0f : 1.0f;
       for (size_t j = 0; j < c.network.layers[i].weights.size(); ++j)
@@ -117,7 +109,7 @@ TEST(DecisionTest, ModelFilesKeepTheLoadedOrientationAndRestoreTheDecision) {
     model.quantized = QuantizeNetwork(model.float_network, config, c.inputs, "random");
     model.has_quantized = true;
     const nlohmann::json j = ModelFileToJson(model);
-    const int last = LastLinear(c.network);
+    const int last = c.network.LastLinearLayer();
     EXPECT_EQ(j["network"]["layers"][last]["weights"].get<std::vector<float>>(),
               c.network.layers[last].weights);
     EXPECT_EQ(j["quantized"]["config"]["decision"], "argmin");

@@ -75,6 +75,9 @@ struct Network {
 
   Shape OutputShape() const { return layers.empty() ? input_shape : layers.back().output_shape; }
   int NumClasses() const { return static_cast<int>(OutputShape().Size()); }
+  // Index of the last dense or convolution layer (the logits), -1 if there is none; the float
+  // twin of QuantizedNetwork::LogitLayer.
+  int LastLinearLayer() const;
 };
 
 // Output shape of a layer from its input shape and parameters. Throws qrepair::Error
