@@ -106,11 +106,17 @@ NetworkTrace GuardTrace(const Network& float_net, const QuantizedNetwork& net,
 
 }  // namespace
 
+void CheckRepairable(const QuantizedNetwork& start) {
+  if (start.float_activations) {
+    throw Error(ExitCode::kUsage, "repair needs integer activations (" +
+                                      (start.config.source.empty() ? "the config" : start.config.source) +
+                                      " has \"activations\": \"float\")");
+  }
+}
+
 RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, const Dataset& data,
                        const RepairOptions& options, const ProgressFn& progress) {
-  if (start.float_activations) {
-    throw Error(ExitCode::kUsage, "repair needs integer activations (the config has \"activations\": \"float\")");
-  }
+  CheckRepairable(start);
   const auto begin = Clock::now();
   RepairResult result;
   auto seconds_left = [&] {

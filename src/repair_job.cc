@@ -56,10 +56,7 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const ProgressFn& progre
   }
 
   ModelFile model = OpenModel(o.model, o.config, repair);
-  if (model.quantized.float_activations) {  // before the init's work, not after it (RunRepair)
-    throw Error(ExitCode::kUsage,
-                "repair needs integer activations (" + o.config + " has \"activations\": \"float\")");
-  }
+  CheckRepairable(model.quantized);  // before the init's work, not only in RunRepair after it
   RepairJobResult result;
   RepairReport& report = result.report;
   report.model = o.model;

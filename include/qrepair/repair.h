@@ -90,6 +90,10 @@ struct RepairResult {
 // Progress callback: (neurons done, neurons planned, repair samples right now).
 using ProgressFn = std::function<void(int, int, int64_t)>;
 
+// Throws Error(kUsage) for a weights-only network (float activations): the SMT stage encodes
+// integer activations. RunRepair checks it; a job checks it before its init's work.
+void CheckRepairable(const QuantizedNetwork& start);
+
 RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start,
                        const Dataset& repair_set, const RepairOptions& options,
                        const ProgressFn& progress = nullptr);
