@@ -14,6 +14,7 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "qrepair/dataset.h"
@@ -21,6 +22,7 @@
 #include "qrepair/evaluate.h"
 #include "qrepair/init.h"
 #include "qrepair/model_loader.h"
+#include "qrepair/quant_config.h"
 #include "qrepair/quantize.h"
 
 namespace {
@@ -42,7 +44,8 @@ std::string Label(const BenchCase& c) {
 
 void Run(const BenchCase& c, const std::string& dir, const qrepair::Dataset& data,
          const std::vector<qrepair::InitMethod>& methods, bool swap,
-         const qrepair::Augmentation& augment) {
+         const qrepair::Augmentation& augment,
+         qrepair::ScaleRule scale_rule) {
   qrepair::Network net = qrepair::LoadFloatNetwork(dir + "/" + c.network);
   qrepair::Dataset calibration_set = swap ? data.Slice(5000, 10000) : data.Slice(0, 5000);
   qrepair::Dataset holdout = swap ? data.Slice(0, 5000) : data.Slice(5000, 10000);
@@ -54,6 +57,7 @@ void Run(const BenchCase& c, const std::string& dir, const qrepair::Dataset& dat
   qrepair::QuantConfig config;
   config.defaults.weight_bits = c.weight_bits;
   config.defaults.granularity = c.granularity;
+  config.defaults.scale_rule = scale_rule;
   config.activation_bits = 8;
   qrepair::QuantizedNetwork rtn = qrepair::QuantizeNetwork(net, config, calibration, c.network);
 
@@ -98,6 +102,8 @@ int main(int argc, char** argv) {
   app.add_option("--weight-bits", bits_override,
                  "Weight bits for every case (default: the table's)")
       ->check(CLI::Range(2, 8));
+  std::string scale_text = "max-abs";
+  app.add_option("--scale", scale_text, "Weight scale rule as the config's \"scale\" (max-abs, mse)");
   bool swap = false;
   std::string augment_text = "none";
   app.add_option("--augment", augment_text,
@@ -108,6 +114,7 @@ int main(int argc, char** argv) {
                "gain from the noise of 5000 holdout images");
   CLI11_PARSE(app, argc, argv);
   const qrepair::Augmentation augment = qrepair::ParseAugmentation(augment_text);
+  const qrepair::ScaleRule scale_rule = qrepair::ParseQuantConfig(nlohmann::json{{"weights", {{"scale", scale_text}}}}, "--scale").defaults.scale_rule;
   if (verbose) spdlog::set_level(spdlog::level::debug);
 
   std::vector<BenchCase> cases = {
@@ -140,7 +147,7 @@ int main(int argc, char** argv) {
     for (size_t i = 0; i < cases.size(); ++i) {
       if (bits_override != 0) cases[i].weight_bits = bits_override;
       if (only.empty() || std::find(only.begin(), only.end(), static_cast<int>(i)) != only.end()) {
-        Run(cases[i], dir, data, methods, swap, augment);
+        Run(cases[i], dir, data, methods, swap, augment, scale_rule);
       }
     }
   } catch (const qrepair::Error& e) {

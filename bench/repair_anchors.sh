@@ -3,11 +3,14 @@
 # round-to-nearest, the --init stage and the repaired network (qrepair's default strategy and
 # --strategy qnnrepair), all measured in this one run by the reference integer pass.
 # Usage: bench/repair_anchors.sh [SHARED_DATA_DIR] [OUT_DIR]   (needs build/qrepair)
+# QREPAIR_BENCH_SCALE sets the config's weight scale rule (default max-abs, the anchors' own;
+# mse: the scale search of the "mse" rule).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=${1:-$root/../shared/data}
 out=${2:-$root/out/bench-repair}
 seconds=${QREPAIR_BENCH_SECONDS:-110}
+scale=${QREPAIR_BENCH_SCALE:-max-abs}
 mkdir -p "$out"
 q=${QREPAIR_BIN:-$root/build/qrepair}
 mnist=(--data "$data/mnist/t10k-images-idx3-ubyte.gz" --labels "$data/mnist/t10k-labels-idx1-ubyte.gz"
@@ -27,7 +30,8 @@ cases=(
 for c in "${cases[@]}"; do
   read -r net bits gran augment <<<"$c"
   tag=$(basename "$net" .onnx)-${bits}bit-$gran
-  printf '{"weights": {"bits": %s, "granularity": "%s"}, "activations": {"bits": 8}}\n' "$bits" "$gran" > "$out/$tag.q.json"
+  printf '{"weights": {"bits": %s, "granularity": "%s", "scale": "%s"}, "activations": {"bits": 8}}\n' \
+    "$bits" "$gran" "$scale" > "$out/$tag.q.json"
   for strategy in default qnnrepair; do
     extra=(--augment "$augment")
     [ "$strategy" = qnnrepair ] && extra=(--init rtn)

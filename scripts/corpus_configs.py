@@ -64,9 +64,9 @@ def config_cases(c):
     add("granularity_number.json", mutate(good, ["weights", "granularity"], 1),
         "granularity 1", "expected \"per-tensor\" or \"per-channel\"")
     add("scale_rule.json", mutate(good, ["weights", "scale"], "log"), "scale log",
-        "$.weights.scale: expected \"max-abs\" or \"power-of-two\"")
+        "$.weights.scale: expected \"max-abs\", \"power-of-two\" or \"mse\"")
     add("top_scale_rule.json", mutate(good, ["scale"], "pow2"), "top-level scale pow2",
-        "expected \"max-abs\" or \"power-of-two\"")
+        "expected \"max-abs\", \"power-of-two\" or \"mse\"")
     add("activation_bits_1.json", mutate(good, ["activations", "bits"], 1),
         "activation bits 1", "$.activations.bits: bit width 1 out of range 2..16")
     add("activation_bits_33.json", mutate(good, ["activations", "bits"], 33),

@@ -13,6 +13,7 @@
 
 #include "gptq.h"
 #include "qrepair/error.h"
+#include "qrepair/quantize.h"
 
 namespace qrepair {
 
@@ -256,6 +257,44 @@ constexpr int kBoxRounds = 3;
 // GPTQ is greedy and clamps to the grid, so a few rows can end worse than round to nearest
 // (seen on late MNIST layers and on tiny random ones): each row keeps the best of RTN and the
 // rounds, by its squared distance to the targets (to the box where there is one).
+// Row u of `from`'s weights and biases into `to`.
+void CopyRow(QuantLayer& to, const QuantLayer& from, int u) {
+  const int64_t fan_in = from.FanIn();
+  std::copy_n(from.weights_q.begin() + u * fan_in, fan_in, to.weights_q.begin() + u * fan_in);
+  to.bias_float[u] = from.bias_float[u];
+  if (!from.bias_q.empty()) to.bias_q[u] = from.bias_q[u];
+}
+
+// The "mse" scale search's grid (factors of the max-abs scale): 1.0, 0.9, ..., 0.2, then the
+// best +-0.05.
+constexpr int kCoarseFactors = 9;
+constexpr double kCoarseStep = 0.1;
+constexpr double kLowestFactor = 0.2;
+
+// One layer's fitting problem on a set of input columns: what the layer should compute there
+// (the targets, their box) and H's factorizations, which serve every solve/round round and every
+// weight scale tried. Built in place (the ridge solver points at `x`).
+struct FitProblem {
+  Eigen::MatrixXd x;        // fan_in (+1 for the bias) x columns, real units
+  Eigen::MatrixXd targets;  // units x columns
+  Eigen::MatrixXd lo;       // the box, when `boxed`
+  Eigen::MatrixXd hi;
+  bool boxed = false;
+  std::optional<gptq::Rounder> rounder;
+  std::optional<gptq::RidgeSolver> ridge;  // gptq-float only
+};
+
+// Every `stride`-th column of `m`.
+Eigen::MatrixXd EveryNthColumn(const Eigen::MatrixXd& m, int64_t stride) {
+  Eigen::MatrixXd out(m.rows(), (m.cols() + stride - 1) / stride);
+  for (int64_t c = 0; c < out.cols(); ++c) out.col(c) = m.col(c * stride);
+  return out;
+}
+
+// The "mse" scale search fits the layer on at most this many of its columns (evenly strided),
+// then once more on all of them at the scales it chose.
+constexpr int64_t kSearchColumns = 5000;
+
 void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
                   const QuantState& state, const FloatBatch* x_float, bool is_logits,
                   InitMethod method, const Checkpoint& checkpoint) {
@@ -266,96 +305,164 @@ void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
   const int64_t positions = f.output_shape.height * int64_t{f.output_shape.width};
   const ColumnPlan plan = PlanColumns(samples, positions);
   const bool with_bias = method == InitMethod::kGptqFloat;
-  const Eigen::MatrixXd x =
-      float_act ? InputMatrix(state.values, 1.0, f, plan, with_bias, checkpoint)
-                : InputMatrix(state.codes, q.input.scale, f, plan, with_bias, checkpoint);
-  const Eigen::MatrixXd h = gptq::DampedHessian(x, checkpoint);
   const Eigen::MatrixXd w =
       Eigen::Map<const RowMajorF>(f.weights.data(), units, fan_in).cast<double>();
   const Eigen::VectorXd b = Eigen::Map<const Eigen::VectorXf>(f.bias.data(), units).cast<double>();
-  Eigen::MatrixXd targets;  // what the layer should compute on x: W X, or W X_f + b
-  Eigen::MatrixXd prior;    // gptq-float's pull: the float [W b]
+  Eigen::MatrixXd prior;  // gptq-float's pull: the float [W b]
   if (with_bias) {
-    targets = Product(w, InputMatrix(*x_float, 1.0, f, plan, false, checkpoint), checkpoint);
-    targets.colwise() += b;
     prior.resize(units, fan_in + 1);
     prior << w, b;
-  } else {
-    targets = Product(w, x, checkpoint);
   }
   const bool top_one = with_bias && is_logits && units > 1 && positions == 1 &&
                        q.activation == QActivation::kNone;
   const bool relu_box = with_bias && !top_one && q.activation == QActivation::kRelu;
-  Eigen::MatrixXd lo;
-  Eigen::MatrixXd hi;
-  if (top_one) TopOneBox(targets, lo, hi);
-  if (relu_box) ReluBox(targets, lo, hi);
-  const bool boxed = top_one || relu_box;
-  // A layer's outputs on x, and their squared distance per row to the targets (to the box).
-  auto outputs = [&](const QuantLayer& layer) {
-    return Product(StoredWeights(layer, float_act, with_bias), x, checkpoint);
+  // Act-order for gptq-float only: measured on seven network/bit-width cases, it lifts
+  // gptq-float's agreement with float by 0.2 points on average and plain GPTQ's inconsistently
+  // (from +5 to -3 points per case).
+  auto build = [&](FitProblem& p) {
+    if (top_one) TopOneBox(p.targets, p.lo, p.hi);
+    if (relu_box) ReluBox(p.targets, p.lo, p.hi);
+    p.boxed = top_one || relu_box;
+    const Eigen::MatrixXd h = gptq::DampedHessian(p.x, checkpoint);
+    p.rounder.emplace(h, fan_in, with_bias, checkpoint);
+    if (with_bias) p.ridge.emplace(p.x, h, prior, checkpoint);
   };
-  auto row_errors = [&](const Eigen::MatrixXd& y) -> Eigen::VectorXd {
-    if (!boxed) return (y - targets).rowwise().squaredNorm();
-    return (y - y.cwiseMax(lo).cwiseMin(hi)).rowwise().squaredNorm();
-  };
-  gptq::Grid grid;
-  grid.code_min = q.WeightMin();
-  grid.code_max = q.WeightMax();
-  for (int u = 0; u < units; ++u) grid.row_scales.push_back(q.WeightScale(u));
+  FitProblem all;
+  all.x = float_act ? InputMatrix(state.values, 1.0, f, plan, with_bias, checkpoint)
+                    : InputMatrix(state.codes, q.input.scale, f, plan, with_bias, checkpoint);
+  // What the layer should compute on x: W X, or W X_f + b.
+  if (with_bias) {
+    all.targets = Product(w, InputMatrix(*x_float, 1.0, f, plan, false, checkpoint), checkpoint);
+    all.targets.colwise() += b;
+  } else {
+    all.targets = Product(w, all.x, checkpoint);
+  }
+  build(all);
 
-  QuantLayer best = q;  // per row, the best round so far
+  // Re-derives `c`'s weights and biases at its weight scales on problem `p`; returns each row's
+  // squared distance to the targets (to the box where there is one).
+  auto fit = [&](QuantLayer& c, const FitProblem& p) -> Eigen::VectorXd {
+    auto outputs = [&](const QuantLayer& layer) {
+      return Product(StoredWeights(layer, float_act, with_bias), p.x, checkpoint);
+    };
+    auto row_errors = [&](const Eigen::MatrixXd& y) -> Eigen::VectorXd {
+      if (!p.boxed) return (y - p.targets).rowwise().squaredNorm();
+      return (y - y.cwiseMax(p.lo).cwiseMin(p.hi)).rowwise().squaredNorm();
+    };
+    gptq::Grid grid;
+    grid.code_min = c.WeightMin();
+    grid.code_max = c.WeightMax();
+    for (int u = 0; u < units; ++u) grid.row_scales.push_back(c.WeightScale(u));
+    QuantLayer best = c;  // per row, the best round so far
+    Eigen::VectorXd best_err =
+        Eigen::VectorXd::Constant(units, std::numeric_limits<double>::infinity());
+    Eigen::MatrixXd goal = p.targets;
+    for (int round = 0; round < (p.boxed ? kBoxRounds : 1); ++round) {
+      Eigen::MatrixXd wr = with_bias ? p.ridge->Solve(goal, checkpoint) : w;
+      const Eigen::MatrixXi codes = p.rounder->Round(wr, grid, checkpoint);
+      QuantLayer candidate = c;
+      for (int u = 0; u < units; ++u) {
+        for (int64_t j = 0; j < fan_in; ++j) candidate.weights_q[u * fan_in + j] = codes(u, j);
+      }
+      SetBias(candidate, with_bias ? Eigen::VectorXd(wr.col(fan_in)) : b, float_act);
+      Eigen::MatrixXd y = outputs(candidate);
+      const Eigen::VectorXd err = row_errors(y);
+      for (int u = 0; u < units; ++u) {
+        if (err(u) >= best_err(u)) continue;
+        best_err(u) = err(u);
+        CopyRow(best, candidate, u);
+      }
+      if (p.boxed) goal = y.cwiseMax(p.lo).cwiseMin(p.hi);
+    }
+
+    const Eigen::VectorXd err_rtn = row_errors(outputs(c));
+    int64_t changed = 0;
+    int kept_rtn = 0;
+    for (int u = 0; u < units; ++u) {
+      if (err_rtn(u) < best_err(u)) {
+        ++kept_rtn;
+        continue;
+      }
+      for (int64_t j = 0; j < fan_in; ++j) {
+        changed += c.weights_q[u * fan_in + j] != best.weights_q[u * fan_in + j];
+      }
+      CopyRow(c, best, u);
+    }
+    spdlog::debug(
+        "init {}: layer '{}' {}x{} on {} columns, weight scale {:.6g}: {} of {} weights changed "
+        "from RTN, {} units kept RTN's row, squared error{} {:.4g} -> {:.4g}",
+        InitMethodName(method), c.name, units, fan_in, p.x.cols(), c.weight_scales[0], changed,
+        c.weights_q.size(), kept_rtn, top_one ? " (top-1 box)" : "", err_rtn.sum(),
+        err_rtn.cwiseMin(best_err).sum());
+    return err_rtn.cwiseMin(best_err);
+  };
+
+  if (qnet.config.ForLayer(q.name).scale_rule != ScaleRule::kMse) {
+    fit(q, all);
+    return;
+  }
+  // The "mse" rule: the weight scales (one per tensor, or one per row) with the smallest error,
+  // among the max-abs scale times the factors of the grid.
+  const FitProblem* search = &all;
+  FitProblem strided;
+  if (all.x.cols() > kSearchColumns) {
+    const int64_t stride = (all.x.cols() + kSearchColumns - 1) / kSearchColumns;
+    strided.x = EveryNthColumn(all.x, stride);
+    strided.targets = EveryNthColumn(all.targets, stride);
+    build(strided);
+    search = &strided;
+  }
+  LayerQuantSpec max_abs = qnet.config.ForLayer(q.name);
+  max_abs.scale_rule = ScaleRule::kMaxAbs;
+  const std::vector<double> base = WeightScales(f, max_abs);
+  const int n = static_cast<int>(base.size());  // 1 (per tensor) or units
+  auto at_factors = [&](const std::vector<double>& factor) {
+    QuantLayer c = q;
+    for (int k = 0; k < n; ++k) c.weight_scales[k] = base[k] * factor[k];
+    RoundWeights(c, f.weights, f.bias);
+    if (float_act) c.bias_q.clear();
+    return c;
+  };
   Eigen::VectorXd best_err =
       Eigen::VectorXd::Constant(units, std::numeric_limits<double>::infinity());
-  Eigen::MatrixXd goal = targets;
-  // H's factorizations serve every round. Act-order for gptq-float only: measured on seven
-  // network/bit-width cases, it lifts gptq-float's agreement with float by 0.2 points on average
-  // and plain GPTQ's inconsistently (from +5 to -3 points per case).
-  const gptq::Rounder rounder(h, fan_in, with_bias, checkpoint);
-  std::optional<gptq::RidgeSolver> ridge;
-  if (with_bias) ridge.emplace(x, h, prior, checkpoint);
-  for (int round = 0; round < (boxed ? kBoxRounds : 1); ++round) {
-    Eigen::MatrixXd wr = with_bias ? ridge->Solve(goal, checkpoint) : w;
-    const Eigen::MatrixXi codes = rounder.Round(wr, grid, checkpoint);
-    QuantLayer candidate = q;
-    for (int u = 0; u < units; ++u) {
-      for (int64_t j = 0; j < fan_in; ++j) candidate.weights_q[u * fan_in + j] = codes(u, j);
+  std::vector<double> best_factor(n, 1.0);
+  auto try_factors = [&](const std::vector<double>& factor) {
+    QuantLayer c = at_factors(factor);
+    const Eigen::VectorXd err = fit(c, *search);
+    if (n == 1) {
+      if (err.sum() >= best_err.sum()) return;
+      best_err = err;
+      best_factor = factor;
+      return;
     }
-    SetBias(candidate, with_bias ? Eigen::VectorXd(wr.col(fan_in)) : b, float_act);
-    Eigen::MatrixXd y = outputs(candidate);
-    const Eigen::VectorXd err = row_errors(y);
     for (int u = 0; u < units; ++u) {
       if (err(u) >= best_err(u)) continue;
       best_err(u) = err(u);
-      std::copy_n(candidate.weights_q.begin() + u * fan_in, fan_in,
-                  best.weights_q.begin() + u * fan_in);
-      best.bias_float[u] = candidate.bias_float[u];
-      if (!float_act) best.bias_q[u] = candidate.bias_q[u];
+      best_factor[u] = factor[u];
     }
-    if (boxed) goal = y.cwiseMax(lo).cwiseMin(hi);
+  };
+  for (int k = 0; k < kCoarseFactors; ++k) {
+    try_factors(std::vector<double>(n, 1.0 - kCoarseStep * k));
   }
-
-  const Eigen::VectorXd err_rtn = row_errors(outputs(q));
-  int64_t changed = 0;
-  int kept_rtn = 0;
-  for (int u = 0; u < units; ++u) {
-    if (err_rtn(u) < best_err(u)) {
-      ++kept_rtn;
-      continue;
-    }
-    for (int64_t j = 0; j < fan_in; ++j) {
-      int32_t& slot = q.weights_q[u * fan_in + j];
-      changed += slot != best.weights_q[u * fan_in + j];
-      slot = best.weights_q[u * fan_in + j];
-    }
-    q.bias_float[u] = best.bias_float[u];
-    if (!float_act) q.bias_q[u] = best.bias_q[u];
+  for (double side : {-0.5, 0.5}) {
+    std::vector<double> factor = best_factor;
+    for (double& v : factor) v = std::clamp(v + side * kCoarseStep, kLowestFactor, 1.0);
+    try_factors(factor);
   }
-  spdlog::debug(
-      "init {}: layer '{}' {}x{} on {} columns: {} of {} weights changed from RTN, "
-      "{} units kept RTN's row, squared error{} {:.4g} -> {:.4g}",
-      InitMethodName(method), q.name, units, fan_in, plan.count, changed, q.weights_q.size(),
-      kept_rtn, top_one ? " (top-1 box)" : "", err_rtn.sum(), err_rtn.cwiseMin(best_err).sum());
+  QuantLayer chosen = at_factors(best_factor);
+  const Eigen::VectorXd err = fit(chosen, all);
+  if (is_logits && q.activation == QActivation::kNone && !float_act) {
+    // The logits' int32 code is at the smallest weight scale (as QuantizeNetwork sets it).
+    chosen.output.scale =
+        *std::min_element(chosen.weight_scales.begin(), chosen.weight_scales.end()) *
+        chosen.input.scale;
+  }
+  if (!float_act) chosen.UpdateMultipliers();  // weights-only layers have none (QuantizeNetwork)
+  q = std::move(chosen);
+  const auto [lowest, highest] = std::minmax_element(best_factor.begin(), best_factor.end());
+  spdlog::info(
+      "init {}: layer '{}' weight scale {:.2f}..{:.2f} x max-abs (\"mse\"), squared error {:.4g}",
+      InitMethodName(method), q.name, *lowest, *highest, err.sum());
 }
 
 }  // namespace

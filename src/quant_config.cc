@@ -58,13 +58,27 @@ void ReadWeightSpec(const json& object, LayerQuantSpec& spec, const std::string&
       spec.scale_rule = ScaleRule::kMaxAbs;
     } else if (s == "power-of-two") {
       spec.scale_rule = ScaleRule::kPowerOfTwo;
+    } else if (s == "mse") {
+      spec.scale_rule = ScaleRule::kMse;
     } else {
-      throw BadInput(source, path + ".scale", "expected \"max-abs\" or \"power-of-two\"");
+      throw BadInput(source, path + ".scale", "expected \"max-abs\", \"power-of-two\" or \"mse\"");
     }
   }
 }
 
 }  // namespace
+
+const char* ScaleRuleName(ScaleRule rule) {
+  switch (rule) {
+    case ScaleRule::kMaxAbs:
+      return "max-abs";
+    case ScaleRule::kPowerOfTwo:
+      return "power-of-two";
+    case ScaleRule::kMse:
+      return "mse";
+  }
+  return "?";
+}
 
 LayerQuantSpec QuantConfig::ForLayer(const std::string& name) const {
   auto it = layers.find(name);
@@ -134,7 +148,7 @@ namespace {
 json SpecToJson(const LayerQuantSpec& spec) {
   return {{"bits", spec.weight_bits},
           {"granularity", spec.granularity == Granularity::kPerTensor ? "per-tensor" : "per-channel"},
-          {"scale", spec.scale_rule == ScaleRule::kMaxAbs ? "max-abs" : "power-of-two"}};
+          {"scale", ScaleRuleName(spec.scale_rule)}};
 }
 }  // namespace
 

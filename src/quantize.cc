@@ -3,10 +3,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "qrepair/error.h"
 
 namespace qrepair {
+
+namespace {
+// The factors of the max-abs scale the "mse" rule tries: 1.00, 0.99, ..., 0.20.
+constexpr int kMseFactorSteps = 81;
+constexpr double kMseLowestFactor = 0.2;
+}  // namespace
 
 double ChooseScale(double max_abs, int64_t qmax, ScaleRule rule) {
   if (!(max_abs > 0.0)) max_abs = 1e-8;  // all-zero tensor: any scale works, keep it finite
@@ -82,24 +89,62 @@ ActivationCode CodeFor(const Range& range, int bits, bool force_signed, ScaleRul
 void SetWeightScales(QuantLayer& q, const Layer& layer, const LayerQuantSpec& spec) {
   q.weight_bits = spec.weight_bits;
   q.granularity = spec.granularity;
+  q.weight_scales = WeightScales(layer, spec);
+}
+
+// The factor in kMseFactors minimizing sum (w - s f clamp(rhe(w / (s f)), -qmax, qmax))^2 over
+// the `n` weights at `w` (Nagel et al. 2021, "A White Paper on Neural Network
+// Quantization", section 3.4: MSE range setting). Ties go to the larger factor (less clipping).
+double MseFactor(const float* w, int64_t n, double scale, int64_t qmax) {
+  double best_error = std::numeric_limits<double>::infinity();
+  double best = 1.0;
+  for (int k = 0; k < kMseFactorSteps; ++k) {
+    const double f = 1.0 - (1.0 - kMseLowestFactor) * k / (kMseFactorSteps - 1);
+    const double s = scale * f;
+    double error = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const double x = w[i];
+      const double q = std::clamp(RoundHalfEven(x / s), -static_cast<double>(qmax),
+                                  static_cast<double>(qmax));
+      error += (x - q * s) * (x - q * s);
+    }
+    if (error < best_error) {
+      best_error = error;
+      best = f;
+    }
+  }
+  return best;
+}
+
+}  // namespace
+
+std::vector<double> WeightScales(const Layer& layer, const LayerQuantSpec& spec) {
   const int64_t fan_in = layer.FanIn();
   const int64_t qmax = SignedMax(spec.weight_bits);
+  const ScaleRule rule = spec.scale_rule == ScaleRule::kMse ? ScaleRule::kMaxAbs : spec.scale_rule;
+  std::vector<double> scales;
   if (spec.granularity == Granularity::kPerTensor) {
     double m = 0;
     for (float w : layer.weights) m = std::max(m, static_cast<double>(std::abs(w)));
-    q.weight_scales = {ChooseScale(m, qmax, spec.scale_rule)};
+    scales = {ChooseScale(m, qmax, rule)};
+    if (spec.scale_rule == ScaleRule::kMse) {
+      scales[0] *= MseFactor(layer.weights.data(), static_cast<int64_t>(layer.weights.size()),
+                             scales[0], qmax);
+    }
   } else {
-    q.weight_scales.assign(layer.Units(), 0.0);
+    scales.assign(layer.Units(), 0.0);
     for (int u = 0; u < layer.Units(); ++u) {
+      const float* row = layer.weights.data() + u * fan_in;
       double m = 0;
-      for (int64_t j = 0; j < fan_in; ++j) {
-        m = std::max(m, static_cast<double>(std::abs(layer.weights[u * fan_in + j])));
-      }
-      q.weight_scales[u] = ChooseScale(m, qmax, spec.scale_rule);
+      for (int64_t j = 0; j < fan_in; ++j) m = std::max(m, static_cast<double>(std::abs(row[j])));
+      scales[u] = ChooseScale(m, qmax, rule);
+      if (spec.scale_rule == ScaleRule::kMse) scales[u] *= MseFactor(row, fan_in, scales[u], qmax);
     }
   }
+  return scales;
 }
 
+namespace {
 }  // namespace
 
 QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& config,

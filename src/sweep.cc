@@ -107,6 +107,7 @@ SweepResult RunSweep(const SweepOptions& o, const SweepProgressFn& progress) {
     QuantConfig config;
     config.defaults.weight_bits = row.bits;
     config.defaults.granularity = o.granularity;
+    config.defaults.scale_rule = o.scale_rule;
     config.activation_bits = o.activation_bits;
     config.decision = o.decision;
     QuantizedNetwork rtn = QuantizeNetwork(net, config, calibration, o.model);

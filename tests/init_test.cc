@@ -1,5 +1,6 @@
 // The starting-point initializers: ranges and invariants on random networks, layer errors
-// against round-to-nearest, determinism, and GPTQ's error feedback on a hand-built layer.
+// against round-to-nearest, determinism, GPTQ's error feedback on a hand-built layer, and the
+// "mse" scale rule's search.
 #include "qrepair/init.h"
 
 #include <algorithm>
@@ -11,8 +12,11 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include "qrepair/error.h"
+#include "qrepair/quant_config.h"
+#include "qrepair/quantize.h"
 #include "random_networks.h"
 
 namespace qrepair {
@@ -488,6 +492,214 @@ TEST(InitTest, GptqFloatCompensatesTheErrorOfEarlierLayers) {
   QuantizedNetwork g = InitializeWeights(c.network, c.quantized, c.inputs, InitMethod::kGptqFloat);
   ExpectGptqFloatNotWorseThanRtn(c, g);
   ExpectSameShapeAndInRange(c.quantized, g);
+}
+
+// The "mse" scale rule ---------------------------------------------------------------------
+
+TEST(InitTest, ConfigReadsAndWritesTheMseScaleRule) {
+  nlohmann::json j = {{"weights", {{"bits", 4}, {"scale", "mse"}}}};
+  const QuantConfig c = ParseQuantConfig(j, "q.json");
+  EXPECT_EQ(c.defaults.scale_rule, ScaleRule::kMse);
+  EXPECT_EQ(nlohmann::json(c)["weights"]["scale"], "mse");
+  EXPECT_EQ(ParseQuantConfig(nlohmann::json(c), "again").defaults.scale_rule, ScaleRule::kMse);
+  j["weights"]["scale"] = "mmse";
+  try {
+    ParseQuantConfig(j, "q.json");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kBadInput);
+    EXPECT_NE(std::string(e.what()).find("$.weights.scale"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("\"mse\""), std::string::npos) << e.what();
+  }
+}
+
+// Squared rounding error of `n` weights at scale `s` with codes in [-qmax, qmax].
+double RoundingError(const float* w, int64_t n, double s, int64_t qmax) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const double q = std::clamp(std::nearbyint(w[i] / s), -static_cast<double>(qmax),
+                                static_cast<double>(qmax));
+    sum += (w[i] - q * s) * (w[i] - q * s);
+  }
+  return sum;
+}
+
+// Round to nearest with "mse": each scale (per tensor, per unit) is max|w| / qmax times a factor
+// of the grid 1.00, 0.99, ..., 0.20, and no factor of the grid rounds the weights with a smaller
+// squared error (some layers get one outlier weight of 10 standard deviations).
+TEST(InitTest, MseWeightScalesMinimizeTheRoundingErrorOverTheirGrid) {
+  std::mt19937_64 rng(71);
+  for (int trial = 0; trial < 60; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    Layer layer;
+    layer.kind = LayerKind::kDense;
+    const int units = 1 + trial % 5;
+    const int fan_in = 4 + (trial * 7) % 60;
+    layer.input_shape = Shape{fan_in, 1, 1};
+    layer.output_shape = Shape{units, 1, 1};
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    layer.weights.resize(static_cast<size_t>(units) * fan_in);
+    for (float& w : layer.weights) w = normal(rng);
+    if (trial % 2 == 0) layer.weights[trial % layer.weights.size()] = 10.0f;  // an outlier
+    layer.bias.assign(units, 0.0f);
+    LayerQuantSpec spec;
+    spec.weight_bits = 2 + trial % 5;
+    spec.granularity = trial % 3 == 0 ? Granularity::kPerChannel : Granularity::kPerTensor;
+    spec.scale_rule = ScaleRule::kMse;
+    const std::vector<double> scales = WeightScales(layer, spec);
+    spec.scale_rule = ScaleRule::kMaxAbs;
+    const std::vector<double> max_abs = WeightScales(layer, spec);
+    ASSERT_EQ(scales.size(), max_abs.size());
+    const int64_t qmax = SignedMax(spec.weight_bits);
+    const int64_t n = scales.size() == 1 ? static_cast<int64_t>(layer.weights.size()) : fan_in;
+    for (size_t k = 0; k < scales.size(); ++k) {
+      const float* w = layer.weights.data() + k * n;
+      double m = 0;
+      for (int64_t i = 0; i < n; ++i) m = std::max(m, static_cast<double>(std::abs(w[i])));
+      EXPECT_DOUBLE_EQ(max_abs[k], m / static_cast<double>(qmax));
+      const double factor = scales[k] / max_abs[k];
+      EXPECT_NEAR(factor * 100, std::round(factor * 100), 1e-6);
+      EXPECT_GE(factor, 0.2 - 1e-9);
+      EXPECT_LE(factor, 1.0 + 1e-9);
+      const double chosen = RoundingError(w, n, scales[k], qmax);
+      for (int f = 20; f <= 100; ++f) {
+        EXPECT_LE(chosen, RoundingError(w, n, max_abs[k] * f / 100.0, qmax) * (1 + 1e-9))
+            << "factor " << f;
+      }
+    }
+  }
+  // 4096 Gaussian weights: their largest is about 3.5 standard deviations, and at 3 or 4 bits
+  // the squared error is smallest when clipping near 2.5 (ACIQ, Banner et al. 2019).
+  Layer wide;
+  wide.kind = LayerKind::kDense;
+  wide.input_shape = Shape{4096, 1, 1};
+  wide.output_shape = Shape{1, 1, 1};
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  wide.weights.resize(4096);
+  for (float& w : wide.weights) w = normal(rng);
+  wide.bias = {0.0f};
+  for (int bits : {3, 4}) {
+    LayerQuantSpec spec;
+    spec.weight_bits = bits;
+    spec.scale_rule = ScaleRule::kMse;
+    const double mse = WeightScales(wide, spec)[0];
+    spec.scale_rule = ScaleRule::kMaxAbs;
+    const double max_abs = WeightScales(wide, spec)[0];
+    EXPECT_LT(mse / max_abs, 0.9) << bits << " bits";
+    EXPECT_GT(mse / max_abs, 0.4) << bits << " bits";
+  }
+}
+
+// The network as QuantizeNetwork makes it with `rule`.
+testing::RandomCase WithScaleRule(testing::RandomCase c, ScaleRule rule) {
+  QuantConfig config = c.quantized.config;
+  config.defaults.scale_rule = rule;
+  c.quantized = QuantizeNetwork(c.network, config, c.inputs, "random");
+  return c;
+}
+
+// The inits with "mse" try the max-abs scale among others, so on the first linear layer (whose
+// inputs both networks share) their error is at most the max-abs init's: against W X for gptq,
+// against the float outputs (their box) for gptq-float. Summed over the cases it is far lower.
+TEST(InitTest, MseInitErrorOnTheFirstLayerIsAtMostTheMaxAbsInits) {
+  std::mt19937_64 rng(83);
+  for (InitMethod m : {InitMethod::kGptq, InitMethod::kGptqFloat}) {
+    double sum_mse = 0;
+    double sum_max_abs = 0;
+    for (int trial = 0; trial < 60; ++trial) {
+      SCOPED_TRACE(std::string(InitMethodName(m)) + " trial " + std::to_string(trial));
+      testing::RandomCase c = RandomCase(rng, 48, trial % 3 == 0);
+      const testing::RandomCase a = WithScaleRule(c, ScaleRule::kMaxAbs);
+      const testing::RandomCase b = WithScaleRule(c, ScaleRule::kMse);
+      const QuantizedNetwork ga = InitializeWeights(a.network, a.quantized, a.inputs, m);
+      const QuantizedNetwork gb = InitializeWeights(b.network, b.quantized, b.inputs, m);
+      size_t i = 0;
+      while (!ga.layers[i].IsLinear()) ++i;
+      ASSERT_EQ(ga.layers[i].input.scale, gb.layers[i].input.scale);
+      const CodeBatch x = LayerInputs(ga, c.inputs)[i];
+      const Layer& f = c.network.layers[FloatIndex(c.network, ga.layers[i])];
+      double ea = 0;
+      double eb = 0;
+      if (m == InitMethod::kGptq) {
+        const FloatBatch xf = (x.cast<double>() * ga.layers[i].input.scale).cast<float>();
+        const Eigen::MatrixXd target = FloatOutput(f, xf, false);
+        ea = (QuantOutput(ga.layers[i], x, false) - target).squaredNorm();
+        eb = (QuantOutput(gb.layers[i], x, false) - target).squaredNorm();
+      } else {
+        const QuantLayer& q = ga.layers[i];
+        const bool logits = static_cast<int>(i) == ga.LogitLayer() && q.Units() > 1 &&
+                            q.output_shape.height * q.output_shape.width == 1 &&
+                            q.activation == QActivation::kNone;
+        const bool relu = !logits && q.activation == QActivation::kRelu;
+        const size_t fi = FloatIndex(c.network, q);
+        const Eigen::MatrixXd target =
+            FloatOutput(f, FloatLayerInputs(c.network, c.inputs)[fi], true);
+        ea = TargetDistance(QuantOutput(ga.layers[i], x, true), target, logits, relu);
+        eb = TargetDistance(QuantOutput(gb.layers[i], x, true), target, logits, relu);
+      }
+      EXPECT_LE(eb, ea * (1 + 1e-6) + 1e-12);
+      sum_mse += eb;
+      sum_max_abs += ea;
+    }
+    EXPECT_LT(sum_mse, 0.9 * sum_max_abs) << InitMethodName(m);
+  }
+}
+
+// What the "mse" inits change besides the weights stays coherent: every scale is a factor in
+// [0.2, 1] of the max-abs one, the multipliers are the ones the scales give, the logits' int32
+// code is at the smallest weight scale, weights and biases are in range, and the integer pass
+// runs (its accumulators stay exact).
+TEST(InitTest, MseInitsKeepScalesMultipliersAndRangesCoherent) {
+  std::mt19937_64 rng(89);
+  for (int trial = 0; trial < 60; ++trial) {
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    testing::RandomCase c = WithScaleRule(RandomCase(rng, 48, trial % 3 == 0), ScaleRule::kMse);
+    if (trial % 5 == 0) {  // weights-only mode
+      QuantConfig config = c.quantized.config;
+      config.activation_bits = 0;
+      c.quantized = QuantizeNetwork(c.network, config, c.inputs, "random");
+    }
+    for (InitMethod m : kMethods) {
+      const QuantizedNetwork g = InitializeWeights(c.network, c.quantized, c.inputs, m);
+      ASSERT_EQ(g.layers.size(), c.quantized.layers.size());
+      for (size_t i = 0; i < g.layers.size(); ++i) {
+        const QuantLayer& q = g.layers[i];
+        if (!q.IsLinear()) continue;
+        LayerQuantSpec spec = g.config.ForLayer(q.name);
+        spec.scale_rule = ScaleRule::kMaxAbs;
+        const std::vector<double> max_abs =
+            WeightScales(c.network.layers[FloatIndex(c.network, q)], spec);
+        ASSERT_EQ(q.weight_scales.size(), max_abs.size());
+        for (size_t k = 0; k < max_abs.size(); ++k) {
+          EXPECT_GE(q.weight_scales[k], 0.2 * max_abs[k] * (1 - 1e-9)) << q.name;
+          EXPECT_LE(q.weight_scales[k], max_abs[k] * (1 + 1e-9)) << q.name;
+        }
+        if (g.float_activations) {
+          EXPECT_TRUE(q.requant.empty()) << q.name;
+        } else {
+          QuantLayer fresh = q;
+          fresh.UpdateMultipliers();
+          EXPECT_TRUE(fresh.requant == q.requant) << q.name;
+        }
+        if (static_cast<int>(i) == g.LogitLayer() && q.activation == QActivation::kNone &&
+            !g.float_activations) {
+          EXPECT_DOUBLE_EQ(q.output.scale,
+                           *std::min_element(q.weight_scales.begin(), q.weight_scales.end()) *
+                               q.input.scale);
+        }
+        for (int32_t w : q.weights_q) {
+          ASSERT_GE(w, q.WeightMin()) << q.name;
+          ASSERT_LE(w, q.WeightMax()) << q.name;
+        }
+        for (int64_t b : q.bias_q) {
+          ASSERT_GE(b, -2147483648LL);
+          ASSERT_LE(b, 2147483647LL);
+        }
+        EXPECT_EQ(q.bias_q.empty(), g.float_activations) << q.name;
+      }
+      PredictQuantized(g, c.inputs);
+    }
+  }
 }
 
 TEST(InitTest, AugmentationShiftsEachImageByOnePixelWithTheEdgeRepeated) {

@@ -14,7 +14,13 @@ enum class Granularity { kPerTensor, kPerChannel };
 enum class ScaleRule {
   kMaxAbs,      // scale = max|w| / (2^(b-1)-1), activations max / (2^b-1) (unsigned)
   kPowerOfTwo,  // scale = 2^-n (Qm.n fixed point), the largest n that still covers the range
+  kMse,         // weights: f * max-abs scale, f in [0.2, 1] chosen to minimize a squared error
+                // (of the weights when rounding to nearest, of the layer's outputs in the
+                // gptq inits); activations as kMaxAbs
 };
+
+// "max-abs", "power-of-two", "mse".
+const char* ScaleRuleName(ScaleRule rule);
 
 struct LayerQuantSpec {
   int weight_bits = 8;                               // 2..16, symmetric signed

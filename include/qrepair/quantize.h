@@ -1,6 +1,8 @@
 // Round-to-nearest post-training quantization of a float network.
 #pragma once
 
+#include <vector>
+
 #include "qrepair/forward.h"
 #include "qrepair/network.h"
 #include "qrepair/quant_config.h"
@@ -8,13 +10,19 @@
 
 namespace qrepair {
 
-// Weight scales come from max|w| (per tensor or per output unit), activation scales from the
-// float network's activations on `calibration` (its max, or max|x| for signed codes). Linear
+// Weight scales come from WeightScales (max|w| per tensor or per output unit, by the config's
+// rule), activation scales from the float network's activations on `calibration` (its max, or
+// max|x| for signed codes). Linear
 // layers absorb the ReLU/LeakyReLU that follows them; a leading Normalize becomes the input
 // mapping. Throws Error(kBadInput) naming `source` for what has no integer semantics (Sigmoid
 // with integer activations, Normalize after the first layer).
 QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& config,
                                  const FloatBatch& calibration, const std::string& source);
+
+// A linear layer's weight scales under `spec`: one (per tensor) or one per output unit. The
+// "mse" rule gives the max-abs scale times the factor in 1.00, 0.99, ..., 0.20 that minimizes the
+// weights' squared rounding error (per tensor or per unit).
+std::vector<double> WeightScales(const Layer& layer, const LayerQuantSpec& spec);
 
 // Scale for codes in [-qmax, qmax] (or [0, qmax]) covering `max_abs`, by the config's rule.
 double ChooseScale(double max_abs, int64_t qmax, ScaleRule rule);

@@ -24,6 +24,7 @@ struct SweepOptions {
   RowRange holdout_range;  // measured only; the repair range when absent
   std::vector<int> bits;   // weight bit widths, 2..16
   Granularity granularity = Granularity::kPerTensor;
+  ScaleRule scale_rule = ScaleRule::kMaxAbs;
   int activation_bits = 8;  // 0: float activations (weights-only)
   Decision decision = Decision::kArgmax;
   InitMethod init = InitMethod::kRtn;

@@ -18,6 +18,7 @@ struct SweepFlags {
   DataFlags data;
   std::string bits = "2..8";
   std::string granularity = "per-tensor";
+  std::string scale = "max-abs";
   int activation_bits = 8;
   std::string decision = "argmax";
   std::string repair_range = "0:5000";
@@ -45,6 +46,9 @@ void RunSweepCommand(const SweepFlags& f) {
   o.bits = ParseBitList(f.bits, "--bits");
   o.granularity =
       f.granularity == "per-channel" ? Granularity::kPerChannel : Granularity::kPerTensor;
+  o.scale_rule = f.scale == "mse"            ? ScaleRule::kMse
+                 : f.scale == "power-of-two" ? ScaleRule::kPowerOfTwo
+                                             : ScaleRule::kMaxAbs;
   o.activation_bits = f.activation_bits;
   o.decision = f.decision == "argmin" ? Decision::kArgmin : Decision::kArgmax;
   o.init = ParseInitMethod(f.init);
@@ -86,6 +90,9 @@ void SetUpSweep(CLI::App& app) {
   cmd->add_option("--granularity", f->granularity, "Weight scales")
       ->capture_default_str()
       ->check(CLI::IsMember({"per-tensor", "per-channel"}));
+  cmd->add_option("--scale", f->scale, "Weight scale rule, as the config's \"scale\"")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"max-abs", "power-of-two", "mse"}));
   cmd->add_option("--activation-bits", f->activation_bits, "Activation code bits")
       ->capture_default_str()
       ->check(CLI::Range(2, 16));
