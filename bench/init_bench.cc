@@ -14,7 +14,6 @@
 #include <vector>
 
 #include <CLI/CLI.hpp>
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "qrepair/dataset.h"
@@ -114,7 +113,8 @@ int main(int argc, char** argv) {
                "gain from the noise of 5000 holdout images");
   CLI11_PARSE(app, argc, argv);
   const qrepair::Augmentation augment = qrepair::ParseAugmentation(augment_text);
-  const qrepair::ScaleRule scale_rule = qrepair::ParseQuantConfig(nlohmann::json{{"weights", {{"scale", scale_text}}}}, "--scale").defaults.scale_rule;
+  const qrepair::ScaleRule scale_rule =
+      qrepair::ParseScaleRule(scale_text, "command line", "--scale");
   if (verbose) spdlog::set_level(spdlog::level::debug);
 
   std::vector<BenchCase> cases = {

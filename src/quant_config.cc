@@ -54,15 +54,8 @@ void ReadWeightSpec(const json& object, LayerQuantSpec& spec, const std::string&
   }
   if (object.contains("scale")) {
     const json& s = object["scale"];
-    if (s == "max-abs") {
-      spec.scale_rule = ScaleRule::kMaxAbs;
-    } else if (s == "power-of-two") {
-      spec.scale_rule = ScaleRule::kPowerOfTwo;
-    } else if (s == "mse") {
-      spec.scale_rule = ScaleRule::kMse;
-    } else {
-      throw BadInput(source, path + ".scale", "expected \"max-abs\", \"power-of-two\" or \"mse\"");
-    }
+    spec.scale_rule = ParseScaleRule(s.is_string() ? s.get<std::string>() : s.dump(), source,
+                                     path + ".scale");
   }
 }
 
@@ -78,6 +71,14 @@ const char* ScaleRuleName(ScaleRule rule) {
       return "mse";
   }
   return "?";
+}
+
+ScaleRule ParseScaleRule(const std::string& name, const std::string& source,
+                         const std::string& path) {
+  for (ScaleRule rule : {ScaleRule::kMaxAbs, ScaleRule::kPowerOfTwo, ScaleRule::kMse}) {
+    if (name == ScaleRuleName(rule)) return rule;
+  }
+  throw BadInput(source, path, "expected \"max-abs\", \"power-of-two\" or \"mse\"");
 }
 
 LayerQuantSpec QuantConfig::ForLayer(const std::string& name) const {

@@ -206,6 +206,18 @@ void ExpectGptqFloatNotWorseThanRtn(const testing::RandomCase& c, const Quantize
   }
 }
 
+// Integer weights inside the layer's code range, biases inside int32.
+void ExpectInRange(const QuantLayer& q) {
+  for (int32_t w : q.weights_q) {
+    ASSERT_GE(w, q.WeightMin()) << q.name;
+    ASSERT_LE(w, q.WeightMax()) << q.name;
+  }
+  for (int64_t bias : q.bias_q) {
+    ASSERT_GE(bias, -2147483648LL) << q.name;
+    ASSERT_LE(bias, 2147483647LL) << q.name;
+  }
+}
+
 void ExpectSameShapeAndInRange(const QuantizedNetwork& before, const QuantizedNetwork& after) {
   ASSERT_EQ(before.layers.size(), after.layers.size());
   for (size_t i = 0; i < before.layers.size(); ++i) {
@@ -218,14 +230,7 @@ void ExpectSameShapeAndInRange(const QuantizedNetwork& before, const QuantizedNe
     EXPECT_TRUE(a.requant == b.requant);
     ASSERT_EQ(a.weights_q.size(), b.weights_q.size());
     ASSERT_EQ(a.bias_q.size(), b.bias_q.size());
-    for (int32_t w : b.weights_q) {
-      ASSERT_GE(w, b.WeightMin()) << b.name;
-      ASSERT_LE(w, b.WeightMax()) << b.name;
-    }
-    for (int64_t bias : b.bias_q) {
-      ASSERT_GE(bias, -2147483648LL);
-      ASSERT_LE(bias, 2147483647LL);
-    }
+    ExpectInRange(b);
   }
 }
 
@@ -687,14 +692,7 @@ TEST(InitTest, MseInitsKeepScalesMultipliersAndRangesCoherent) {
                            *std::min_element(q.weight_scales.begin(), q.weight_scales.end()) *
                                q.input.scale);
         }
-        for (int32_t w : q.weights_q) {
-          ASSERT_GE(w, q.WeightMin()) << q.name;
-          ASSERT_LE(w, q.WeightMax()) << q.name;
-        }
-        for (int64_t b : q.bias_q) {
-          ASSERT_GE(b, -2147483648LL);
-          ASSERT_LE(b, 2147483647LL);
-        }
+        ExpectInRange(q);
         EXPECT_EQ(q.bias_q.empty(), g.float_activations) << q.name;
       }
       PredictQuantized(g, c.inputs);

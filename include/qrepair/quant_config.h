@@ -21,6 +21,9 @@ enum class ScaleRule {
 
 // "max-abs", "power-of-two", "mse".
 const char* ScaleRuleName(ScaleRule rule);
+// The rule ScaleRuleName names; anything else throws Error(kBadInput) naming `source` and `path`.
+ScaleRule ParseScaleRule(const std::string& name, const std::string& source,
+                         const std::string& path);
 
 struct LayerQuantSpec {
   int weight_bits = 8;                               // 2..16, symmetric signed

@@ -46,9 +46,7 @@ void RunSweepCommand(const SweepFlags& f) {
   o.bits = ParseBitList(f.bits, "--bits");
   o.granularity =
       f.granularity == "per-channel" ? Granularity::kPerChannel : Granularity::kPerTensor;
-  o.scale_rule = f.scale == "mse"            ? ScaleRule::kMse
-                 : f.scale == "power-of-two" ? ScaleRule::kPowerOfTwo
-                                             : ScaleRule::kMaxAbs;
+  o.scale_rule = ParseScaleRule(f.scale, "command line", "--scale");
   o.activation_bits = f.activation_bits;
   o.decision = f.decision == "argmin" ? Decision::kArgmin : Decision::kArgmax;
   o.init = ParseInitMethod(f.init);
