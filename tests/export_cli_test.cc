@@ -1,7 +1,10 @@
-// The `export` and `sweep` subcommands and repair's export options, run as a user would.
+// The `export` and `sweep` subcommands, repair's export options and the "mse" scale rule, run
+// as a user would.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -112,6 +115,44 @@ TEST_F(ExportCliTest, RepairExportsTenBitActivations) {
                              " --onnx r.onnx --c-header r.h");
   EXPECT_TRUE(rc == 0 || rc == 4 || rc == 5) << "exit code " << rc;
   for (const char* f : {"r.json", "r.onnx", "r.h"}) EXPECT_TRUE(NonEmpty(dir_.Path(f))) << f;
+}
+
+// `"scale": "mse"` end to end: the repaired file keeps the rule in its config and scales that
+// are max-abs ones shrunk by the search (both layers of this 3-bit network shrink), its report
+// is verified, and `eval` of the file measures what the report says.
+TEST_F(ExportCliTest, RepairWithMseScalesWritesWhatEvalReproduces) {
+  std::ofstream(dir_.Path("mse.json"))
+      << R"({"weights": {"bits": 3, "scale": "mse"}, "activations": {"bits": 8}})";
+  int rc = Qrepair(dir_, "repair " + kModel + " --config mse.json" + kData +
+                             " --repair-range 0:300 --holdout-range 300:600 --time-limit 10"
+                             " --max-rounds 1 -o r.json --report r.report.json");
+  ASSERT_TRUE(rc == 0 || rc == 4 || rc == 5) << "exit code " << rc;
+  const nlohmann::json model = nlohmann::json::parse(std::ifstream(dir_.Path("r.json")));
+  const nlohmann::json report = nlohmann::json::parse(std::ifstream(dir_.Path("r.report.json")));
+  EXPECT_TRUE(report["verified"].get<bool>());
+  EXPECT_EQ(model["quantized"]["config"]["weights"]["scale"], "mse");
+  int shrunk = 0;
+  for (const auto& q : model["quantized"]["layers"]) {
+    if (!q.contains("weight_scales")) continue;
+    double max_abs = 0;
+    for (const auto& f : model["network"]["layers"]) {
+      if (f["name"] != q["name"]) continue;
+      for (const auto& w : f["weights"]) max_abs = std::max(max_abs, std::abs(w.get<double>()));
+    }
+    max_abs /= 3;  // 3-bit codes: max|w| / (2^2 - 1)
+    const double scale = q["weight_scales"][0].get<double>();
+    EXPECT_LE(scale, max_abs * (1 + 1e-9)) << q["name"];
+    EXPECT_GE(scale, 0.2 * max_abs * (1 - 1e-9)) << q["name"];
+    shrunk += scale < 0.95 * max_abs ? 1 : 0;
+  }
+  EXPECT_EQ(shrunk, 2);
+  std::string out;
+  ASSERT_EQ(Qrepair(dir_, "eval r.json" + kData + " --range 300:600 --json", &out), 0);
+  const nlohmann::json eval = nlohmann::json::parse(out);
+  EXPECT_DOUBLE_EQ(eval["quantized"]["agreement"].get<double>(),
+                   report["after"]["holdout"]["agreement"].get<double>());
+  EXPECT_DOUBLE_EQ(eval["quantized"]["accuracy"].get<double>(),
+                   report["after"]["holdout"]["accuracy"].get<double>());
 }
 
 TEST_F(ExportCliTest, SweepPrintsOneRowPerWidthAndWritesThePlot) {
