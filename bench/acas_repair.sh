@@ -4,12 +4,14 @@
 # seed 0); 0:5000 repair, 5000:10000 holdout. Prints one Markdown row per case: holdout agreement
 # with the float advisory for round to nearest, the init, and the repaired network.
 # Usage: bench/acas_repair.sh DATA_DIR OUT_DIR   (needs build/qrepair and /usr/bin/python3 numpy)
+# QREPAIR_BENCH_SCALE sets the configs' weight scale rule (default max-abs; mse).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=$1
 out=$2
 q=${QREPAIR_BIN:-$root/build/qrepair}
 limit=${TIME_LIMIT:-110}
+scale=${QREPAIR_BENCH_SCALE:-max-abs}
 mkdir -p "$out"
 /usr/bin/python3 - "$out/points.npy" <<'PY'
 import sys
@@ -24,8 +26,8 @@ echo "|---|---|---|---|---|---|---|"
 for c in "8 per-tensor" "6 per-tensor" "6 per-channel" "4 per-channel"; do
   read -r bits gran <<<"$c"
   tag=acas-$bits-$gran
-  printf '{"weights": {"bits": %s, "granularity": "%s"}, "activations": {"bits": 8}, "decision": "argmin"}\n' \
-    "$bits" "$gran" > "$out/$tag.q.json"
+  printf '{"weights": {"bits": %s, "granularity": "%s", "scale": "%s"}, "activations": {"bits": 8}, "decision": "argmin"}\n' \
+    "$bits" "$gran" "$scale" > "$out/$tag.q.json"
   set +e
   "$q" -q repair "$data/networks/acasxu/ACASXU_experimental_v2a_1_1.nnet" --config "$out/$tag.q.json" \
     --data "$out/points.npy" --repair-range 0:5000 --holdout-range 5000:10000 \
