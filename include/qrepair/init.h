@@ -24,7 +24,10 @@ const char* InitMethodName(InitMethod method);
 // Re-derives the integer weights and biases of every linear layer of `qnet` (quantized from
 // `float_net` by QuantizeNetwork), first layer first, each calibrated on the inputs the
 // already re-derived layers before it produce on `calibration` (network inputs, one column per
-// sample). Scales, multipliers and everything else are kept, so results compare with RTN.
+// sample). Scales, multipliers and everything else are kept, so results compare with RTN, except
+// in layers whose config scale rule is "mse": there gptq and gptq-float also choose the weight
+// scales (the max-abs scale times a factor in [0.2, 1] with the smallest error of the fit below;
+// src/layer_fit.h), and the multipliers and the logits' int32 scale follow them.
 //
 // Per layer, with X its inputs in real units (integer codes times their scale; for a
 // convolution, im2col columns, at most 200k (sample, position) columns taken at a fixed
