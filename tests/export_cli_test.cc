@@ -169,6 +169,27 @@ TEST_F(ExportCliTest, SweepPrintsOneRowPerWidthAndWritesThePlot) {
   EXPECT_EQ(Qrepair(dir_, "sweep " + kModel + kData + " --bits 1..4"), 2);
 }
 
+// `sweep --scale` reaches the quantization: the 3-bit round-to-nearest row differs between
+// max-abs and mse scales; an unknown rule is a usage error.
+TEST_F(ExportCliTest, SweepQuantizesWithTheScaleRuleGiven) {
+  std::string rtn_figures[2];
+  const char* rules[2] = {"max-abs", "mse"};
+  for (int k = 0; k < 2; ++k) {
+    std::string out;
+    ASSERT_EQ(Qrepair(dir_,
+                      "sweep " + kModel + kData +
+                          " --bits 3 --repair-range 0:300 --holdout-range 300:600 --time-limit 5"
+                          " --json --scale " + rules[k],
+                      &out),
+              0) << out;
+    const nlohmann::json j = nlohmann::json::parse(out);
+    ASSERT_EQ(j["rows"].size(), 1u) << out;
+    rtn_figures[k] = j["rows"][0]["round_to_nearest"].dump();
+  }
+  EXPECT_NE(rtn_figures[0], rtn_figures[1]);
+  EXPECT_EQ(Qrepair(dir_, "sweep " + kModel + kData + " --bits 3 --scale mmse"), 2);
+}
+
 // As in `repair`, an init worse than round to nearest on the repair set is not where the
 // repair starts: plain GPTQ at 8 bits on these 300 images (see fault_test).
 TEST_F(ExportCliTest, SweepStartsFromRtnWhenTheInitIsWorse) {
