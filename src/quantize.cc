@@ -9,12 +9,6 @@
 
 namespace qrepair {
 
-namespace {
-// The factors of the max-abs scale the "mse" rule tries: 1.00, 0.99, ..., 0.20.
-constexpr int kMseFactorSteps = 81;
-constexpr double kMseLowestFactor = 0.2;
-}  // namespace
-
 double ChooseScale(double max_abs, int64_t qmax, ScaleRule rule) {
   if (!(max_abs > 0.0)) max_abs = 1e-8;  // all-zero tensor: any scale works, keep it finite
   double scale = max_abs / static_cast<double>(qmax);
@@ -86,14 +80,12 @@ ActivationCode CodeFor(const Range& range, int bits, bool force_signed, ScaleRul
   return code;
 }
 
-void SetWeightScales(QuantLayer& q, const Layer& layer, const LayerQuantSpec& spec) {
-  q.weight_bits = spec.weight_bits;
-  q.granularity = spec.granularity;
-  q.weight_scales = WeightScales(layer, spec);
-}
+// The factors of the max-abs scale the "mse" rule tries: 1.00, 0.99, ..., 0.20.
+constexpr int kMseFactorSteps = 81;
+constexpr double kMseLowestFactor = 0.2;
 
-// The factor in kMseFactors minimizing sum (w - s f clamp(rhe(w / (s f)), -qmax, qmax))^2 over
-// the `n` weights at `w` (Nagel et al. 2021, "A White Paper on Neural Network
+// The factor of that grid minimizing sum (w - s f clamp(rhe(w / (s f)), -qmax, qmax))^2
+// over the `n` weights at `w` (Nagel et al. 2021, "A White Paper on Neural Network
 // Quantization", section 3.4: MSE range setting). Ties go to the larger factor (less clipping).
 double MseFactor(const float* w, int64_t n, double scale, int64_t qmax) {
   double best_error = std::numeric_limits<double>::infinity();
@@ -116,36 +108,35 @@ double MseFactor(const float* w, int64_t n, double scale, int64_t qmax) {
   return best;
 }
 
+// The scale of the `n` weights at `w` (a whole tensor, or one unit's row) under `rule`.
+double ScaleOf(const float* w, int64_t n, int64_t qmax, ScaleRule rule) {
+  double m = 0;
+  for (int64_t i = 0; i < n; ++i) m = std::max(m, static_cast<double>(std::abs(w[i])));
+  const double scale = ChooseScale(m, qmax, rule);  // max-abs for kMse
+  return rule == ScaleRule::kMse ? scale * MseFactor(w, n, scale, qmax) : scale;
+}
+
+void SetWeightScales(QuantLayer& q, const Layer& layer, const LayerQuantSpec& spec) {
+  q.weight_bits = spec.weight_bits;
+  q.granularity = spec.granularity;
+  q.weight_scales = WeightScales(layer, spec);
+}
+
 }  // namespace
 
 std::vector<double> WeightScales(const Layer& layer, const LayerQuantSpec& spec) {
-  const int64_t fan_in = layer.FanIn();
   const int64_t qmax = SignedMax(spec.weight_bits);
-  const ScaleRule rule = spec.scale_rule == ScaleRule::kMse ? ScaleRule::kMaxAbs : spec.scale_rule;
-  std::vector<double> scales;
   if (spec.granularity == Granularity::kPerTensor) {
-    double m = 0;
-    for (float w : layer.weights) m = std::max(m, static_cast<double>(std::abs(w)));
-    scales = {ChooseScale(m, qmax, rule)};
-    if (spec.scale_rule == ScaleRule::kMse) {
-      scales[0] *= MseFactor(layer.weights.data(), static_cast<int64_t>(layer.weights.size()),
-                             scales[0], qmax);
-    }
-  } else {
-    scales.assign(layer.Units(), 0.0);
-    for (int u = 0; u < layer.Units(); ++u) {
-      const float* row = layer.weights.data() + u * fan_in;
-      double m = 0;
-      for (int64_t j = 0; j < fan_in; ++j) m = std::max(m, static_cast<double>(std::abs(row[j])));
-      scales[u] = ChooseScale(m, qmax, rule);
-      if (spec.scale_rule == ScaleRule::kMse) scales[u] *= MseFactor(row, fan_in, scales[u], qmax);
-    }
+    return {ScaleOf(layer.weights.data(), static_cast<int64_t>(layer.weights.size()), qmax,
+                    spec.scale_rule)};
+  }
+  const int64_t fan_in = layer.FanIn();
+  std::vector<double> scales(layer.Units());
+  for (int u = 0; u < layer.Units(); ++u) {
+    scales[u] = ScaleOf(layer.weights.data() + u * fan_in, fan_in, qmax, spec.scale_rule);
   }
   return scales;
 }
-
-namespace {
-}  // namespace
 
 QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& config,
                                  const FloatBatch& calibration, const std::string& source) {

@@ -24,7 +24,8 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
 // weights' squared rounding error (per tensor or per unit).
 std::vector<double> WeightScales(const Layer& layer, const LayerQuantSpec& spec);
 
-// Scale for codes in [-qmax, qmax] (or [0, qmax]) covering `max_abs`, by the config's rule.
+// Scale for codes in [-qmax, qmax] (or [0, qmax]) covering `max_abs`, by the config's rule
+// ("mse" gives the max-abs scale here; WeightScales searches its factor).
 double ChooseScale(double max_abs, int64_t qmax, ScaleRule rule);
 
 // Re-derives a linear layer's integer weights from float weights by round-to-nearest at the
