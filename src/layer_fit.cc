@@ -403,10 +403,7 @@ void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
   QuantLayer chosen = AtScales(q, f, base, factor, float_act);
   const Eigen::VectorXd err = fit.Fit(chosen, all);
   if (is_logits && q.activation == QActivation::kNone && !float_act) {
-    // The logits' int32 code is at the smallest weight scale (as QuantizeNetwork sets it).
-    chosen.output.scale =
-        *std::min_element(chosen.weight_scales.begin(), chosen.weight_scales.end()) *
-        chosen.input.scale;
+    chosen.output = LogitCode(chosen);  // at the new smallest weight scale
   }
   if (!float_act) chosen.UpdateMultipliers();  // weights-only layers have none (QuantizeNetwork)
   q = std::move(chosen);

@@ -124,6 +124,11 @@ void SetWeightScales(QuantLayer& q, const Layer& layer, const LayerQuantSpec& sp
 
 }  // namespace
 
+ActivationCode LogitCode(const QuantLayer& q) {
+  const double s_min = *std::min_element(q.weight_scales.begin(), q.weight_scales.end());
+  return ActivationCode{s_min * q.input.scale, 32, true};
+}
+
 std::vector<double> WeightScales(const Layer& layer, const LayerQuantSpec& spec) {
   const int64_t qmax = SignedMax(spec.weight_bits);
   if (spec.granularity == Granularity::kPerTensor) {
@@ -228,9 +233,7 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
       }
       SetWeightScales(q, layer, config.ForLayer(layer.name));
       if (static_cast<int>(i) == last_linear && out_index == i) {
-        // Logits: int32 at one common scale so that argmax is an integer comparison.
-        double s_min = *std::min_element(q.weight_scales.begin(), q.weight_scales.end());
-        q.output = ActivationCode{s_min * current.scale, 32, true};
+        q.output = LogitCode(q);
       } else {
         q.output = CodeFor(ranges[out_index + 1], config.activation_bits,
                            q.activation != QActivation::kRelu, act_rule);

@@ -24,6 +24,11 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
 // weights' squared rounding error (per tensor or per unit).
 std::vector<double> WeightScales(const Layer& layer, const LayerQuantSpec& spec);
 
+// The code of a logits layer's output (a linear layer with no fused activation, the last one):
+// int32 at its smallest weight scale times its input scale, one scale for every unit so that
+// argmax is an integer comparison.
+ActivationCode LogitCode(const QuantLayer& q);
+
 // Scale for codes in [-qmax, qmax] (or [0, qmax]) covering `max_abs`, by the config's rule
 // ("mse" gives the max-abs scale here; WeightScales searches its factor).
 double ChooseScale(double max_abs, int64_t qmax, ScaleRule rule);
