@@ -177,6 +177,18 @@ double TargetDistance(const Eigen::MatrixXd& y, const Eigen::MatrixXd& target, b
   return sum;
 }
 
+// TargetDistance for the outputs `y` of layer `i` of `g`: the top-1 box on the logits (one
+// column per sample), the ReLU box before a fused ReLU, plain distance otherwise.
+double LayerTargetDistance(const QuantizedNetwork& g, size_t i, const Eigen::MatrixXd& y,
+                           const Eigen::MatrixXd& target) {
+  const QuantLayer& q = g.layers[i];
+  const bool logits = static_cast<int>(i) == g.LogitLayer() && q.Units() > 1 &&
+                      q.output_shape.height * q.output_shape.width == 1 &&
+                      q.activation == QActivation::kNone;
+  const bool relu = !logits && q.activation == QActivation::kRelu;
+  return TargetDistance(y, target, logits, relu);
+}
+
 // Per linear layer, on the inputs X that `g` produces: W_g X + b_g is at least as close to the
 // float outputs W X_f + b (TargetDistance) as RTN's weights' on the same X. Adds both
 // networks' distances on their own inputs to `sums`.
@@ -188,20 +200,16 @@ void ExpectGptqFloatNotWorseThanRtn(const testing::RandomCase& c, const Quantize
   for (size_t i = 0; i < g.layers.size(); ++i) {
     const QuantLayer& q = g.layers[i];
     if (!q.IsLinear()) continue;
-    const bool logits = static_cast<int>(i) == g.LogitLayer() && q.Units() > 1 &&
-                        q.output_shape.height * q.output_shape.width == 1 &&
-                        q.activation == QActivation::kNone;
-    const bool relu = !logits && q.activation == QActivation::kRelu;
     size_t fi = FloatIndex(c.network, q);
     Eigen::MatrixXd target = FloatOutput(c.network.layers[fi], float_inputs[fi], true);
-    double err_g = TargetDistance(QuantOutput(q, g_inputs[i], true), target, logits, relu);
-    double err_rtn = TargetDistance(QuantOutput(c.quantized.layers[i], g_inputs[i], true), target,
-                                    logits, relu);
+    double err_g = LayerTargetDistance(g, i, QuantOutput(q, g_inputs[i], true), target);
+    double err_rtn =
+        LayerTargetDistance(g, i, QuantOutput(c.quantized.layers[i], g_inputs[i], true), target);
     EXPECT_LE(err_g, err_rtn * (1 + 1e-6) + 1e-12) << "layer " << q.name;
     if (sums) {
       sums->init += err_g;
-      sums->rtn += TargetDistance(QuantOutput(c.quantized.layers[i], rtn_inputs[i], true), target,
-                                  logits, relu);
+      sums->rtn += LayerTargetDistance(
+          g, i, QuantOutput(c.quantized.layers[i], rtn_inputs[i], true), target);
     }
   }
 }
@@ -631,16 +639,11 @@ TEST(InitTest, MseInitErrorOnTheFirstLayerIsAtMostTheMaxAbsInits) {
         ea = (QuantOutput(ga.layers[i], x, false) - target).squaredNorm();
         eb = (QuantOutput(gb.layers[i], x, false) - target).squaredNorm();
       } else {
-        const QuantLayer& q = ga.layers[i];
-        const bool logits = static_cast<int>(i) == ga.LogitLayer() && q.Units() > 1 &&
-                            q.output_shape.height * q.output_shape.width == 1 &&
-                            q.activation == QActivation::kNone;
-        const bool relu = !logits && q.activation == QActivation::kRelu;
-        const size_t fi = FloatIndex(c.network, q);
+        const size_t fi = FloatIndex(c.network, ga.layers[i]);
         const Eigen::MatrixXd target =
             FloatOutput(f, FloatLayerInputs(c.network, c.inputs)[fi], true);
-        ea = TargetDistance(QuantOutput(ga.layers[i], x, true), target, logits, relu);
-        eb = TargetDistance(QuantOutput(gb.layers[i], x, true), target, logits, relu);
+        ea = LayerTargetDistance(ga, i, QuantOutput(ga.layers[i], x, true), target);
+        eb = LayerTargetDistance(ga, i, QuantOutput(gb.layers[i], x, true), target);
       }
       EXPECT_LE(eb, ea * (1 + 1e-6) + 1e-12);
       sum_mse += eb;
