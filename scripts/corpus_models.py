@@ -665,6 +665,15 @@ def json_model_cases(c):
          "embedded config with 99-bit weights", "bit width 99 out of range")
     addq("q_requant_huge.json", mutate(qm, Q + [0, "output", "scale"], 1e-300),
          "output scale 1e-300: requantization multiplier beyond 2^31", "multiplier")
+    def normalized(offset, divisor):
+        return mutate(mutate(qm, ["quantized", "input_offset"], offset),
+                      ["quantized", "input_divisor"], divisor)
+
+    addq("q_input_offset_count.json", normalized([0, 1], [1, 1]),
+         "input normalization with 2 values for 4 inputs",
+         "$.quantized.input_offset: has 2 values, expected 1 or 4")
+    addq("q_input_divisor_zero.json", normalized([0], [0]), "input normalization divisor 0",
+         "$.quantized.input_divisor[0]: expected a non-zero divisor")
     addq("q_sigmoid_layer.json", mutate(qm, Q + [1], {
         "name": "sig", "type": "sigmoid", "input_shape": [3, 1, 1], "output_shape": [3, 1, 1],
         "input": qm["quantized"]["input"], "output": qm["quantized"]["input"]}),

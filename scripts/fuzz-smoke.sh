@@ -55,6 +55,13 @@ for t in "${targets[@]}"; do
   if [ "$rc" -ne 0 ] || [ "$findings" -ne 0 ]; then
     status=1
     echo "  $name: see $build/fuzz-logs/$t.log and $build/fuzz-artifacts/$t/" >&2
+    # The log stays on the CI machine: print the report and the reproducer here.
+    grep -n -m1 -A40 -E 'ERROR: |runtime error|unexpected error|message does not name|deadly signal' \
+      "$build/fuzz-logs/$t.log" | head -60 | sed 's/^/    /' >&2 || tail -30 "$build/fuzz-logs/$t.log" >&2
+    for a in $(find "$build/fuzz-artifacts/$t" -type f -newer "$build/fuzz-logs/$t.log.start"); do
+      echo "    artifact $(basename "$a") ($(wc -c < "$a") bytes), base64:" >&2
+      head -c 4096 "$a" | base64 -w 100 | sed 's/^/      /' >&2
+    done
   fi
 done
 echo "${json%,}]" > "$stats"

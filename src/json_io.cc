@@ -248,6 +248,19 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net, c
   if (q.input_offset.size() != q.input_divisor.size()) {
     throw BadInput(source, path + ".input_divisor", "expected as many values as input_offset");
   }
+  // QuantizeInput reads value i (or the only one) of each and divides by the divisor.
+  const size_t features = static_cast<size_t>(q.input_shape.Size());
+  if (!q.input_offset.empty() && q.input_offset.size() != 1 && q.input_offset.size() != features) {
+    throw BadInput(source, path + ".input_offset",
+                   "has " + std::to_string(q.input_offset.size()) + " values, expected 1 or " +
+                       std::to_string(features) + " (the input's size)");
+  }
+  for (size_t i = 0; i < q.input_divisor.size(); ++i) {
+    if (q.input_divisor[i] == 0.0f) {
+      throw BadInput(source, path + ".input_divisor[" + std::to_string(i) + "]",
+                     "expected a non-zero divisor");
+    }
+  }
   const json& layers = r.Get(root, "layers", path);
   if (!layers.is_array() || layers.empty()) throw BadInput(source, path + ".layers", "expected a non-empty array");
   Shape shape = q.input_shape;
