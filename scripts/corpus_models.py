@@ -674,7 +674,33 @@ def json_model_cases(c):
          "$.quantized.input_offset: has 2 values, expected 1 or 4")
     addq("q_input_divisor_zero.json", normalized([0], [0]), "input normalization divisor 0",
          "$.quantized.input_divisor[0]: expected a non-zero divisor")
+    addq("q_code_unsigned_32.json",
+         mutate(qm, ["quantized", "input"], {"bits": 32, "scale": 1e-9, "signed": False}),
+         "an unsigned 32-bit input code (beyond int32)",
+         "$.quantized.input.bits: an unsigned code has at most 31 bits")
+    def with_input(model, code):  # the network's and the first layer's input code
+        return mutate(mutate(model, Q + [0, "input"], code), ["quantized", "input"], code)
+
+    huge_in = with_input(qm, {"bits": 8, "scale": 1e300, "signed": False})
+    addq("q_multiplier_inf.json", mutate(huge_in, Q + [0, "weight_scales"], [1e300]),
+         "scales whose product overflows a double", "requantization multiplier >= 2^31")
+    wide_in = mutate(with_input(qm, {"bits": 32, "scale": 1.0, "signed": True}),
+                     Q + [0, "weight_scales"], [1.0])
+    addq("q_requant_product_range.json", mutate(wide_in, Q + [0, "output", "scale"], 1e-9),
+         "32-bit inputs times a multiplier of 1e9: products beyond 2^62",
+         "$.quantized.layers[0]: accumulators (up to")
+    leaky = mutate(qm, Q + [0, "activation"], "leaky_relu")
+    addq("q_leaky_alpha_negative.json", mutate(leaky, Q + [0, "alpha"], -0.5),
+         "leaky ReLU with alpha -0.5", "$.quantized.layers[0].alpha: expected alpha >= 0")
+    add("leaky_relu_negative_alpha.json",
+        mutate(fm, L + [1], {"name": "lr", "type": "leaky_relu", "alpha": -0.5}),
+        "quantizing a leaky ReLU with alpha -0.5", "negative alpha has no integer semantics",
+        command=quantize_model)
+    hidden = qm["quantized"]["layers"][0]["output"]
+    addq("q_code_chain.json", mutate(qm, Q + [1, "input"], dict(hidden, scale=0.02)),
+         "fc2's input scale differs from fc1's output scale",
+         "$.quantized.layers[1].input: differs from the code the previous layer")
     addq("q_sigmoid_layer.json", mutate(qm, Q + [1], {
         "name": "sig", "type": "sigmoid", "input_shape": [3, 1, 1], "output_shape": [3, 1, 1],
-        "input": qm["quantized"]["input"], "output": qm["quantized"]["input"]}),
+        "input": hidden, "output": hidden}),
          "a quantized sigmoid layer", "has no integer semantics")

@@ -10,6 +10,7 @@
 
 #include "c_header_runtime.h"
 #include "qrepair/error.h"
+#include "qrepair/forward.h"
 #include "qrepair/version.h"
 
 namespace qrepair {
@@ -60,15 +61,6 @@ void EmitArray(std::ostringstream& out, const char* type, const std::string& nam
   out << "\n};\n";
 }
 
-// Largest |acc| a linear layer can reach on valid input codes (as the reference bounds it).
-double AccumulatorBound(const QuantLayer& l) {
-  double w_max = 0, b_max = 0;
-  for (int32_t w : l.weights_q) w_max = std::max(w_max, std::fabs(static_cast<double>(w)));
-  for (int64_t b : l.bias_q) b_max = std::max(b_max, std::fabs(static_cast<double>(b)));
-  double x_max = static_cast<double>(std::max(-l.input.Min(), l.input.Max()));
-  return w_max * x_max * static_cast<double>(l.FanIn()) + b_max;
-}
-
 void CheckLayer(const QuantizedNetwork& net, const QuantLayer& l, size_t index) {
   const std::string place = "layer " + std::to_string(index) + " '" + l.name + "'";
   switch (l.kind) {
@@ -90,23 +82,7 @@ void CheckLayer(const QuantizedNetwork& net, const QuantLayer& l, size_t index) 
                      "integer bias " + std::to_string(b) + " does not fit in int32");
     }
   }
-  double bound = AccumulatorBound(l);
-  double multiplier = 0;
-  for (const auto* list : {&l.requant, &l.requant_neg}) {
-    for (const FixedPointMultiplier& f : *list) {
-      if (f.m < 0 || f.m > INT32_MAX || f.shift < 0 || f.shift > 62) {
-        throw BadInput(net.name, place,
-                       "requantization multiplier " + std::to_string(f.Value()) +
-                           " is outside the fixed-point range (m < 2^31, shift 0..62)");
-      }
-      multiplier = std::max(multiplier, f.Value());
-    }
-  }
-  if (bound >= 9007199254740992.0 || bound * multiplier >= 4611686018427387904.0) {  // 2^53, 2^62
-    throw BadInput(net.name, place,
-                   "accumulators (up to " + std::to_string(bound) +
-                       ") or requantized values exceed the integer pass's range");
-  }
+  CheckIntegerRanges(l, net.name, place);
 }
 
 std::string GeometryInit(const QuantLayer& l) {

@@ -55,9 +55,6 @@ CodeBatch QuantizeInput(const QuantizedNetwork& network, const FloatBatch& input
   return codes;
 }
 
-namespace {
-
-// Largest |partial sum| a linear layer can reach, to pick an exact GEMM type.
 double AccumulatorBound(const QuantLayer& layer) {
   int64_t w_max = 0;
   for (int32_t w : layer.weights_q) w_max = std::max<int64_t>(w_max, std::abs(int64_t{w}));
@@ -67,6 +64,29 @@ double AccumulatorBound(const QuantLayer& layer) {
   return static_cast<double>(w_max) * x_max * static_cast<double>(layer.FanIn()) +
          static_cast<double>(b_max);
 }
+
+void CheckIntegerRanges(const QuantLayer& layer, const std::string& source, const std::string& place) {
+  if (!layer.IsLinear()) return;
+  const double bound = AccumulatorBound(layer);
+  double multiplier = 0;
+  for (const auto* list : {&layer.requant, &layer.requant_neg}) {
+    for (const FixedPointMultiplier& f : *list) {
+      if (f.m < 0 || f.m > INT32_MAX || f.shift < 0 || f.shift > 62) {
+        throw BadInput(source, place,
+                       "requantization multiplier " + std::to_string(f.Value()) +
+                           " is outside the fixed-point range (m < 2^31, shift 0..62)");
+      }
+      multiplier = std::max(multiplier, f.Value());
+    }
+  }
+  if (bound >= 9007199254740992.0 || bound * multiplier >= 4611686018427387904.0) {  // 2^53, 2^62
+    throw BadInput(source, place,
+                   "accumulators (up to " + std::to_string(bound) +
+                       ") or requantized values exceed the integer pass's range (2^53, 2^62)");
+  }
+}
+
+namespace {
 
 template <typename T>
 Int64Batch AccumulatorsAs(const QuantLayer& layer, const CodeBatch& input) {

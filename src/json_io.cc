@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "qrepair/error.h"
+#include "qrepair/forward.h"
 
 namespace qrepair {
 
@@ -135,6 +136,9 @@ ActivationCode CodeFromJson(const Reader& r, const json& obj, const std::string&
   const json& s = r.Get(obj, "signed", path);
   if (!s.is_boolean()) throw BadInput(r.source(), path + ".signed", "expected true or false");
   c.is_signed = s.get<bool>();
+  if (!c.is_signed && c.bits == 32) {  // codes are int32: [0, 2^32 - 1] does not fit
+    throw BadInput(r.source(), path + ".bits", "an unsigned code has at most 31 bits (codes are int32)");
+  }
   return c;
 }
 
@@ -264,6 +268,7 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net, c
   const json& layers = r.Get(root, "layers", path);
   if (!layers.is_array() || layers.empty()) throw BadInput(source, path + ".layers", "expected a non-empty array");
   Shape shape = q.input_shape;
+  ActivationCode code = q.input;  // what the previous layer hands on
   for (size_t i = 0; i < layers.size(); ++i) {
     std::string p = path + ".layers[" + std::to_string(i) + "]";
     const json& j = layers[i];
@@ -281,6 +286,13 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net, c
     if (!q.float_activations) {
       l.input = CodeFromJson(r, r.Get(j, "input", p), p + ".input");
       l.output = CodeFromJson(r, r.Get(j, "output", p), p + ".output");
+      // The integer pass feeds each layer the previous layer's codes; exports use each layer's own
+      // input code, so the two must be the same code.
+      if (l.input.scale != code.scale || l.input.bits != code.bits || l.input.is_signed != code.is_signed) {
+        throw BadInput(source, p + ".input",
+                       "differs from the code the previous layer (or the network input) produces");
+      }
+      code = l.output;
     }
     if (j.contains("alpha")) l.leaky_alpha = static_cast<float>(r.Double(j["alpha"], p + ".alpha"));
     Layer mirror;  // reuse the float shape rules
@@ -293,6 +305,9 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net, c
       else if (act == "leaky_relu") l.activation = QActivation::kLeakyRelu;
       else if (act == "none") l.activation = QActivation::kNone;
       else throw BadInput(source, p + ".activation", "expected \"none\", \"relu\" or \"leaky_relu\"");
+      if (l.activation == QActivation::kLeakyRelu && l.leaky_alpha < 0) {
+        throw BadInput(source, p + ".alpha", "expected alpha >= 0 (a negative one has no integer semantics)");
+      }
       l.weight_bits = static_cast<int>(r.Int(j, "weight_bits", p, 2, 16));
       std::string g = r.String(j, "granularity", p);
       if (g != "per-tensor" && g != "per-channel") {
@@ -345,6 +360,7 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net, c
           l.kind != LayerKind::kFlatten && l.kind != LayerKind::kRelu) {
         throw BadInput(source, p + ".type", std::string(LayerKindName(l.kind)) + " has no integer semantics");
       }
+      CheckIntegerRanges(l, source, p);
     }
     shape = l.output_shape;
     q.layers.push_back(std::move(l));

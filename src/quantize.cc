@@ -215,6 +215,9 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
     if (layer.kind == LayerKind::kRelu && i > first && network.layers[i - 1].IsLinear()) {
       continue;  // fused into the linear layer before it
     }
+    if (layer.kind == LayerKind::kLeakyRelu && layer.alpha < 0) {  // M * alpha < 0: no multiplier
+      throw BadInput(source, where, "a leaky ReLU with a negative alpha has no integer semantics");
+    }
     if (layer.kind == LayerKind::kLeakyRelu) continue;  // fused (checked above)
     q.input = current;
     q.output = current;

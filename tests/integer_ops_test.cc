@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <random>
 
 namespace qrepair {
@@ -60,6 +61,19 @@ TEST(IntegerOpsTest, MultiplierRepresentsTheRealValue) {
   FixedPointMultiplier one = MakeMultiplier(1.0);
   EXPECT_EQ(Requantize(123456789, one), 123456789);  // exact identity for per-tensor logits
   EXPECT_EQ(MakeMultiplier(0.0).m, 0);
+}
+
+// Out-of-range reals (a loaded file's scales can multiply to anything) give multipliers the
+// callers refuse (m >= 2^31 at shift 0) or zero, never an undefined float-to-int conversion.
+TEST(IntegerOpsTest, MultiplierOfOutOfRangeRealsIsFlaggedNotUndefined) {
+  for (double real : {std::numeric_limits<double>::infinity(), 1e300, std::ldexp(1.0, 40)}) {
+    FixedPointMultiplier f = MakeMultiplier(real);
+    EXPECT_EQ(f.shift, 0) << real;
+    EXPECT_GE(f.m, int64_t{1} << 31) << real;
+  }
+  EXPECT_EQ(MakeMultiplier(std::nan("")).m, 0);
+  EXPECT_EQ(MakeMultiplier(-1.0).m, 0);
+  EXPECT_EQ(MakeMultiplier(1e-300).m, 0);  // below 2^-31 * 2^-31: rounds to zero
 }
 
 TEST(IntegerOpsTest, RequantizeMatchesExactRationalRounding) {

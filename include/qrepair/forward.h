@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include <Eigen/Core>
@@ -42,6 +43,13 @@ FloatBatch ForwardFloat(const Network& network, const FloatBatch& input,
 // and in double (below 2^53) otherwise; the scalar oracle in the tests checks this bit for bit.
 
 CodeBatch QuantizeInput(const QuantizedNetwork& network, const FloatBatch& input);
+// Largest |acc| a linear layer can reach on input codes in its input code's range.
+double AccumulatorBound(const QuantLayer& layer);
+// The ranges the integer pass (and the C header's int64 runtime) computes exactly: accumulators
+// below 2^53 and requantization products below 2^62, with multipliers below 2^31. Throws
+// BadInput naming `source` and `place` otherwise (a file can hold scales and widths that
+// qrepair's own quantization never produces). Needs the layer's multipliers.
+void CheckIntegerRanges(const QuantLayer& layer, const std::string& source, const std::string& place);
 // Accumulators (before requantization) of a linear layer: units*positions x samples.
 Eigen::Matrix<int64_t, Eigen::Dynamic, Eigen::Dynamic> LinearAccumulators(const QuantLayer& layer,
                                                                           const CodeBatch& input);

@@ -33,6 +33,11 @@ inline FixedPointMultiplier MakeMultiplier(double real) {
     f.shift = 0;
     return f;
   }
+  if (std::isinf(real)) {  // beyond any double: as for >= 2^31 below, callers refuse it
+    f.m = INT64_MAX;
+    f.shift = 0;
+    return f;
+  }
   int exponent = 0;
   double mantissa = std::frexp(real, &exponent);  // real = mantissa * 2^exponent, [0.5,1)
   int64_t m = static_cast<int64_t>(std::nearbyint(std::ldexp(mantissa, 31)));
