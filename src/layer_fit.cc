@@ -198,6 +198,7 @@ QuantLayer AtScales(const QuantLayer& q, const Layer& f, const std::vector<doubl
                     const std::vector<double>& factor, bool float_act) {
   QuantLayer c = q;
   for (size_t k = 0; k < base.size(); ++k) c.weight_scales[k] = base[k] * factor[k];
+  if (!float_act) RaiseScalesForBias(c.weight_scales, f, q.input.scale);
   RoundWeights(c, f.weights, f.bias);
   if (float_act) c.bias_q.clear();
   return c;
@@ -302,6 +303,13 @@ class LayerFit {
     return err_rtn.cwiseMin(best_err);
   }
 
+  // The largest |output| the float layer gives on `p`'s columns (its targets, with the bias).
+  double OutputAbsMax(const FitProblem& p) const {
+    if (p.targets.size() == 0) return 0.0;
+    if (with_bias_) return p.targets.cwiseAbs().maxCoeff();
+    return (p.targets.colwise() + b_).cwiseAbs().maxCoeff();
+  }
+
  private:
   void Build(FitProblem& p) const {
     if (top_one_) TopOneBox(p.targets, p.lo, p.hi);
@@ -403,7 +411,7 @@ void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
   QuantLayer chosen = AtScales(q, f, base, factor, float_act);
   const Eigen::VectorXd err = fit.Fit(chosen, all);
   if (is_logits && q.activation == QActivation::kNone && !float_act) {
-    chosen.output = LogitCode(chosen);  // at the new smallest weight scale
+    chosen.output = LogitCode(chosen, fit.OutputAbsMax(all));  // at the new smallest weight scale
   }
   if (!float_act) chosen.UpdateMultipliers();  // weights-only layers have none (QuantizeNetwork)
   q = std::move(chosen);

@@ -124,9 +124,18 @@ void SetWeightScales(QuantLayer& q, const Layer& layer, const LayerQuantSpec& sp
 
 }  // namespace
 
-ActivationCode LogitCode(const QuantLayer& q) {
+ActivationCode LogitCode(const QuantLayer& q, double logit_abs_max) {
   const double s_min = *std::min_element(q.weight_scales.begin(), q.weight_scales.end());
-  return ActivationCode{s_min * q.input.scale, 32, true};
+  const double fits = kLogitHeadroom * logit_abs_max / 2147483647.0;
+  return ActivationCode{std::max(s_min * q.input.scale, fits), 32, true};
+}
+
+void RaiseScalesForBias(std::vector<double>& scales, const Layer& layer, double input_scale) {
+  constexpr double kBiasCodeMax = 1073741824.0;  // 2^30
+  for (size_t u = 0; u < layer.bias.size(); ++u) {
+    double& s = scales[scales.size() == 1 ? 0 : u];
+    s = std::max(s, std::abs(static_cast<double>(layer.bias[u])) / (input_scale * kBiasCodeMax));
+  }
 }
 
 std::vector<double> WeightScales(const Layer& layer, const LayerQuantSpec& spec) {
@@ -235,8 +244,9 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
         }
       }
       SetWeightScales(q, layer, config.ForLayer(layer.name));
+      RaiseScalesForBias(q.weight_scales, layer, q.input.scale);
       if (static_cast<int>(i) == last_linear && out_index == i) {
-        q.output = LogitCode(q);
+        q.output = LogitCode(q, std::max(-ranges[out_index + 1].lo, ranges[out_index + 1].hi));
       } else {
         q.output = CodeFor(ranges[out_index + 1], config.activation_bits,
                            q.activation != QActivation::kRelu, act_rule);

@@ -25,9 +25,18 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
 std::vector<double> WeightScales(const Layer& layer, const LayerQuantSpec& spec);
 
 // The code of a logits layer's output (a linear layer with no fused activation, the last one):
-// int32 at its smallest weight scale times its input scale, one scale for every unit so that
-// argmax is an integer comparison.
-ActivationCode LogitCode(const QuantLayer& q);
+// int32, one scale for every unit so that argmax is an integer comparison. The scale is the
+// smallest weight scale times the input scale (every multiplier >= 1; a per-tensor logit is its
+// accumulator), unless logits of kLogitHeadroom x `logit_abs_max` (the largest |logit| seen in
+// calibration) would not fit int32 there, as with 16-bit weights and activations or a per-channel
+// row of near-zero weights; then it is the smallest scale where they fit.
+constexpr double kLogitHeadroom = 4.0;
+
+// Raises weight scales (one per tensor, or one per unit) so that every bias code, the float bias
+// over weight scale x `input_scale`, stays within +-2^30 (half the int32 range): a unit with a
+// large bias and small weights (at 16 bits, or per channel) would otherwise saturate its bias.
+void RaiseScalesForBias(std::vector<double>& scales, const Layer& layer, double input_scale);
+ActivationCode LogitCode(const QuantLayer& q, double logit_abs_max);
 
 // Scale for codes in [-qmax, qmax] (or [0, qmax]) covering `max_abs`, by the config's rule
 // ("mse" gives the max-abs scale here; WeightScales searches its factor).
