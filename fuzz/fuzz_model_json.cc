@@ -1,13 +1,44 @@
 // libFuzzer target: LoadModelJson, then float and reference integer forward passes of small
-// networks (a loaded quantized network must be safe to run: no overflow, no out-of-range index).
+// networks (a loaded quantized network must be safe to run: no overflow, no out-of-range index),
+// and both exports of a loaded quantized network (`qrepair export`): each either succeeds or
+// refuses with bad input; an internal error (e.g. libonnx's checker rejecting the model) or a
+// crash is a finding.
 #include "fuzz_common.h"
 #include "model_fuzz.h"
+#include "qrepair/c_header_export.h"
 #include "qrepair/json_io.h"
+#include "qrepair/onnx_export.h"
+
+namespace {
+
+void ExerciseExports(const qrepair::ModelFile& model) {
+  const qrepair::QuantizedNetwork& q = model.quantized;
+  if (!qrepair::fuzz::Small(q.input_shape, q.layers)) return;
+  for (int which = 0; which < 2; ++which) {
+    try {
+      if (which == 0) {
+        qrepair::ExportOnnxQdq(q, model.float_network);
+      } else {
+        qrepair::ExportCHeader(q, "fz");
+      }
+    } catch (const qrepair::Error& e) {
+      if (e.code() != qrepair::ExitCode::kBadInput) {
+        std::fprintf(stderr, "export %d: unexpected error code %d: %s\n", which,
+                     static_cast<int>(e.code()), e.what());
+        std::abort();
+      }
+    }
+  }
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   return qrepair::fuzz::RunLoader(data, size, ".json", [](const std::string& path) {
     qrepair::ModelFile model = qrepair::LoadModelJson(path);
     qrepair::fuzz::ExerciseFloat(model.float_network);
-    if (model.has_quantized) qrepair::fuzz::ExerciseQuantized(model.quantized);
+    if (!model.has_quantized) return;
+    qrepair::fuzz::ExerciseQuantized(model.quantized);
+    ExerciseExports(model);
   });
 }

@@ -696,6 +696,9 @@ def json_model_cases(c):
         mutate(fm, L + [1], {"name": "lr", "type": "leaky_relu", "alpha": -0.5}),
         "quantizing a leaky ReLU with alpha -0.5", "negative alpha has no integer semantics",
         command=quantize_model)
+    addq("q_outputs_mismatch.json", mutate(qm, Q, qm["quantized"]["layers"][:1]),
+         "a quantized network of fc1 only: 3 outputs against the float network's 2",
+         "the quantized network has 3 outputs, the float network 2")
     hidden = qm["quantized"]["layers"][0]["output"]
     addq("q_code_chain.json", mutate(qm, Q + [1, "input"], dict(hidden, scale=0.02)),
          "fc2's input scale differs from fc1's output scale",

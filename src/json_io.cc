@@ -365,6 +365,12 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net, c
     shape = l.output_shape;
     q.layers.push_back(std::move(l));
   }
+  // Both networks answer the same question: evaluation and the exports compare their outputs.
+  if (q.NumClasses() != float_net.NumClasses()) {
+    throw BadInput(source, path + ".layers",
+                   "the quantized network has " + std::to_string(q.NumClasses()) +
+                       " outputs, the float network " + std::to_string(float_net.NumClasses()));
+  }
   return q;
 }
 

@@ -69,6 +69,23 @@ TEST_F(ExportCliTest, ExportsAQuantizedModelAndRefusesToOverwriteIt) {
   EXPECT_FALSE(std::filesystem::exists(dir_.Path("x.h")));
 }
 
+// What an exporter cannot express is bad input (exit 3) naming the model file, and nothing is
+// written: a weights-only network has no integer form for the C header.
+TEST_F(ExportCliTest, ExportRefusalNamesTheFileAndWritesNothing) {
+  std::ofstream(dir_.Path("qw.json"))
+      << R"({"weights": {"bits": 4, "granularity": "per-tensor"}, "activations": "float"})";
+  ASSERT_EQ(Qrepair(dir_, "quantize " + kModel + " --config qw.json" + kData +
+                              " --range 0:300 -o weights_only.json"),
+            0);
+  EXPECT_EQ(Qrepair(dir_, "export weights_only.json --onnx w.onnx --c-header w.h --prefix w"), 3);
+  std::ifstream err(dir_.Path("stderr.txt"));
+  std::stringstream text;
+  text << err.rdbuf();
+  EXPECT_NE(text.str().find("weights_only.json: cannot export"), std::string::npos) << text.str();
+  EXPECT_FALSE(std::filesystem::exists(dir_.Path("w.onnx")));
+  EXPECT_FALSE(std::filesystem::exists(dir_.Path("w.h")));
+}
+
 TEST_F(ExportCliTest, RepairWritesExportsAndThePerClassPlot) {
   int rc =
       Qrepair(dir_, "repair " + kModel + " --config q.json" + kData +

@@ -45,7 +45,14 @@ void RunExport(const ExportFlags& f) {
         f.model, "",
         "a float network: quantize it first (qrepair quantize MODEL --config Q -o OUT.json)");
   }
-  WriteExtraOutputs(Render(model, f.outputs));
+  std::vector<ExtraOutput> files;
+  try {
+    files = Render(model, f.outputs);
+  } catch (const Error& e) {  // the exporters name the network; the user needs the file
+    if (e.code() != ExitCode::kBadInput) throw;
+    throw BadInput(f.model, "", std::string("cannot export: ") + e.what());
+  }
+  WriteExtraOutputs(files);
 }
 
 }  // namespace
