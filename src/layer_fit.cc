@@ -10,7 +10,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include "qrepair/integer_ops.h"
 #include "qrepair/quantize.h"
 
 namespace qrepair {
@@ -96,10 +95,7 @@ Eigen::MatrixXd InputMatrix(const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::D
 void SetBias(QuantLayer& q, const Eigen::VectorXd& bias, bool float_activations) {
   q.bias_float.assign(bias.data(), bias.data() + bias.size());
   if (float_activations) return;  // weights-only: biases stay float
-  for (int u = 0; u < q.Units(); ++u) {
-    double code = RoundHalfEven(bias(u) / (q.WeightScale(u) * q.input.scale));
-    q.bias_q[u] = static_cast<int64_t>(std::clamp(code, -2147483648.0, 2147483647.0));
-  }
+  for (int u = 0; u < q.Units(); ++u) q.bias_q[u] = BiasCode(bias(u), q.WeightScale(u), q.input.scale);
 }
 
 // Real weights of layer `q` as stored (units x fan_in), with the real bias as an extra column

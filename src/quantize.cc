@@ -31,10 +31,13 @@ void RoundWeights(QuantLayer& layer, const std::vector<float>& weights, const st
   layer.bias_float = bias;
   layer.bias_q.assign(bias.size(), 0);
   for (size_t u = 0; u < bias.size(); ++u) {
-    double s = layer.WeightScale(static_cast<int>(u)) * layer.input.scale;
-    double q = RoundHalfEven(bias[u] / s);
-    layer.bias_q[u] = static_cast<int64_t>(std::clamp(q, -2147483648.0, 2147483647.0));
+    layer.bias_q[u] = BiasCode(bias[u], layer.WeightScale(static_cast<int>(u)), layer.input.scale);
   }
+}
+
+int64_t BiasCode(double bias, double weight_scale, double input_scale) {
+  const double code = RoundHalfEven(bias / (weight_scale * input_scale));
+  return static_cast<int64_t>(std::clamp(code, -2147483648.0, 2147483647.0));
 }
 
 namespace {

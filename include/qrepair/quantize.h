@@ -1,6 +1,7 @@
 // Round-to-nearest post-training quantization of a float network.
 #pragma once
 
+#include <cstdint>
 #include <vector>
 
 #include "qrepair/forward.h"
@@ -31,12 +32,12 @@ std::vector<double> WeightScales(const Layer& layer, const LayerQuantSpec& spec)
 // calibration) would not fit int32 there, as with 16-bit weights and activations or a per-channel
 // row of near-zero weights; then it is the smallest scale where they fit.
 constexpr double kLogitHeadroom = 4.0;
+ActivationCode LogitCode(const QuantLayer& q, double logit_abs_max);
 
 // Raises weight scales (one per tensor, or one per unit) so that every bias code, the float bias
 // over weight scale x `input_scale`, stays within +-2^30 (half the int32 range): a unit with a
 // large bias and small weights (at 16 bits, or per channel) would otherwise saturate its bias.
 void RaiseScalesForBias(std::vector<double>& scales, const Layer& layer, double input_scale);
-ActivationCode LogitCode(const QuantLayer& q, double logit_abs_max);
 
 // Scale for codes in [-qmax, qmax] (or [0, qmax]) covering `max_abs`, by the config's rule
 // ("mse" gives the max-abs scale here; WeightScales searches its factor).
@@ -45,5 +46,9 @@ double ChooseScale(double max_abs, int64_t qmax, ScaleRule rule);
 // Re-derives a linear layer's integer weights from float weights by round-to-nearest at the
 // layer's current scales (used by quantization and by the GPTQ-style initializers).
 void RoundWeights(QuantLayer& layer, const std::vector<float>& weights, const std::vector<float>& bias);
+
+// A bias's integer code at the accumulator's scale (weight scale x input scale), rounded half to
+// even and saturated to int32 (RaiseScalesForBias keeps it away from the limits).
+int64_t BiasCode(double bias, double weight_scale, double input_scale);
 
 }  // namespace qrepair
