@@ -40,6 +40,14 @@ inline void WriteInput(const std::string& path, const uint8_t* data, size_t size
   std::fclose(f);
 }
 
+// Aborts (a finding) unless `e` is a bad-input refusal; `what` names the step in the report.
+inline void AbortUnlessBadInput(const Error& e, const char* what) {
+  if (e.code() == ExitCode::kBadInput) return;
+  std::fprintf(stderr, "%s: unexpected error code %d: %s\n", what, static_cast<int>(e.code()),
+               e.what());
+  std::abort();
+}
+
 // Runs `load(path)` on the input; only a bad-input refusal may leave it.
 template <typename Load>
 int RunLoader(const uint8_t* data, size_t size, const std::string& suffix, Load load) {
@@ -48,10 +56,7 @@ int RunLoader(const uint8_t* data, size_t size, const std::string& suffix, Load 
   try {
     load(path);
   } catch (const Error& e) {
-    if (e.code() != ExitCode::kBadInput) {
-      std::fprintf(stderr, "unexpected error code %d: %s\n", static_cast<int>(e.code()), e.what());
-      std::abort();
-    }
+    AbortUnlessBadInput(e, "load");
     if (std::string(e.what()).find(path) == std::string::npos) {
       std::fprintf(stderr, "message does not name the file: %s\n", e.what());
       std::abort();

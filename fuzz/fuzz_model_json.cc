@@ -14,20 +14,15 @@ namespace {
 void ExerciseExports(const qrepair::ModelFile& model) {
   const qrepair::QuantizedNetwork& q = model.quantized;
   if (!qrepair::fuzz::Small(q.input_shape, q.layers)) return;
-  for (int which = 0; which < 2; ++which) {
-    try {
-      if (which == 0) {
-        qrepair::ExportOnnxQdq(q, model.float_network);
-      } else {
-        qrepair::ExportCHeader(q, "fz");
-      }
-    } catch (const qrepair::Error& e) {
-      if (e.code() != qrepair::ExitCode::kBadInput) {
-        std::fprintf(stderr, "export %d: unexpected error code %d: %s\n", which,
-                     static_cast<int>(e.code()), e.what());
-        std::abort();
-      }
-    }
+  try {
+    qrepair::ExportOnnxQdq(q, model.float_network);
+  } catch (const qrepair::Error& e) {
+    qrepair::fuzz::AbortUnlessBadInput(e, "ONNX export");
+  }
+  try {
+    qrepair::ExportCHeader(q, "fz");
+  } catch (const qrepair::Error& e) {
+    qrepair::fuzz::AbortUnlessBadInput(e, "C header export");
   }
 }
 
