@@ -3,16 +3,15 @@
 // same model and inputs with bench/ort_time.js (bench/forward_bench.sh runs both).
 #include <sys/resource.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
 
-#include <CLI/CLI.hpp>
-
-#include "qrepair/dataset.h"
-#include "qrepair/forward.h"
-#include "qrepair/model_loader.h"
-#include "qrepair/quant_config.h"
-#include "qrepair/quantize.h"
+#include "qrepair/io/dataset.h"
+#include "qrepair/io/model_loader.h"
+#include "qrepair/quant/forward.h"
+#include "qrepair/quant/quant_config.h"
+#include "qrepair/quant/quantize.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"forward pass timing"};
@@ -38,17 +37,20 @@ int main(int argc, char** argv) {
     for (int r = 0; r < repeats; ++r) {
       auto t0 = std::chrono::steady_clock::now();
       fn();
-      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      best = std::min(best,
+                      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     return best;
   };
   int64_t sink = 0;
   double t_float = time([&] { sink += ArgmaxColumns(ForwardFloat(net, x))[0]; });
   double t_int = time([&] { sink += ArgmaxColumns(ForwardInteger(q, QuantizeInput(q, x)))[0]; });
-  struct rusage ru{};
+  struct rusage ru {};
   getrusage(RUSAGE_SELF, &ru);
-  std::printf("samples %lld\nfloat pass   %.4f s\ninteger pass %.4f s (%.2fx float)\npeak memory  %.1f MB\n(sink %lld)\n",
-              static_cast<long long>(d.rows), t_float, t_int, t_int / t_float, ru.ru_maxrss / 1024.0,
-              static_cast<long long>(sink));
+  std::printf(
+      "samples %lld\nfloat pass   %.4f s\ninteger pass %.4f s (%.2fx float)\npeak memory  %.1f "
+      "MB\n(sink %lld)\n",
+      static_cast<long long>(d.rows), t_float, t_int, t_int / t_float, ru.ru_maxrss / 1024.0,
+      static_cast<long long>(sink));
   return 0;
 }

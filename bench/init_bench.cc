@@ -7,22 +7,22 @@
 //
 // Images 0..4999 calibrate (quantization and initializers), 5000..9999 are the holdout;
 // 8-bit activations; weight scales max|w|/(2^(b-1)-1).
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
 #include <vector>
 
-#include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
-
-#include "qrepair/dataset.h"
 #include "qrepair/error.h"
-#include "qrepair/evaluate.h"
-#include "qrepair/init.h"
-#include "qrepair/model_loader.h"
-#include "qrepair/quant_config.h"
-#include "qrepair/quantize.h"
+#include "qrepair/io/dataset.h"
+#include "qrepair/io/model_loader.h"
+#include "qrepair/quant/evaluate.h"
+#include "qrepair/quant/init.h"
+#include "qrepair/quant/quant_config.h"
+#include "qrepair/quant/quantize.h"
 
 namespace {
 
@@ -43,8 +43,7 @@ std::string Label(const BenchCase& c) {
 
 void Run(const BenchCase& c, const std::string& dir, const qrepair::Dataset& data,
          const std::vector<qrepair::InitMethod>& methods, bool swap,
-         const qrepair::Augmentation& augment,
-         qrepair::ScaleRule scale_rule) {
+         const qrepair::Augmentation& augment, qrepair::ScaleRule scale_rule) {
   qrepair::Network net = qrepair::LoadFloatNetwork(dir + "/" + c.network);
   qrepair::Dataset calibration_set = swap ? data.Slice(5000, 10000) : data.Slice(0, 5000);
   qrepair::Dataset holdout = swap ? data.Slice(0, 5000) : data.Slice(5000, 10000);
@@ -102,7 +101,8 @@ int main(int argc, char** argv) {
                  "Weight bits for every case (default: the table's)")
       ->check(CLI::Range(2, 8));
   std::string scale_text = "max-abs";
-  app.add_option("--scale", scale_text, "Weight scale rule as the config's \"scale\" (max-abs, mse)");
+  app.add_option("--scale", scale_text,
+                 "Weight scale rule as the config's \"scale\" (max-abs, mse)");
   bool swap = false;
   std::string augment_text = "none";
   app.add_option("--augment", augment_text,

@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "ort_harness.h"
-#include "qrepair/dataset.h"
 #include "qrepair/error.h"
-#include "qrepair/json_io.h"
+#include "qrepair/io/dataset.h"
+#include "qrepair/io/json_io.h"
 
 namespace {
 

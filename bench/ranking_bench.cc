@@ -15,13 +15,13 @@
 #include <string>
 #include <vector>
 
-#include "qrepair/dataset.h"
 #include "qrepair/error.h"
-#include "qrepair/forward.h"
-#include "qrepair/model_loader.h"
-#include "qrepair/quantize.h"
-#include "qrepair/ranking.h"
-#include "qrepair/sample_split.h"
+#include "qrepair/io/dataset.h"
+#include "qrepair/io/model_loader.h"
+#include "qrepair/quant/forward.h"
+#include "qrepair/quant/quantize.h"
+#include "qrepair/rank/ranking.h"
+#include "qrepair/rank/sample_split.h"
 
 namespace {
 

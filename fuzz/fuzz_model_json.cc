@@ -5,9 +5,9 @@
 // crash is a finding.
 #include "fuzz_common.h"
 #include "model_fuzz.h"
-#include "qrepair/c_header_export.h"
-#include "qrepair/json_io.h"
-#include "qrepair/onnx_export.h"
+#include "qrepair/export/c_header_export.h"
+#include "qrepair/export/onnx_export.h"
+#include "qrepair/io/json_io.h"
 
 namespace {
 

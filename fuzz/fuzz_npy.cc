@@ -1,6 +1,6 @@
 // libFuzzer target: LoadDataset on a .npy file (the format is also sniffed from the content).
 #include "fuzz_common.h"
-#include "qrepair/dataset.h"
+#include "qrepair/io/dataset.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   return qrepair::fuzz::RunLoader(data, size, ".npy", [](const std::string& path) {

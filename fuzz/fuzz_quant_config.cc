@@ -2,7 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "fuzz_common.h"
-#include "qrepair/quant_config.h"
+#include "qrepair/quant/quant_config.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   return qrepair::fuzz::RunLoader(data, size, ".json", [](const std::string& path) {

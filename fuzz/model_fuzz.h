@@ -4,9 +4,9 @@
 
 #include <cstdint>
 
-#include "qrepair/forward.h"
-#include "qrepair/network.h"
-#include "qrepair/quantized_network.h"
+#include "qrepair/model/network.h"
+#include "qrepair/model/quantized_network.h"
+#include "qrepair/quant/forward.h"
 
 namespace qrepair::fuzz {
 
@@ -16,10 +16,10 @@ template <typename Layers>
 bool Small(const Shape& input, const Layers& layers) {
   int64_t work = input.Size();
   for (const auto& layer : layers) {
-    int64_t fan_in = layer.kind == LayerKind::kConv2d
-                         ? int64_t{layer.input_shape.channels} * layer.window.kernel_h *
-                               layer.window.kernel_w
-                         : (layer.kind == LayerKind::kDense ? layer.input_shape.Size() : 1);
+    int64_t fan_in =
+        layer.kind == LayerKind::kConv2d
+            ? int64_t{layer.input_shape.channels} * layer.window.kernel_h * layer.window.kernel_w
+            : (layer.kind == LayerKind::kDense ? layer.input_shape.Size() : 1);
     if (layer.kind == LayerKind::kMaxPool || layer.kind == LayerKind::kAvgPool) {
       fan_in = int64_t{layer.window.kernel_h} * layer.window.kernel_w;
     }

@@ -5,17 +5,16 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <cstdio>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 
-#include <nlohmann/json.hpp>
-
-#include "qrepair/forward.h"
-#include "qrepair/model_loader.h"
+#include "qrepair/io/model_loader.h"
+#include "qrepair/quant/forward.h"
 #include "temp_dir.h"
 
 namespace qrepair {
@@ -30,8 +29,8 @@ std::string AcasNnet() {
 }
 
 int Qrepair(const TempDir& dir, const std::string& args) {
-  const std::string command = "cd " + dir.path() + " && " + QREPAIR_BINARY + " " + args +
-                              " > stdout.txt 2> stderr.txt";
+  const std::string command =
+      "cd " + dir.path() + " && " + QREPAIR_BINARY + " " + args + " > stdout.txt 2> stderr.txt";
   const int status = std::system(command.c_str());
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
@@ -68,7 +67,8 @@ TEST(AcasE2eTest, RepairAndEvalDecideByTheLowestOutput) {
   std::mt19937 rng(2026);
   FloatBatch points(5, 2000);
   for (Eigen::Index p = 0; p < points.cols(); ++p) {
-    for (int i = 0; i < 5; ++i) points(i, p) = std::uniform_real_distribution<float>(lo[i], hi[i])(rng);
+    for (int i = 0; i < 5; ++i)
+      points(i, p) = std::uniform_real_distribution<float>(lo[i], hi[i])(rng);
   }
   TempDir dir("acas");
   WriteNpy(dir.Path("points.npy"), points);
@@ -76,9 +76,9 @@ TEST(AcasE2eTest, RepairAndEvalDecideByTheLowestOutput) {
       << R"({"weights": {"bits": 8, "granularity": "per-tensor"}, "activations": {"bits": 8},
             "decision": "argmin"})";
   const int rc = Qrepair(dir, "repair " + nnet +
-                              " --config q.json --data points.npy --repair-range 0:1000"
-                              " --holdout-range 1000:2000 --time-limit 30 --jobs 2 -o r.json"
-                              " --report report.json --onnx r.onnx --c-header r.h");
+                                  " --config q.json --data points.npy --repair-range 0:1000"
+                                  " --holdout-range 1000:2000 --time-limit 30 --jobs 2 -o r.json"
+                                  " --report report.json --onnx r.onnx --c-header r.h");
   ASSERT_TRUE(rc == 0 || rc == 4 || rc == 5) << "exit code " << rc;
   std::ifstream report_file(dir.Path("report.json"));
   const nlohmann::json report = nlohmann::json::parse(report_file);
@@ -90,7 +90,9 @@ TEST(AcasE2eTest, RepairAndEvalDecideByTheLowestOutput) {
   std::printf("[ acasxu  ] 8-bit argmin, holdout agreement %.4f -> %.4f\n", before, after);
   EXPECT_GT(after, before + 0.2) << before << " -> " << after;
 
-  ASSERT_EQ(Qrepair(dir, "eval r.json --data points.npy --range 1000:2000 --predictions p.csv --json"), 0);
+  ASSERT_EQ(
+      Qrepair(dir, "eval r.json --data points.npy --range 1000:2000 --predictions p.csv --json"),
+      0);
   std::ifstream eval_file(dir.Path("stdout.txt"));
   const nlohmann::json eval = nlohmann::json::parse(eval_file);
   EXPECT_DOUBLE_EQ(eval["quantized"]["agreement"].get<double>(), after) << eval.dump();

@@ -18,7 +18,7 @@
 #include <sstream>
 #include <thread>
 
-#include "qrepair/batch_manifest.h"
+#include "qrepair/batch/batch_manifest.h"
 
 namespace qrepair {
 namespace {

@@ -1,6 +1,6 @@
 // The batch manifest, the shard partition, the resume key, the gates and the shard merge; no
 // repair runs here (batch_e2e_test.cc runs real batches through the CLI).
-#include "qrepair/batch.h"
+#include "qrepair/batch/batch.h"
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
@@ -9,8 +9,8 @@
 #include <fstream>
 #include <set>
 
-#include "qrepair/atomic_file.h"
-#include "qrepair/batch_merge.h"
+#include "qrepair/batch/batch_merge.h"
+#include "qrepair/io/atomic_file.h"
 
 namespace qrepair {
 namespace {
@@ -156,8 +156,9 @@ TEST(BatchManifestTest, TypeAndValueErrorsNameTheirPath) {
   m["jobs"][1]["guard"] = true;
   EXPECT_NE(ErrorOf(m).find("$.jobs[1].guard: expected a string"), std::string::npos) << ErrorOf(m);
   m["jobs"][1]["guard"] = "shift";
-  EXPECT_NE(ErrorOf(m).find("$.jobs[1].guard: unknown value 'shift'; expected one of: augment none"),
-            std::string::npos)
+  EXPECT_NE(
+      ErrorOf(m).find("$.jobs[1].guard: unknown value 'shift'; expected one of: augment none"),
+      std::string::npos)
       << ErrorOf(m);
   m = Manifest();
   m["jobs"][1]["rank_method"] = "tarantulla";

@@ -1,6 +1,6 @@
 // The exported C header, compiled by the system C compiler, against the reference integer pass:
 // logits bit for bit on random networks and inputs, with and without unsigned __int128.
-#include "qrepair/c_header_export.h"
+#include "qrepair/export/c_header_export.h"
 
 #include <gtest/gtest.h>
 
@@ -13,7 +13,7 @@
 #include <sstream>
 
 #include "qrepair/error.h"
-#include "qrepair/forward.h"
+#include "qrepair/quant/forward.h"
 #include "random_networks.h"
 #include "temp_dir.h"
 

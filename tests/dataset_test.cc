@@ -1,5 +1,5 @@
 // Tests for LoadDataset: every format, ranges, labels, and malformed or hostile files.
-#include "qrepair/dataset.h"
+#include "qrepair/io/dataset.h"
 
 #include <gtest/gtest.h>
 #include <zlib.h>

@@ -3,15 +3,14 @@
 // network as it was loaded.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
 #include <random>
 
-#include <nlohmann/json.hpp>
-
 #include "qrepair/error.h"
-#include "qrepair/forward.h"
-#include "qrepair/json_io.h"
-#include "qrepair/quant_config.h"
-#include "qrepair/quantize.h"
+#include "qrepair/io/json_io.h"
+#include "qrepair/quant/forward.h"
+#include "qrepair/quant/quant_config.h"
+#include "qrepair/quant/quantize.h"
 #include "random_networks.h"
 
 namespace qrepair {
@@ -119,7 +118,8 @@ TEST(DecisionTest, ModelFilesKeepTheLoadedOrientationAndRestoreTheDecision) {
     EXPECT_TRUE(back.float_network.outputs_negated);
     EXPECT_EQ(ArgmaxColumns(ForwardFloat(back.float_network, c.inputs)),
               ArgminColumns(ForwardFloat(c.network, c.inputs)));
-    EXPECT_EQ(PredictQuantized(back.quantized, c.inputs), PredictQuantized(model.quantized, c.inputs));
+    EXPECT_EQ(PredictQuantized(back.quantized, c.inputs),
+              PredictQuantized(model.quantized, c.inputs));
   }
 }
 

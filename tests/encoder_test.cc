@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <optional>
 
-#include "qrepair/neuron_solver.h"
-#include "qrepair/problem_builder.h"
+#include "qrepair/repair/problem_builder.h"
+#include "qrepair/solver/neuron_solver.h"
 #include "random_networks.h"
 
 namespace qrepair {
@@ -29,7 +29,8 @@ Built MakeProblem(std::mt19937_64& rng, int samples, bool want_logit) {
   NetworkTrace trace = TraceNetwork(q, b.codes);
   b.split.target.resize(samples);
   std::vector<int> top1 = ArgmaxColumns(trace.layers.back());
-  for (int s = 0; s < samples; ++s) b.split.target[s] = rng() % 3 == 0 ? static_cast<int>(rng() % q.NumClasses()) : top1[s];
+  for (int s = 0; s < samples; ++s)
+    b.split.target[s] = rng() % 3 == 0 ? static_cast<int>(rng() % q.NumClasses()) : top1[s];
   UpdateSplit(b.split, top1);
   int layer = static_cast<int>(q.layers.size()) - 1;
   if (!want_logit) {
@@ -42,7 +43,8 @@ Built MakeProblem(std::mt19937_64& rng, int samples, bool want_logit) {
   }
   BuildOptions o;
   o.max_delta = 2;
-  b.problem = BuildNeuronProblem(q, q, trace, b.split, layer, static_cast<int>(rng() % q.layers[layer].Units()), o, {});
+  b.problem = BuildNeuronProblem(q, q, trace, b.split, layer,
+                                 static_cast<int>(rng() % q.layers[layer].Units()), o, {});
   return b;
 }
 
@@ -56,10 +58,12 @@ TEST(EncoderTest, EveryEncodingAgreesWithTheIntegerSemanticsOnRandomPatches) {
     for (int k = 0; k < 3; ++k) {
       NeuronPatch patch{p.layer, p.unit, p.weight, p.bias};
       for (size_t j = 0; j < p.weight.size(); ++j) {
-        patch.weight[j] = std::uniform_int_distribution<int64_t>(p.weight_lo[j], p.weight_hi[j])(rng);
+        patch.weight[j] =
+            std::uniform_int_distribution<int64_t>(p.weight_lo[j], p.weight_hi[j])(rng);
       }
       patch.bias = std::uniform_int_distribution<int64_t>(p.bias_lo, p.bias_hi)(rng);
-      for (Encoding e : {Encoding::kBitVector, Encoding::kPseudoBoolean, Encoding::kLinearInteger}) {
+      for (Encoding e :
+           {Encoding::kBitVector, Encoding::kPseudoBoolean, Encoding::kLinearInteger}) {
         std::vector<bool> encoded = EvaluateEncodedRows(p, patch, e);
         for (size_t r = 0; r < p.rows.size(); ++r) {
           ASSERT_EQ(encoded[r], InGood(p.rows[r], PatchedAccumulator(p, p.rows[r], patch)))
@@ -87,7 +91,10 @@ TEST(EncoderTest, SolutionsKeepPassingSamplesByTheReferencePass) {
       o.check_time_limit_seconds = 0.5;
       auto t0 = std::chrono::steady_clock::now();
       SolveOutcome out = SolveNeuron(b.problem, o);
-      if (getenv("QREPAIR_TEST_TIMES")) std::printf("%s %zu rows %.2f s %d checks\n", EncodingName(e), b.problem.rows.size(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), out.checks);
+      if (getenv("QREPAIR_TEST_TIMES"))
+        std::printf("%s %zu rows %.2f s %d checks\n", EncodingName(e), b.problem.rows.size(),
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                    out.checks);
       if (out.status != SolveStatus::kSat) continue;
       ++solved[static_cast<int>(e)];
       QuantizedNetwork patched = b.c.quantized;
@@ -108,7 +115,8 @@ TEST(EncoderTest, SolutionsKeepPassingSamplesByTheReferencePass) {
     }
   }
   EXPECT_GT(fixed_total, 0);
-  for (int e = 0; e < 3; ++e) EXPECT_GT(solved[e], 2) << "encoding " << e << " solved too few problems";
+  for (int e = 0; e < 3; ++e)
+    EXPECT_GT(solved[e], 2) << "encoding " << e << " solved too few problems";
 }
 
 // The work budget makes a solve independent of time: repeated solves (in this thread and in a
@@ -164,7 +172,8 @@ TEST(EncoderTest, TimeLimitHoldsEvenWhenTheSolverNeverAnswers) {
 
 size_t ThreadCount() {
   size_t n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task"))
+    ++n;
   return n;
 }
 
@@ -206,10 +215,11 @@ TEST(EncoderTest, ParallelSolvesForkFromTheCallingThreadAndEqualSequentialSolves
   }
   // Skipped problems keep an empty outcome and start no process.
   forks = 0;
-  std::vector<SolveOutcome> some = SolveNeurons(problems, 2, [&](size_t i) -> std::optional<SolverOptions> {
-    if (i % 2 == 1) return std::nullopt;
-    return counted;
-  });
+  std::vector<SolveOutcome> some =
+      SolveNeurons(problems, 2, [&](size_t i) -> std::optional<SolverOptions> {
+        if (i % 2 == 1) return std::nullopt;
+        return counted;
+      });
   EXPECT_EQ(forks, problems.size() / 2);
   for (size_t i = 1; i < problems.size(); i += 2) {
     EXPECT_EQ(some[i].status, SolveStatus::kUnknown);

@@ -8,9 +8,8 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "temp_dir.h"
 
@@ -196,9 +195,11 @@ TEST_F(ExportCliTest, SweepQuantizesWithTheScaleRuleGiven) {
     ASSERT_EQ(Qrepair(dir_,
                       "sweep " + kModel + kData +
                           " --bits 3 --repair-range 0:300 --holdout-range 300:600 --time-limit 5"
-                          " --json --scale " + rules[k],
+                          " --json --scale " +
+                          rules[k],
                       &out),
-              0) << out;
+              0)
+        << out;
     const nlohmann::json j = nlohmann::json::parse(out);
     ASSERT_EQ(j["rows"].size(), 1u) << out;
     rtn_figures[k] = j["rows"][0]["round_to_nearest"].dump();
@@ -215,7 +216,8 @@ TEST_F(ExportCliTest, SweepStartsFromRtnWhenTheInitIsWorse) {
                     "sweep " + kModel + kData +
                         " --bits 8 --repair-range 0:300 --time-limit 5 --init gptq --json",
                     &out),
-            0) << out;
+            0)
+      << out;
   const nlohmann::json j = nlohmann::json::parse(out);
   ASSERT_EQ(j["rows"].size(), 1u) << out;
   EXPECT_EQ(j["rows"][0]["start_from"], "rtn") << out;

@@ -17,9 +17,9 @@
 #include <thread>
 
 #include "process_runner.h"
-#include "qrepair/atomic_file.h"
 #include "qrepair/error.h"
-#include "qrepair/json_io.h"
+#include "qrepair/io/atomic_file.h"
+#include "qrepair/io/json_io.h"
 
 namespace qrepair {
 namespace {
@@ -45,10 +45,28 @@ void WriteText(const std::string& path, const std::string& text) {
 
 // The brief's repair: hidden and output layers, 300 samples, 10 s.
 std::vector<std::string> RepairCommand(const std::string& dir, const std::string& output) {
-  return {QREPAIR_BINARY, "-q", "repair", kModel, "--config", dir + "/q.json", "--data", kImages,
-          "--labels", kLabels, "--input-scale", "0.00392156862745098", "--repair-range", "0:300",
-          "--holdout-range", "300:600", "--time-limit", "10", "--max-rounds", "1",
-          "-o", output};
+  return {QREPAIR_BINARY,
+          "-q",
+          "repair",
+          kModel,
+          "--config",
+          dir + "/q.json",
+          "--data",
+          kImages,
+          "--labels",
+          kLabels,
+          "--input-scale",
+          "0.00392156862745098",
+          "--repair-range",
+          "0:300",
+          "--holdout-range",
+          "300:600",
+          "--time-limit",
+          "10",
+          "--max-rounds",
+          "1",
+          "-o",
+          output};
 }
 
 // A repair still solving when the signal tests' signal arrives (1.5 s in): with the bit-vector
@@ -63,11 +81,36 @@ std::vector<std::string> LongRepairCommand(const std::string& dir, const std::st
 // A small repair that finishes well inside its limit, so timing cannot change its result.
 std::vector<std::string> QuickRepairCommand(const std::string& dir, const std::string& output,
                                             const std::string& report, int jobs) {
-  return {QREPAIR_BINARY, "-q", "repair", kModel, "--config", dir + "/q.json", "--data", kImages,
-          "--labels", kLabels, "--input-scale", "0.00392156862745098", "--repair-range", "0:300",
-          "--holdout-range", "300:600", "--layers", "/3/Gemm", "--neurons", "4",
-          "--max-rounds", "1", "--time-limit", "60", "--jobs", std::to_string(jobs),
-          "-o", output, "--report", report};
+  return {QREPAIR_BINARY,
+          "-q",
+          "repair",
+          kModel,
+          "--config",
+          dir + "/q.json",
+          "--data",
+          kImages,
+          "--labels",
+          kLabels,
+          "--input-scale",
+          "0.00392156862745098",
+          "--repair-range",
+          "0:300",
+          "--holdout-range",
+          "300:600",
+          "--layers",
+          "/3/Gemm",
+          "--neurons",
+          "4",
+          "--max-rounds",
+          "1",
+          "--time-limit",
+          "60",
+          "--jobs",
+          std::to_string(jobs),
+          "-o",
+          output,
+          "--report",
+          report};
 }
 
 class FaultTest : public ::testing::Test {
@@ -101,26 +144,26 @@ bool IsValidModel(const std::string& path, std::string* why) {
 TEST_F(FaultTest, QuantizeRefusesOutputEqualToAnInputUnlessForced) {
   const std::string config = Path("q.json");
   for (const std::string& output : {config, dir_.path() + "/./q.json"}) {
-    ProcessResult r = RunProcess({QREPAIR_BINARY, "quantize", kModel, "--config", config, "--data",
-                                  kImages, "--range", "0:50", "--input-scale",
-                                  "0.00392156862745098", "-o", output},
-                                 "", kTimeout);
+    ProcessResult r =
+        RunProcess({QREPAIR_BINARY, "quantize", kModel, "--config", config, "--data", kImages,
+                    "--range", "0:50", "--input-scale", "0.00392156862745098", "-o", output},
+                   "", kTimeout);
     EXPECT_TRUE(r.exited && r.exit_code == 2) << output << ": " << r.Describe() << "\n" << r.err;
     EXPECT_NE(r.err.find("--force"), std::string::npos) << r.err;
     EXPECT_EQ(ReadFile(config), kConfig) << "the input was modified";
   }
   // Relative spelling from another folder: the same file all the same.
-  ProcessResult relative = RunProcess({QREPAIR_BINARY, "quantize", kModel, "--config", "q.json",
-                                       "--data", kImages, "--range", "0:50", "-o", "../" +
-                                       fs::path(dir_.path()).filename().string() + "/q.json"},
-                                      dir_.path(), kTimeout);
+  ProcessResult relative = RunProcess(
+      {QREPAIR_BINARY, "quantize", kModel, "--config", "q.json", "--data", kImages, "--range",
+       "0:50", "-o", "../" + fs::path(dir_.path()).filename().string() + "/q.json"},
+      dir_.path(), kTimeout);
   EXPECT_TRUE(relative.exited && relative.exit_code == 2) << relative.Describe() << relative.err;
   EXPECT_EQ(ReadFile(config), kConfig);
 
-  ProcessResult forced = RunProcess({QREPAIR_BINARY, "quantize", kModel, "--config", config,
-                                     "--data", kImages, "--range", "0:50", "--input-scale",
-                                     "0.00392156862745098", "-o", config, "--force"},
-                                    "", kTimeout);
+  ProcessResult forced = RunProcess(
+      {QREPAIR_BINARY, "quantize", kModel, "--config", config, "--data", kImages, "--range", "0:50",
+       "--input-scale", "0.00392156862745098", "-o", config, "--force"},
+      "", kTimeout);
   EXPECT_TRUE(forced.exited && forced.exit_code == 0) << forced.Describe() << "\n" << forced.err;
   std::string why;
   EXPECT_TRUE(IsValidModel(config, &why)) << why;
@@ -146,7 +189,8 @@ TEST_F(FaultTest, RepairRefusesOutputOrReportEqualToAnInput) {
 
 void SaveResults(const std::string& name, const json& results) {
   const char* dir = std::getenv("QREPAIR_FAULT_RESULTS");
-  if (dir != nullptr && *dir != '\0') std::ofstream(std::string(dir) + "/" + name) << results.dump(1);
+  if (dir != nullptr && *dir != '\0')
+    std::ofstream(std::string(dir) + "/" + name) << results.dump(1);
 }
 
 // Temporary files that a killed writer leaves beside `output` (".NAME.tmp.XXXXXX").
@@ -161,10 +205,10 @@ int LeftoverTempFiles(const std::string& dir) {
 TEST_F(FaultTest, KillNineLeavesTheOldOutputOrACompleteNewOne) {
   // The old output: a valid model that differs from any repair's result.
   const std::string output = Path("out.json");
-  ProcessResult q = RunProcess({QREPAIR_BINARY, "quantize", kModel, "--config", Path("q.json"),
-                                "--data", kImages, "--range", "0:50", "--input-scale",
-                                "0.00392156862745098", "-o", output},
-                               "", kTimeout);
+  ProcessResult q =
+      RunProcess({QREPAIR_BINARY, "quantize", kModel, "--config", Path("q.json"), "--data", kImages,
+                  "--range", "0:50", "--input-scale", "0.00392156862745098", "-o", output},
+                 "", kTimeout);
   ASSERT_TRUE(q.exited && q.exit_code == 0) << q.Describe() << "\n" << q.err;
   const std::string old_bytes = ReadFile(output);
 
@@ -200,13 +244,15 @@ TEST_F(FaultTest, KillNineLeavesTheOldOutputOrACompleteNewOne) {
     }
   }
   const int leftovers = LeftoverTempFiles(dir_.path());
-  std::cout << "[ kill -9 ] " << kTrials << " trials over a " << duration << " s repair: "
-            << kept_old << " old, " << complete_new << " complete new, " << corrupted
-            << " corrupted; " << leftovers << " temporary files left behind\n";
-  SaveResults("kill_repair.json", {{"trials", kTrials}, {"kept_old", kept_old},
-                                    {"complete_new", complete_new}, {"corrupted", corrupted},
-                                    {"leftover_temp_files", leftovers},
-                                    {"repair_seconds", duration}});
+  std::cout << "[ kill -9 ] " << kTrials << " trials over a " << duration
+            << " s repair: " << kept_old << " old, " << complete_new << " complete new, "
+            << corrupted << " corrupted; " << leftovers << " temporary files left behind\n";
+  SaveResults("kill_repair.json", {{"trials", kTrials},
+                                   {"kept_old", kept_old},
+                                   {"complete_new", complete_new},
+                                   {"corrupted", corrupted},
+                                   {"leftover_temp_files", leftovers},
+                                   {"repair_seconds", duration}});
 }
 
 // The writer itself, killed far more often than a whole repair can be: a child rewrites one file
@@ -242,8 +288,8 @@ TEST_F(FaultTest, AtomicWriteLeavesOneCompleteVersionWhenKilledAtAnyMoment) {
       }
     }
   }
-  SaveResults("kill_writer.json", {{"trials", kTrials}, {"corrupted", corrupted},
-                                   {"leftover_temp_files", leftovers}});
+  SaveResults("kill_writer.json",
+              {{"trials", kTrials}, {"corrupted", corrupted}, {"leftover_temp_files", leftovers}});
   // The content is written to an unnamed O_TMPFILE and named only for the instant before the
   // rename: with a named temporary file from the start, 32 of these 40 kills left one behind.
   EXPECT_LE(leftovers, kTrials / 10) << "temporary files left behind by killed writers";
@@ -304,7 +350,8 @@ TEST_F(FaultTest, SameRepairGivesByteIdenticalOutputWithOneOrTwoJobs) {
     ProcessResult r =
         RunProcess(QuickRepairCommand(dir_.path(), run.output, run.report, run.jobs), "", kTimeout);
     ASSERT_TRUE(r.exited && (r.exit_code == 0 || r.exit_code == 4))
-        << "--jobs " << run.jobs << ": " << r.Describe() << "\n" << r.err;
+        << "--jobs " << run.jobs << ": " << r.Describe() << "\n"
+        << r.err;
     json report = json::parse(ReadFile(run.report));
     ASSERT_NE(report["status"], "limit_reached") << "the run must finish inside its limit";
   }
@@ -315,8 +362,7 @@ TEST_F(FaultTest, SameRepairGivesByteIdenticalOutputWithOneOrTwoJobs) {
   const json base = WithoutTimings(json::parse(ReadFile(runs[0].report)));
   for (size_t i = 1; i < runs.size(); ++i) {
     const json other = WithoutTimings(json::parse(ReadFile(runs[i].report)));
-    EXPECT_EQ(other, base) << "report " << i << " differs: "
-                           << json::diff(base, other).dump();
+    EXPECT_EQ(other, base) << "report " << i << " differs: " << json::diff(base, other).dump();
   }
 }
 
@@ -327,24 +373,50 @@ TEST_F(FaultTest, WorkLimitedRepairStopsAtTheSamePlaceWithOneOrTwoJobs) {
   std::vector<json> reports;
   for (int jobs : {1, 2, 2}) {
     const std::string n = std::to_string(outputs.size());
-    std::vector<std::string> cmd = {
-        QREPAIR_BINARY, "-q", "repair", kModel, "--config", Path("q.json"), "--data", kImages,
-        "--labels", kLabels, "--input-scale", "0.00392156862745098", "--repair-range", "0:300",
-        "--init", "rtn", "--work-limit", "3", "--time-limit", "100", "--call-time-limit", "60",
-        "--jobs", std::to_string(jobs), "-o", Path("w" + n + ".json"), "--report",
-        Path("w" + n + ".report.json")};
+    std::vector<std::string> cmd = {QREPAIR_BINARY,
+                                    "-q",
+                                    "repair",
+                                    kModel,
+                                    "--config",
+                                    Path("q.json"),
+                                    "--data",
+                                    kImages,
+                                    "--labels",
+                                    kLabels,
+                                    "--input-scale",
+                                    "0.00392156862745098",
+                                    "--repair-range",
+                                    "0:300",
+                                    "--init",
+                                    "rtn",
+                                    "--work-limit",
+                                    "3",
+                                    "--time-limit",
+                                    "100",
+                                    "--call-time-limit",
+                                    "60",
+                                    "--jobs",
+                                    std::to_string(jobs),
+                                    "-o",
+                                    Path("w" + n + ".json"),
+                                    "--report",
+                                    Path("w" + n + ".report.json")};
     ProcessResult r = RunProcess(cmd, "", kTimeout);
-    ASSERT_TRUE(r.exited && r.exit_code == 5) << "--jobs " << jobs << ": " << r.Describe() << "\n" << r.err;
+    ASSERT_TRUE(r.exited && r.exit_code == 5) << "--jobs " << jobs << ": " << r.Describe() << "\n"
+                                              << r.err;
     json report = json::parse(ReadFile(Path("w" + n + ".report.json")));
     ASSERT_EQ(report["status"], "limit_reached");
-    ASSERT_GE(report["solver"]["work"].get<uint64_t>(), 3000000u) << "stopped before its work budget";
-    ASSERT_LT(report["seconds"].get<double>(), 90) << "the clock, not the work, may have stopped it";
+    ASSERT_GE(report["solver"]["work"].get<uint64_t>(), 3000000u)
+        << "stopped before its work budget";
+    ASSERT_LT(report["seconds"].get<double>(), 90)
+        << "the clock, not the work, may have stopped it";
     outputs.push_back(ReadFile(Path("w" + n + ".json")));
     reports.push_back(WithoutTimings(report));
   }
   for (size_t i = 1; i < outputs.size(); ++i) {
     EXPECT_EQ(outputs[i], outputs[0]) << "run " << i << " wrote a different model";
-    EXPECT_EQ(reports[i], reports[0]) << "report " << i << " differs: " << json::diff(reports[0], reports[i]).dump();
+    EXPECT_EQ(reports[i], reports[0])
+        << "report " << i << " differs: " << json::diff(reports[0], reports[i]).dump();
   }
 }
 
@@ -352,7 +424,8 @@ TEST_F(FaultTest, WorkLimitedRepairStopsAtTheSamePlaceWithOneOrTwoJobs) {
 // final verification, the init stops at its first poll, the report says that no layer was
 // re-derived, and the job still ends with a verified network (here RTN's).
 TEST_F(FaultTest, TimeLimitStopsTheInitWithTheLayersItFinished) {
-  std::vector<std::string> cmd = QuickRepairCommand(dir_.path(), Path("t.json"), Path("t.report.json"), 1);
+  std::vector<std::string> cmd =
+      QuickRepairCommand(dir_.path(), Path("t.json"), Path("t.report.json"), 1);
   *std::find(cmd.begin(), cmd.end(), "60") = "1";
   ProcessResult r = RunProcess(cmd, "", kTimeout);
   ASSERT_TRUE(r.exited && (r.exit_code == 4 || r.exit_code == 5)) << r.Describe() << "\n" << r.err;
@@ -370,8 +443,10 @@ TEST_F(FaultTest, TimeLimitStopsTheInitWithTheLayersItFinished) {
 // An init worse than round to nearest on the repair set is not where the SMT stage starts:
 // plain GPTQ at 8 bits loses 1 of the 300 repair samples here (99.33 % against RTN's 99.67 %).
 TEST_F(FaultTest, SmtStageStartsFromRtnWhenTheInitIsWorse) {
-  WriteText(Path("q8.json"), R"({"weights": {"bits": 8, "granularity": "per-tensor"}, "activations": {"bits": 8}})");
-  std::vector<std::string> cmd = QuickRepairCommand(dir_.path(), Path("s.json"), Path("s.report.json"), 1);
+  WriteText(Path("q8.json"),
+            R"({"weights": {"bits": 8, "granularity": "per-tensor"}, "activations": {"bits": 8}})");
+  std::vector<std::string> cmd =
+      QuickRepairCommand(dir_.path(), Path("s.json"), Path("s.report.json"), 1);
   *std::find(cmd.begin(), cmd.end(), dir_.path() + "/q.json") = Path("q8.json");
   cmd.insert(cmd.end(), {"--init", "gptq"});
   ProcessResult r = RunProcess(cmd, "", kTimeout);

@@ -1,8 +1,9 @@
 // The batched integer pass against the scalar oracle on thousands of random networks, and the
 // float pass against hand-computed values.
+#include "qrepair/quant/forward.h"
+
 #include <gtest/gtest.h>
 
-#include "qrepair/forward.h"
 #include "random_networks.h"
 #include "scalar_reference.h"
 
@@ -17,7 +18,8 @@ void ExpectMatchesOracle(const QuantizedNetwork& q, const FloatBatch& inputs) {
     for (int64_t i = 0; i < codes.rows(); ++i) x[i] = codes(i, s);
     std::vector<int64_t> expected = testing::ScalarForward(q, x);
     ASSERT_EQ(static_cast<int64_t>(expected.size()), logits.rows());
-    for (size_t k = 0; k < expected.size(); ++k) ASSERT_EQ(logits(k, s), expected[k]) << "sample " << s << " logit " << k;
+    for (size_t k = 0; k < expected.size(); ++k)
+      ASSERT_EQ(logits(k, s), expected[k]) << "sample " << s << " logit " << k;
   }
 }
 

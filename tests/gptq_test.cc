@@ -1,16 +1,16 @@
-// GPTQ's rounding (src/gptq.h) against a column-by-column reference written from the paper.
-#include "gptq.h"
+// GPTQ's rounding (src/quant/gptq.h) against a column-by-column reference written from the paper.
+#include "quant/gptq.h"
 
+#include <gtest/gtest.h>
+
+#include <Eigen/Cholesky>
 #include <algorithm>
 #include <cmath>
 #include <numeric>
 #include <random>
 #include <vector>
 
-#include <Eigen/Cholesky>
-#include <gtest/gtest.h>
-
-#include "qrepair/integer_ops.h"
+#include "qrepair/quant/integer_ops.h"
 
 namespace qrepair::gptq {
 namespace {

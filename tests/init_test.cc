@@ -1,22 +1,22 @@
 // The starting-point initializers: ranges and invariants on random networks, layer errors
 // against round-to-nearest, determinism, GPTQ's error feedback on a hand-built layer, and the
 // "mse" scale rule's search.
-#include "qrepair/init.h"
+#include "qrepair/quant/init.h"
+
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
 #include "qrepair/error.h"
-#include "qrepair/quant_config.h"
-#include "qrepair/quantize.h"
+#include "qrepair/quant/quant_config.h"
+#include "qrepair/quant/quantize.h"
 #include "random_networks.h"
 
 namespace qrepair {
@@ -169,8 +169,8 @@ double TargetDistance(const Eigen::MatrixXd& y, const Eigen::MatrixXd& target, b
     Eigen::Index top;
     target.col(s).maxCoeff(&top);
     for (int64_t c = 0; c < y.rows(); ++c) {
-      const double miss = c == top ? std::min(0.0, y(c, s) - target(c, s))
-                                   : std::max(0.0, y(c, s) - target(c, s));
+      const double miss =
+          c == top ? std::min(0.0, y(c, s) - target(c, s)) : std::max(0.0, y(c, s) - target(c, s));
       sum += miss * miss;
     }
   }
@@ -275,8 +275,8 @@ TEST(InitTest, StopBeforeTheFirstLayerReturnsTheNetworkUnchanged) {
   testing::RandomCase c = RandomCase(rng, 32, false);
   for (InitMethod m : {InitMethod::kGptq, InitMethod::kGptqFloat}) {
     InitSummary summary;
-    QuantizedNetwork r =
-        InitializeWeights(c.network, c.quantized, c.inputs, m, [] { return true; }, 1024, &summary);
+    QuantizedNetwork r = InitializeWeights(
+        c.network, c.quantized, c.inputs, m, [] { return true; }, 1024, &summary);
     for (size_t i = 0; i < r.layers.size(); ++i) {
       EXPECT_EQ(r.layers[i].weights_q, c.quantized.layers[i].weights_q);
       EXPECT_EQ(r.layers[i].bias_q, c.quantized.layers[i].bias_q);
@@ -311,14 +311,18 @@ TEST(InitTest, StopInsideALayerKeepsTheLayersFinishedBefore) {
         int count = 0;
         InitSummary summary;
         const QuantizedNetwork r = InitializeWeights(
-            c.network, c.quantized, c.inputs, m, [&] { return ++count >= stop_at; }, 1024, &summary);
+            c.network, c.quantized, c.inputs, m, [&] { return ++count >= stop_at; }, 1024,
+            &summary);
         ASSERT_FALSE(summary.complete) << "stop at poll " << stop_at;
         int linear = 0;
         for (size_t i = 0; i < r.layers.size(); ++i) {
           if (!r.layers[i].IsLinear()) continue;
-          const QuantLayer& expected = linear < summary.rerounded ? full.layers[i] : c.quantized.layers[i];
-          EXPECT_EQ(r.layers[i].weights_q, expected.weights_q) << "stop at poll " << stop_at << ", layer " << i;
-          EXPECT_EQ(r.layers[i].bias_q, expected.bias_q) << "stop at poll " << stop_at << ", layer " << i;
+          const QuantLayer& expected =
+              linear < summary.rerounded ? full.layers[i] : c.quantized.layers[i];
+          EXPECT_EQ(r.layers[i].weights_q, expected.weights_q)
+              << "stop at poll " << stop_at << ", layer " << i;
+          EXPECT_EQ(r.layers[i].bias_q, expected.bias_q)
+              << "stop at poll " << stop_at << ", layer " << i;
           if (linear == summary.rerounded) EXPECT_EQ(summary.stopped_at, r.layers[i].name);
           ++linear;
         }
@@ -530,8 +534,8 @@ TEST(InitTest, ConfigReadsAndWritesTheMseScaleRule) {
 double RoundingError(const float* w, int64_t n, double s, int64_t qmax) {
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) {
-    const double q = std::clamp(std::nearbyint(w[i] / s), -static_cast<double>(qmax),
-                                static_cast<double>(qmax));
+    const double q =
+        std::clamp(std::nearbyint(w[i] / s), -static_cast<double>(qmax), static_cast<double>(qmax));
     sum += (w[i] - q * s) * (w[i] - q * s);
   }
   return sum;
@@ -691,9 +695,9 @@ TEST(InitTest, MseInitsKeepScalesMultipliersAndRangesCoherent) {
         }
         if (static_cast<int>(i) == g.LogitLayer() && q.activation == QActivation::kNone &&
             !g.float_activations) {
-          EXPECT_DOUBLE_EQ(q.output.scale,
-                           *std::min_element(q.weight_scales.begin(), q.weight_scales.end()) *
-                               q.input.scale);
+          EXPECT_DOUBLE_EQ(
+              q.output.scale,
+              *std::min_element(q.weight_scales.begin(), q.weight_scales.end()) * q.input.scale);
         }
         ExpectInRange(q);
         EXPECT_EQ(q.bias_q.empty(), g.float_activations) << q.name;
@@ -741,7 +745,8 @@ TEST(InitTest, AugmentationShiftsEachImageByOnePixelWithTheEdgeRepeated) {
   EXPECT_EQ(AugmentCalibration(x, ParseAugmentation("shift:2x6"), flat).cols(), 10);
   EXPECT_THROW(AugmentCalibration(x, ParseAugmentation("shift:5x5"), flat), Error);
   EXPECT_EQ(AugmentCalibration(x, ParseAugmentation("none"), flat), x);
-  for (const char* bad : {"shift:", "shift:28", "shift:28x", "shift:1x5", "shift:5x5x", "mixup", "shift4"}) {
+  for (const char* bad :
+       {"shift:", "shift:28", "shift:28x", "shift:1x5", "shift:5x5x", "mixup", "shift4"}) {
     EXPECT_THROW(ParseAugmentation(bad), Error) << bad;
   }
   EXPECT_EQ(AugmentationName(ParseAugmentation("shift8:28x28")), "shift8:28x28");

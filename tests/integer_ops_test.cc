@@ -1,5 +1,5 @@
 // Tests of the integer arithmetic definitions against independent formulations.
-#include "qrepair/integer_ops.h"
+#include "qrepair/quant/integer_ops.h"
 
 #include <gtest/gtest.h>
 

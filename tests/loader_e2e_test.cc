@@ -10,8 +10,8 @@
 #include <random>
 #include <sstream>
 
-#include "qrepair/forward.h"
-#include "qrepair/model_loader.h"
+#include "qrepair/io/model_loader.h"
+#include "qrepair/quant/forward.h"
 
 namespace qrepair {
 namespace {

@@ -48,7 +48,8 @@ json Generate(const std::string& dir) {
   ProcessResult gen = RunProcess(
       {"/usr/bin/python3", QREPAIR_SOURCE_DIR "/scripts/make_malformed_corpus.py", dir}, "", 120);
   EXPECT_TRUE(gen.exited && gen.exit_code == 0)
-      << "make_malformed_corpus.py: " << gen.Describe() << "\n" << gen.err;
+      << "make_malformed_corpus.py: " << gen.Describe() << "\n"
+      << gen.err;
   std::ifstream in(dir + "/manifest.json");
   if (!in) return json();
   return json::parse(in);
@@ -66,7 +67,8 @@ TEST(MalformedCorpusTest, EveryMalformedFileIsRefusedWithExitCode3NamingTheFile)
     if (control.value("requires", "") == "batch" && !has_batch) continue;
     ProcessResult r = RunProcess(Command(control["argv"]), dir.path(), 60);
     EXPECT_TRUE(r.exited && r.exit_code == 0)
-        << "control `" << Joined(control["argv"]) << "`: " << r.Describe() << "\n" << r.err;
+        << "control `" << Joined(control["argv"]) << "`: " << r.Describe() << "\n"
+        << r.err;
   }
 
   std::map<std::string, Tally> tallies;
@@ -98,9 +100,8 @@ TEST(MalformedCorpusTest, EveryMalformedFileIsRefusedWithExitCode3NamingTheFile)
                        {"names_file", !unnamed},
                        {"message_matches", !wrong_message},
                        {"seconds", r.seconds}});
-    const std::string context =
-        "`" + Joined(c["argv"]) + "` (" + c["problem"].get<std::string>() + "): " +
-        r.Describe() + "\nstderr: " + r.err;
+    const std::string context = "`" + Joined(c["argv"]) + "` (" + c["problem"].get<std::string>() +
+                                "): " + r.Describe() + "\nstderr: " + r.err;
     EXPECT_FALSE(crashed) << context;
     EXPECT_FALSE(wrong_exit) << context;
     EXPECT_FALSE(unnamed) << "the message does not name " << file << ": " << context;

@@ -8,8 +8,8 @@
 #include <fstream>
 
 #include "qrepair/error.h"
-#include "qrepair/forward.h"
-#include "qrepair/model_loader.h"
+#include "qrepair/io/model_loader.h"
+#include "qrepair/quant/forward.h"
 
 namespace qrepair {
 namespace {

@@ -8,7 +8,7 @@
 #include <random>
 
 #include "onnx_model_builder.h"
-#include "qrepair/model_loader.h"
+#include "qrepair/io/model_loader.h"
 
 namespace qrepair {
 namespace {

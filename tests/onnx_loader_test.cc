@@ -7,8 +7,8 @@
 #include <nlohmann/json.hpp>
 
 #include "onnx_model_builder.h"
-#include "qrepair/json_io.h"
-#include "qrepair/model_loader.h"
+#include "qrepair/io/json_io.h"
+#include "qrepair/io/model_loader.h"
 
 namespace qrepair {
 namespace {

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "qrepair/error.h"
-#include "qrepair/forward.h"
-#include "qrepair/network.h"
+#include "qrepair/model/network.h"
+#include "qrepair/quant/forward.h"
 
 namespace qrepair {
 namespace testing_onnx {

@@ -9,10 +9,10 @@
 #include <random>
 
 #include "ort_harness.h"
-#include "qrepair/dataset.h"
-#include "qrepair/model_loader.h"
-#include "qrepair/onnx_export.h"
-#include "qrepair/quantize.h"
+#include "qrepair/export/onnx_export.h"
+#include "qrepair/io/dataset.h"
+#include "qrepair/io/model_loader.h"
+#include "qrepair/quant/quantize.h"
 #include "random_networks.h"
 #include "temp_dir.h"
 
@@ -77,8 +77,8 @@ TEST(OrtExportTest, RandomNetworksAgreeWithReference) {
 }
 
 // 9..16-bit activation codes have no QuantizeLinear at opset 13: they are quantized by Div,
-// Round, Clip and Mul in float (src/onnx_export.cc). Conv cases include average pooling on those
-// codes.
+// Round, Clip and Mul in float (src/export/onnx_export.cc). Conv cases include average pooling on
+// those codes.
 TEST(OrtExportTest, WideActivationCodesAgreeWithReference) {
   SKIP_WITHOUT_ORT();
   ExpectRandomNetworksAgree(16, 8, "wide activations", [](int n, testing::RandomCase& c) {
@@ -159,7 +159,8 @@ void ExpectBundledAgreement(const BundledCase& bc) {
   QuantizedNetwork q = QuantizeNetwork(net, config, inputs, path);
   OrtComparison r = ExportAndRun(q, net, inputs, data.labels);
   std::printf(
-      "%s, %d-bit %s weights, %d-bit activations: top-1 agreement %lld / %lld, accuracy ORT %.2f %% "
+      "%s, %d-bit %s weights, %d-bit activations: top-1 agreement %lld / %lld, accuracy ORT %.2f "
+      "%% "
       "vs reference %.2f %%, largest logit difference %.4f quanta\n",
       bc.model, bc.weight_bits,
       bc.granularity == Granularity::kPerChannel ? "per-channel" : "per-tensor", bc.activation_bits,

@@ -6,7 +6,7 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "qrepair/onnx_export.h"
+#include "qrepair/export/onnx_export.h"
 
 namespace qrepair::testing {
 

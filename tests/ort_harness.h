@@ -6,8 +6,8 @@
 #include <string>
 #include <vector>
 
-#include "qrepair/forward.h"
-#include "qrepair/quantized_network.h"
+#include "qrepair/model/quantized_network.h"
+#include "qrepair/quant/forward.h"
 
 namespace qrepair::testing {
 

@@ -1,10 +1,10 @@
 // The exact per-neuron problem against the reference pass: for random patches inside the
 // bounds, "row is right by the problem" must equal "sample is right by the reference pass".
-#include "qrepair/problem_builder.h"
+#include "qrepair/repair/problem_builder.h"
 
 #include <gtest/gtest.h>
 
-#include "qrepair/repair_problem.h"
+#include "qrepair/repair/repair_problem.h"
 #include "random_networks.h"
 
 namespace qrepair {
@@ -13,7 +13,8 @@ namespace {
 NeuronPatch RandomPatch(const NeuronRepairProblem& p, std::mt19937_64& rng) {
   NeuronPatch patch{p.layer, p.unit, p.weight, p.bias};
   for (size_t j = 0; j < p.weight.size(); ++j) {
-    if (rng() % 3 == 0) patch.weight[j] = std::uniform_int_distribution<int64_t>(p.weight_lo[j], p.weight_hi[j])(rng);
+    if (rng() % 3 == 0)
+      patch.weight[j] = std::uniform_int_distribution<int64_t>(p.weight_lo[j], p.weight_hi[j])(rng);
   }
   if (rng() % 2) patch.bias = std::uniform_int_distribution<int64_t>(p.bias_lo, p.bias_hi)(rng);
   return patch;
@@ -21,7 +22,8 @@ NeuronPatch RandomPatch(const NeuronRepairProblem& p, std::mt19937_64& rng) {
 
 void Apply(QuantizedNetwork& q, const NeuronPatch& patch) {
   QuantLayer& l = q.layers[patch.layer];
-  for (size_t j = 0; j < patch.weight.size(); ++j) l.weights_q[patch.unit * l.FanIn() + j] = static_cast<int32_t>(patch.weight[j]);
+  for (size_t j = 0; j < patch.weight.size(); ++j)
+    l.weights_q[patch.unit * l.FanIn() + j] = static_cast<int32_t>(patch.weight[j]);
   l.bias_q[patch.unit] = patch.bias;
 }
 
@@ -57,9 +59,10 @@ TEST(ProblemBuilderTest, GoodIntervalsMatchTheReferencePassOnRandomNetworks) {
       for (const SampleRow& row : p.rows) {
         int64_t acc = PatchedAccumulator(p, row, patch);
         bool by_problem = InGood(row, acc);
-        bool by_reference = LogitsRight(logits, row.sample, split.target[row.sample], row.failing ? o.margin : 0);
-        ASSERT_EQ(by_problem, by_reference) << "trial " << trial << " layer " << layer << " unit " << unit
-                                            << " sample " << row.sample;
+        bool by_reference =
+            LogitsRight(logits, row.sample, split.target[row.sample], row.failing ? o.margin : 0);
+        ASSERT_EQ(by_problem, by_reference) << "trial " << trial << " layer " << layer << " unit "
+                                            << unit << " sample " << row.sample;
         ++checked_rows;
         changed_outcomes += by_problem != !row.failing;
       }
@@ -77,7 +80,8 @@ TEST(ProblemBuilderTest, ReachableRangeBoundsEveryPatch) {
   split.target.assign(c.inputs.cols(), 0);
   UpdateSplit(split, ArgmaxColumns(trace.layers.back()));
   int layer = static_cast<int>(c.quantized.layers.size()) - 1;
-  NeuronRepairProblem p = BuildNeuronProblem(c.quantized, c.quantized, trace, split, layer, 0, BuildOptions{}, {});
+  NeuronRepairProblem p =
+      BuildNeuronProblem(c.quantized, c.quantized, trace, split, layer, 0, BuildOptions{}, {});
   for (int k = 0; k < 200; ++k) {
     NeuronPatch patch = RandomPatch(p, rng);
     for (const SampleRow& row : p.rows) {

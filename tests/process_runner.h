@@ -10,7 +10,7 @@
 namespace qrepair::testing {
 
 struct ProcessResult {
-  bool exited = false;     // normal exit (then exit_code is valid)
+  bool exited = false;  // normal exit (then exit_code is valid)
   int exit_code = -1;
   int signal = 0;          // the signal that ended it, when !exited
   bool timed_out = false;  // killed by the runner at the deadline

@@ -2,20 +2,20 @@
 // representable: the logits' common scale and the bias codes (measured failures before: a
 // per-channel logits layer with an all-zero row agreed with float on 36.5 % of the inputs, and
 // Convnet_maxpool at 16-bit weights and activations on 97.65 % per tensor and 82.35 % per channel).
-#include "qrepair/quantize.h"
+#include "qrepair/quant/quantize.h"
+
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
 
-#include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
-
-#include "qrepair/forward.h"
-#include "qrepair/network.h"
-#include "qrepair/quant_config.h"
+#include "qrepair/model/network.h"
+#include "qrepair/quant/forward.h"
+#include "qrepair/quant/quant_config.h"
 
 namespace qrepair {
 namespace {
@@ -55,10 +55,9 @@ FloatBatch UniformInputs(std::mt19937_64& rng, int features, int samples) {
 }
 
 QuantConfig Config(int weight_bits, const std::string& granularity, int activation_bits) {
-  return ParseQuantConfig(
-      {{"weights", {{"bits", weight_bits}, {"granularity", granularity}}},
-       {"activations", {{"bits", activation_bits}}}},
-      "test");
+  return ParseQuantConfig({{"weights", {{"bits", weight_bits}, {"granularity", granularity}}},
+                           {"activations", {{"bits", activation_bits}}}},
+                          "test");
 }
 
 // Top-1 agreement of the integer network with float on `x`; fails the test when a logit or a
@@ -89,7 +88,8 @@ TEST(QuantizeTest, PerChannelLogitsWithAnAllZeroRowKeepTheirOrder) {
     fc2.bias[2] = 0.3f;
     const FloatBatch calibration = UniformInputs(rng, 16, 400);
     const FloatBatch x = UniformInputs(rng, 16, 400);
-    const QuantizedNetwork q = QuantizeNetwork(net, Config(8, "per-channel", 8), calibration, "test");
+    const QuantizedNetwork q =
+        QuantizeNetwork(net, Config(8, "per-channel", 8), calibration, "test");
     SCOPED_TRACE("trial " + std::to_string(trial));
     EXPECT_GE(Agreement(net, q, x), 0.95);
   }

@@ -4,7 +4,9 @@
 namespace qrepair::testing {
 
 namespace {
-int Uniform(std::mt19937_64& rng, int lo, int hi) { return std::uniform_int_distribution<int>(lo, hi)(rng); }
+int Uniform(std::mt19937_64& rng, int lo, int hi) {
+  return std::uniform_int_distribution<int>(lo, hi)(rng);
+}
 
 Layer DenseLayer(std::mt19937_64& rng, int in, int out, const std::string& name) {
   std::normal_distribution<float> n(0.0f, 1.0f / std::sqrt(static_cast<float>(in)));
@@ -31,8 +33,9 @@ RandomCase MakeRandomCase(std::mt19937_64& rng, int samples, bool conv) {
     c1.kind = LayerKind::kConv2d;
     c1.name = name("conv");
     int out_c = Uniform(rng, 1, 4);
-    c1.window = Window{Uniform(rng, 1, 3), Uniform(rng, 1, 3), Uniform(rng, 1, 2), Uniform(rng, 1, 2),
-                       Uniform(rng, 0, 1), Uniform(rng, 0, 1), Uniform(rng, 0, 1), Uniform(rng, 0, 1)};
+    c1.window =
+        Window{Uniform(rng, 1, 3), Uniform(rng, 1, 3), Uniform(rng, 1, 2), Uniform(rng, 1, 2),
+               Uniform(rng, 0, 1), Uniform(rng, 0, 1), Uniform(rng, 0, 1), Uniform(rng, 0, 1)};
     int fan_in = net.input_shape.channels * c1.window.kernel_h * c1.window.kernel_w;
     std::normal_distribution<float> n(0.0f, 1.0f / std::sqrt(static_cast<float>(fan_in)));
     c1.weights.resize(static_cast<size_t>(out_c) * fan_in);
@@ -50,7 +53,8 @@ RandomCase MakeRandomCase(std::mt19937_64& rng, int samples, bool conv) {
       Layer p;
       p.kind = pool == 1 ? LayerKind::kMaxPool : LayerKind::kAvgPool;
       p.name = name("pool");
-      p.window = Window{2, 2, Uniform(rng, 1, 2), Uniform(rng, 1, 2), 0, 0, Uniform(rng, 0, 1), Uniform(rng, 0, 1)};
+      p.window = Window{2, 2, Uniform(rng, 1, 2), Uniform(rng, 1, 2),
+                        0, 0, Uniform(rng, 0, 1), Uniform(rng, 0, 1)};
       net.layers.push_back(p);
     }
     Layer f;
@@ -77,8 +81,10 @@ RandomCase MakeRandomCase(std::mt19937_64& rng, int samples, bool conv) {
 
   QuantConfig config;
   config.defaults.weight_bits = Uniform(rng, 2, 8);
-  config.defaults.granularity = Uniform(rng, 0, 1) ? Granularity::kPerChannel : Granularity::kPerTensor;
-  config.defaults.scale_rule = Uniform(rng, 0, 3) == 0 ? ScaleRule::kPowerOfTwo : ScaleRule::kMaxAbs;
+  config.defaults.granularity =
+      Uniform(rng, 0, 1) ? Granularity::kPerChannel : Granularity::kPerTensor;
+  config.defaults.scale_rule =
+      Uniform(rng, 0, 3) == 0 ? ScaleRule::kPowerOfTwo : ScaleRule::kMaxAbs;
   config.activation_bits = Uniform(rng, 3, 8);
   c.inputs.resize(net.input_shape.Size(), samples);
   std::uniform_real_distribution<float> u(Uniform(rng, 0, 1) ? -1.0f : 0.0f, 1.0f);
@@ -91,7 +97,8 @@ void PerturbWeights(QuantizedNetwork& q, std::mt19937_64& rng) {
   for (QuantLayer& l : q.layers) {
     if (!l.IsLinear()) continue;
     for (int32_t& w : l.weights_q) {
-      if (Uniform(rng, 0, 3) == 0) w = Uniform(rng, static_cast<int>(l.WeightMin()), static_cast<int>(l.WeightMax()));
+      if (Uniform(rng, 0, 3) == 0)
+        w = Uniform(rng, static_cast<int>(l.WeightMin()), static_cast<int>(l.WeightMax()));
     }
     for (int64_t& b : l.bias_q) {
       if (Uniform(rng, 0, 3) == 0) b += Uniform(rng, -50, 50);

@@ -4,9 +4,9 @@
 
 #include <random>
 
-#include "qrepair/forward.h"
-#include "qrepair/network.h"
-#include "qrepair/quantize.h"
+#include "qrepair/model/network.h"
+#include "qrepair/quant/forward.h"
+#include "qrepair/quant/quantize.h"
 
 namespace qrepair::testing {
 

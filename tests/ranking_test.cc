@@ -1,6 +1,6 @@
 // Neuron ranking: a deliberately broken neuron is found, the formulas give their textbook values,
 // the margin gradient matches finite differences, and rankings are deterministic.
-#include "qrepair/ranking.h"
+#include "qrepair/rank/ranking.h"
 
 #include <gtest/gtest.h>
 
@@ -8,13 +8,13 @@
 #include <cmath>
 #include <set>
 
-#include "margin_gradient.h"
 #include "qrepair/error.h"
-#include "qrepair/forward.h"
-#include "qrepair/quantize.h"
-#include "qrepair/sample_split.h"
+#include "qrepair/quant/forward.h"
+#include "qrepair/quant/quantize.h"
+#include "qrepair/rank/sample_split.h"
 #include "random_networks.h"
-#include "spectrum_formulas.h"
+#include "rank/margin_gradient.h"
+#include "rank/spectrum_formulas.h"
 
 namespace qrepair {
 namespace {

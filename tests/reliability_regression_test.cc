@@ -9,11 +9,11 @@
 
 #include "process_runner.h"
 #include "qrepair/error.h"
-#include "qrepair/integer_ops.h"
-#include "qrepair/json_io.h"
-#include "qrepair/model_loader.h"
-#include "qrepair/quant_config.h"
-#include "qrepair/quantize.h"
+#include "qrepair/io/json_io.h"
+#include "qrepair/io/model_loader.h"
+#include "qrepair/quant/integer_ops.h"
+#include "qrepair/quant/quant_config.h"
+#include "qrepair/quant/quantize.h"
 #include "random_networks.h"
 
 namespace qrepair {
@@ -98,14 +98,17 @@ TEST_F(ReliabilityRegressionTest, ConfigLayerOverrideNamingNoLayerIsRefused) {
   for (const Layer& l : c.network.layers) {
     if (l.IsLinear()) last = l.name;
   }
-  std::string path = Write("q.json", R"({"weights": {"bits": 4}, "layers": {"no_such_layer": {"bits": 3}}})");
+  std::string path =
+      Write("q.json", R"({"weights": {"bits": 4}, "layers": {"no_such_layer": {"bits": 3}}})");
   QuantConfig config = LoadQuantConfig(path);
-  std::string message = BadInputMessage([&] { QuantizeNetwork(c.network, config, c.inputs, "m.onnx"); });
+  std::string message =
+      BadInputMessage([&] { QuantizeNetwork(c.network, config, c.inputs, "m.onnx"); });
   EXPECT_THAT(message, HasSubstr(path));
   EXPECT_THAT(message, HasSubstr("$.layers.no_such_layer"));
   EXPECT_THAT(message, HasSubstr("'" + last + "'"));
   // A name that exists is accepted.
-  path = Write("q2.json", R"({"weights": {"bits": 4}, "layers": {")" + last + R"(": {"bits": 3}}})");
+  path =
+      Write("q2.json", R"({"weights": {"bits": 4}, "layers": {")" + last + R"(": {"bits": 3}}})");
   QuantizedNetwork q = QuantizeNetwork(c.network, LoadQuantConfig(path), c.inputs, "m.onnx");
   for (const QuantLayer& l : q.layers) {
     if (l.name == last) EXPECT_EQ(l.weight_bits, 3);

@@ -1,16 +1,17 @@
 // The repair loop (RunRepair) on the bundled tiny MLP and Fashion-MNIST: every accepted patch is
 // confirmed by the reference pass, and the guard set refuses patches that cost agreement on it.
+#include "qrepair/repair/repair.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "qrepair/forward.h"
-#include "qrepair/init.h"
-#include "qrepair/model_loader.h"
-#include "qrepair/quantize.h"
-#include "qrepair/repair.h"
-#include "qrepair/repair_job.h"
+#include "qrepair/io/model_loader.h"
+#include "qrepair/quant/forward.h"
+#include "qrepair/quant/init.h"
+#include "qrepair/quant/quantize.h"
+#include "qrepair/repair/repair_job.h"
 #include "temp_dir.h"
 
 namespace qrepair {
@@ -118,7 +119,8 @@ TEST_F(RepairTest, GuardSetRefusesPatchesThatLowerItsAgreement) {
   ASSERT_FALSE(hurt.empty()) << "the first patch breaks none of 2700 other images";
   RepairOptions o = Options();
   o.guard.resize(pool.rows(), static_cast<Eigen::Index>(hurt.size()));
-  for (size_t k = 0; k < hurt.size(); ++k) o.guard.col(static_cast<Eigen::Index>(k)) = pool.col(hurt[k]);
+  for (size_t k = 0; k < hurt.size(); ++k)
+    o.guard.col(static_cast<Eigen::Index>(k)) = pool.col(hurt[k]);
 
   const RepairResult guarded = RunRepair(net_, start_, repair_, o);
   EXPECT_EQ(guarded.guard_samples, static_cast<int64_t>(hurt.size()));

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <vector>
 
-#include "qrepair/quantized_network.h"
+#include "qrepair/model/quantized_network.h"
 
 namespace qrepair::testing {
 
@@ -34,7 +34,8 @@ inline std::vector<int64_t> ScalarForward(const QuantizedNetwork& net, std::vect
       case LayerKind::kDense:
         for (int u = 0; u < out.channels; ++u) {
           int64_t acc = l.bias_q[u];
-          for (int64_t j = 0; j < in.Size(); ++j) acc += int64_t{l.weights_q[u * in.Size() + j]} * x[j];
+          for (int64_t j = 0; j < in.Size(); ++j)
+            acc += int64_t{l.weights_q[u * in.Size() + j]} * x[j];
           y[u] = requant(u, acc);
         }
         break;
@@ -46,8 +47,12 @@ inline std::vector<int64_t> ScalarForward(const QuantizedNetwork& net, std::vect
               for (int c = 0; c < in.channels; ++c)
                 for (int kh = 0; kh < w.kernel_h; ++kh)
                   for (int kw = 0; kw < w.kernel_w; ++kw) {
-                    int64_t wq = l.weights_q[((static_cast<size_t>(o) * in.channels + c) * w.kernel_h + kh) * w.kernel_w + kw];
-                    acc += wq * at(c, oh * w.stride_h - w.pad_top + kh, ow * w.stride_w - w.pad_left + kw);
+                    int64_t wq =
+                        l.weights_q[((static_cast<size_t>(o) * in.channels + c) * w.kernel_h + kh) *
+                                        w.kernel_w +
+                                    kw];
+                    acc += wq * at(c, oh * w.stride_h - w.pad_top + kh,
+                                   ow * w.stride_w - w.pad_left + kw);
                   }
               y[(static_cast<size_t>(o) * out.height + oh) * out.width + ow] = requant(o, acc);
             }

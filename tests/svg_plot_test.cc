@@ -1,5 +1,5 @@
 // SVG charts: tick choice and escaping, and that the files render (rsvg-convert to PNG).
-#include "qrepair/svg_plot.h"
+#include "qrepair/report/svg_plot.h"
 
 #include <gtest/gtest.h>
 
@@ -9,7 +9,7 @@
 #include <fstream>
 
 #include "qrepair/error.h"
-#include "qrepair/report_plots.h"
+#include "qrepair/report/report_plots.h"
 #include "temp_dir.h"
 
 namespace qrepair {

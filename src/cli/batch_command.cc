@@ -11,8 +11,8 @@
 #include <optional>
 
 #include "commands.h"
-#include "qrepair/batch.h"
-#include "qrepair/batch_merge.h"
+#include "qrepair/batch/batch.h"
+#include "qrepair/batch/batch_merge.h"
 
 namespace qrepair::cli {
 

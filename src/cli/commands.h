@@ -2,13 +2,12 @@
 // one library function from its callback. main() owns the error policy.
 #pragma once
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <string>
 
-#include <CLI/CLI.hpp>
-
-#include "qrepair/dataset.h"
 #include "qrepair/error.h"
+#include "qrepair/io/dataset.h"
 
 namespace qrepair::cli {
 
@@ -39,7 +38,8 @@ namespace qrepair::cli {
 // SIGINT/SIGTERM set the returned flag (long commands stop at the next safe point).
 const std::atomic<bool>* InstallStopHandlers();
 // Progress on stderr: a redrawn bar on a terminal, a plain line at most every 5 s otherwise.
-void ShowProgress(const char* what, int done, int total, double seconds_left, const std::string& detail);
+void ShowProgress(const char* what, int done, int total, double seconds_left,
+                  const std::string& detail);
 void EndProgress();
 void SetUpRepair(CLI::App& app);
 
@@ -52,7 +52,8 @@ struct ExportOutputs {
   std::string prefix = "qrepair";
 };
 void AddExportOptions(CLI::App* cmd, ExportOutputs& outputs, bool with_report_svg);
-void CheckExportOutputs(const ExportOutputs& outputs, const std::vector<std::string>& inputs, bool force);
+void CheckExportOutputs(const ExportOutputs& outputs, const std::vector<std::string>& inputs,
+                        bool force);
 }  // namespace qrepair::cli
 namespace qrepair {
 struct ExtraOutput;
@@ -62,7 +63,7 @@ struct RepairReport;
 namespace qrepair::cli {
 // The exports and the per-class SVG of a verified repair, rendered (and so validated) in memory;
 // `repair` writes them with its other outputs, or nothing if one fails.
-std::vector<ExtraOutput> RenderRepairOutputs(const ExportOutputs& outputs, const ModelFile& repaired,
-                                             const RepairReport& report);
+std::vector<ExtraOutput> RenderRepairOutputs(const ExportOutputs& outputs,
+                                             const ModelFile& repaired, const RepairReport& report);
 void SetUpBatch(CLI::App& app);  // `batch` and `batch-merge`
 }  // namespace qrepair::cli

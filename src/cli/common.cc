@@ -36,8 +36,9 @@ void SetVerbosity(bool quiet, int verbose) {
   logger->set_pattern("%^%l%$: %v");
   spdlog::set_default_logger(logger);
   spdlog::set_level(quiet ? spdlog::level::err
-                          : (verbose >= 2 ? spdlog::level::trace
-                                          : (verbose == 1 ? spdlog::level::debug : spdlog::level::info)));
+                          : (verbose >= 2
+                                 ? spdlog::level::trace
+                                 : (verbose == 1 ? spdlog::level::debug : spdlog::level::info)));
 }
 
 }  // namespace qrepair::cli
@@ -65,7 +66,8 @@ const std::atomic<bool>* InstallStopHandlers() {
   return &g_stop;
 }
 
-void ShowProgress(const char* what, int done, int total, double seconds_left, const std::string& detail) {
+void ShowProgress(const char* what, int done, int total, double seconds_left,
+                  const std::string& detail) {
   if (spdlog::get_level() > spdlog::level::info) return;
   static auto last = std::chrono::steady_clock::now() - std::chrono::hours(1);
   auto now = std::chrono::steady_clock::now();

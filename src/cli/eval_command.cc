@@ -3,13 +3,12 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
-
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "qrepair/atomic_file.h"
-#include "qrepair/evaluate.h"
-#include "qrepair/model_source.h"
+#include "qrepair/io/atomic_file.h"
+#include "qrepair/io/model_source.h"
+#include "qrepair/quant/evaluate.h"
 
 namespace qrepair::cli {
 
@@ -71,13 +70,15 @@ void RunEval(const EvalFlags& f) {
 void SetUpEval(CLI::App& app) {
   auto flags = std::make_shared<EvalFlags>();
   CLI::App* cmd = app.add_subcommand("eval", "Float vs quantized accuracy and top-1 agreement");
-  cmd->add_option("model", flags->model, "Float model (.onnx, .nnet, .json) or quantized .json")->required();
+  cmd->add_option("model", flags->model, "Float model (.onnx, .nnet, .json) or quantized .json")
+      ->required();
   cmd->add_option("--config", flags->config, "Quantization config JSON (needed for a float model)");
   AddDataFlags(cmd, flags->data, true);
   cmd->add_option("--calibration-range", flags->calibration_range,
                   "Rows A:B used to calibrate activation scales (default: the evaluated rows)");
   cmd->add_flag("--json", flags->json, "One JSON object on stdout");
-  cmd->add_option("--predictions", flags->predictions, "Write index,label,float_top1,quantized_top1 CSV");
+  cmd->add_option("--predictions", flags->predictions,
+                  "Write index,label,float_top1,quantized_top1 CSV");
   cmd->callback([flags] { RunEval(*flags); });
 }
 

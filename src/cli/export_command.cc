@@ -3,12 +3,12 @@
 #include <memory>
 
 #include "commands.h"
-#include "qrepair/atomic_file.h"
-#include "qrepair/c_header_export.h"
-#include "qrepair/json_io.h"
-#include "qrepair/onnx_export.h"
-#include "qrepair/repair_job.h"
-#include "qrepair/report_plots.h"
+#include "qrepair/export/c_header_export.h"
+#include "qrepair/export/onnx_export.h"
+#include "qrepair/io/atomic_file.h"
+#include "qrepair/io/json_io.h"
+#include "qrepair/repair/repair_job.h"
+#include "qrepair/report/report_plots.h"
 
 namespace qrepair::cli {
 

@@ -1,12 +1,12 @@
 // `qrepair quantize`: the round-to-nearest quantized network as qrepair JSON.
-#include <memory>
-
-#include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <memory>
+#include <nlohmann/json.hpp>
+
 #include "commands.h"
-#include "qrepair/atomic_file.h"
-#include "qrepair/model_source.h"
+#include "qrepair/io/atomic_file.h"
+#include "qrepair/io/model_source.h"
 
 namespace qrepair::cli {
 
@@ -29,7 +29,8 @@ void SetUpQuantize(CLI::App& app) {
   cmd->add_option("-o,--output", f->output, "Output qrepair JSON")->required();
   cmd->add_flag("--force", f->force, "Allow -o to name an input file");
   cmd->callback([f] {
-    RefuseOverwritingInputs(f->output, {f->model, f->config, f->data.data, f->data.labels}, f->force);
+    RefuseOverwritingInputs(f->output, {f->model, f->config, f->data.data, f->data.labels},
+                            f->force);
     Dataset calibration = LoadDataset(ToDataOptions(f->data, f->data.range));
     ModelFile model = OpenModel(f->model, f->config, calibration);
     WriteFileAtomic(f->output, ModelFileToJson(model).dump(1) + "\n");

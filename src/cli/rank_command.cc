@@ -8,9 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "qrepair/model_source.h"
-#include "qrepair/ranking.h"
-#include "qrepair/sample_split.h"
+#include "qrepair/io/model_source.h"
+#include "qrepair/rank/ranking.h"
+#include "qrepair/rank/sample_split.h"
 
 namespace qrepair::cli {
 

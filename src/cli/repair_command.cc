@@ -1,13 +1,13 @@
 // `qrepair repair`: repair a quantized network and write it with its report.
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <iostream>
 #include <memory>
-
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "commands.h"
-#include "qrepair/repair_job.h"
+#include "qrepair/repair/repair_job.h"
 
 namespace qrepair::cli {
 
@@ -27,7 +27,7 @@ struct RepairFlags {
   std::string target = "float";
   double time_limit = 120;
   double call_time_limit = 30;
-  uint64_t work_limit = 0;       // millions of Z3 resource units
+  uint64_t work_limit = 0;  // millions of Z3 resource units
   uint64_t call_work_limit = 100;
   int jobs = 1;
   std::string encoding = "lia";
@@ -50,53 +50,80 @@ void SetUpRepair(CLI::App& app) {
   auto f = std::make_shared<RepairFlags>();
   auto outputs = std::make_shared<ExportOutputs>();
   CLI::App* cmd = app.add_subcommand("repair", "Repair a quantized network with Z3 and verify it");
-  cmd->add_option("model", f->model, "Float model (.onnx, .nnet, .json) or quantized .json")->required();
+  cmd->add_option("model", f->model, "Float model (.onnx, .nnet, .json) or quantized .json")
+      ->required();
   cmd->add_option("--config", f->config, "Quantization config JSON");
   AddDataFlags(cmd, f->data, false);
-  cmd->add_option("--repair-range", f->repair_range, "Rows A:B the repair may look at")->capture_default_str();
+  cmd->add_option("--repair-range", f->repair_range, "Rows A:B the repair may look at")
+      ->capture_default_str();
   cmd->add_option("--holdout-range", f->holdout_range, "Rows A:B only measured, never repaired on");
-  cmd->add_option("--neurons", f->neurons, "Most critical neurons tried per round (K)")->capture_default_str();
+  cmd->add_option("--neurons", f->neurons, "Most critical neurons tried per round (K)")
+      ->capture_default_str();
   cmd->add_option("--layers", f->layers, "Only repair these layers (names)");
-  cmd->add_option("--max-delta", f->max_delta, "Largest change of an integer weight from its start value")
-      ->capture_default_str()->check(CLI::Range(1, 1 << 15));
+  cmd->add_option("--max-delta", f->max_delta,
+                  "Largest change of an integer weight from its start value")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1 << 15));
   cmd->add_option("--margin", f->margin, "Logit quanta a fixed sample's target must win by")
-      ->capture_default_str()->check(CLI::Range(0, 1 << 30));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 30));
   cmd->add_option("--keep-margin", f->keep_margin,
                   "Passing samples keep min(their margin, this) logit quanta (guards unseen data)")
-      ->capture_default_str()->check(CLI::Range(0, 1 << 30));
-  cmd->add_option("--max-changes", f->max_changes, "At most this many weights changed per neuron and solve (0: no bound)")
-      ->capture_default_str()->check(CLI::Range(0, 1 << 20));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 30));
+  cmd->add_option("--max-changes", f->max_changes,
+                  "At most this many weights changed per neuron and solve (0: no bound)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1 << 20));
   cmd->add_option("--target", f->target, "float: agree with the float network; labels: true labels")
-      ->capture_default_str()->check(CLI::IsMember({"float", "labels"}));
-  cmd->add_option("--time-limit", f->time_limit, "Wall-clock seconds for the whole job")->capture_default_str();
-  cmd->add_option("--call-time-limit", f->call_time_limit, "Seconds per solver call (killed from outside)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"float", "labels"}));
+  cmd->add_option("--time-limit", f->time_limit, "Wall-clock seconds for the whole job")
+      ->capture_default_str();
+  cmd->add_option("--call-time-limit", f->call_time_limit,
+                  "Seconds per solver call (killed from outside)")
       ->capture_default_str();
   cmd->add_option("--work-limit", f->work_limit,
                   "Deterministic budget for the whole job in millions of Z3 resource units "
                   "(0: off); results then do not depend on machine speed (see docs/repair.md)")
-      ->capture_default_str()->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
   cmd->add_option("--call-work-limit", f->call_work_limit,
                   "Millions of Z3 resource units per solver call (0: only the job's budget)")
-      ->capture_default_str()->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
-  cmd->add_option("--memory-limit", f->memory_limit_mb, "MiB per solver process")->capture_default_str();
-  cmd->add_option("-j,--jobs", f->jobs, "Solver processes at once")->capture_default_str()->check(CLI::Range(1, 256));
-  cmd->add_option("--encoding", f->encoding, "bv, pb or lia")->capture_default_str()->check(CLI::IsMember({"bv", "pb", "lia"}));
-  cmd->add_option("--init", f->init, "Starting rounding: rtn, gptq, gptq-float")->capture_default_str()
+      ->capture_default_str()
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 40));
+  cmd->add_option("--memory-limit", f->memory_limit_mb, "MiB per solver process")
+      ->capture_default_str();
+  cmd->add_option("-j,--jobs", f->jobs, "Solver processes at once")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 256));
+  cmd->add_option("--encoding", f->encoding, "bv, pb or lia")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"bv", "pb", "lia"}));
+  cmd->add_option("--init", f->init, "Starting rounding: rtn, gptq, gptq-float")
+      ->capture_default_str()
       ->check(CLI::IsMember({"rtn", "gptq", "gptq-float"}));
   cmd->add_option("--augment", f->augment,
                   "Init calibration: none, or the repair images also shifted by one pixel: shift "
                   "(4 directions), shift8 (and diagonals); shift:HxW for flat inputs")
       ->capture_default_str();
-  cmd->add_option("--guard", f->guard,
-                  "Inputs that guard the SMT stage: augment (the --augment copies: a verified patch "
-                  "that lowers the agreement with float on them is refused) or none")
-      ->capture_default_str()->check(CLI::IsMember({"augment", "none"}));
-  cmd->add_option("--strategy", f->strategy, "default or qnnrepair")->capture_default_str()
+  cmd->add_option(
+         "--guard", f->guard,
+         "Inputs that guard the SMT stage: augment (the --augment copies: a verified patch "
+         "that lowers the agreement with float on them is refused) or none")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"augment", "none"}));
+  cmd->add_option("--strategy", f->strategy, "default or qnnrepair")
+      ->capture_default_str()
       ->check(CLI::IsMember({"default", "qnnrepair"}));
-  cmd->add_option("--rank-method", f->rank_method, "Neuron ranking (see `qrepair rank --help`)")->capture_default_str();
+  cmd->add_option("--rank-method", f->rank_method, "Neuron ranking (see `qrepair rank --help`)")
+      ->capture_default_str();
   cmd->add_option("--max-rounds", f->max_rounds, "Ranking/solving rounds")->capture_default_str();
-  cmd->add_option("--max-passing-rows", f->max_passing_rows, "Hidden layers: passing samples per problem")->capture_default_str();
-  cmd->add_flag("--allow-broken", f->allow_broken, "Accept patches that break passing samples when the net gain is positive");
+  cmd->add_option("--max-passing-rows", f->max_passing_rows,
+                  "Hidden layers: passing samples per problem")
+      ->capture_default_str();
+  cmd->add_flag("--allow-broken", f->allow_broken,
+                "Accept patches that break passing samples when the net gain is positive");
   cmd->add_option("-o,--output", f->output, "Repaired network (qrepair JSON)")->required();
   cmd->add_option("--report", f->report, "Report JSON");
   cmd->add_option("--report-md", f->report_md, "Report Markdown");
@@ -141,21 +168,40 @@ void SetUpRepair(CLI::App& app) {
     o.report_json = f->report;
     o.report_md = f->report_md;
     o.force = f->force;
-    o.echo = {{"config", f->config}, {"data", f->data.data}, {"labels", f->data.labels},
-              {"input_scale", f->data.input_scale}, {"repair_range", f->repair_range},
-              {"holdout_range", f->holdout_range}, {"neurons", f->neurons}, {"layers", f->layers},
-              {"max_delta", f->max_delta}, {"margin", f->margin}, {"keep_margin", f->keep_margin}, {"max_changes", f->max_changes}, {"target", f->target},
-              {"time_limit", f->time_limit}, {"call_time_limit", f->call_time_limit},
-              {"work_limit", f->work_limit}, {"call_work_limit", f->call_work_limit}, {"jobs", f->jobs},
-              {"encoding", f->encoding}, {"init", f->init}, {"augment", f->augment}, {"guard", f->guard}, {"strategy", f->strategy},
-              {"rank_method", f->rank_method}, {"max_rounds", f->max_rounds}, {"allow_broken", f->allow_broken}};
+    o.echo = {{"config", f->config},
+              {"data", f->data.data},
+              {"labels", f->data.labels},
+              {"input_scale", f->data.input_scale},
+              {"repair_range", f->repair_range},
+              {"holdout_range", f->holdout_range},
+              {"neurons", f->neurons},
+              {"layers", f->layers},
+              {"max_delta", f->max_delta},
+              {"margin", f->margin},
+              {"keep_margin", f->keep_margin},
+              {"max_changes", f->max_changes},
+              {"target", f->target},
+              {"time_limit", f->time_limit},
+              {"call_time_limit", f->call_time_limit},
+              {"work_limit", f->work_limit},
+              {"call_work_limit", f->call_work_limit},
+              {"jobs", f->jobs},
+              {"encoding", f->encoding},
+              {"init", f->init},
+              {"augment", f->augment},
+              {"guard", f->guard},
+              {"strategy", f->strategy},
+              {"rank_method", f->rank_method},
+              {"max_rounds", f->max_rounds},
+              {"allow_broken", f->allow_broken}};
     CheckExportOutputs(*outputs, {f->model, f->config, f->data.data, f->data.labels}, f->force);
     o.render_extra = [outputs](const ModelFile& repaired, const RepairReport& report) {
       return RenderRepairOutputs(*outputs, repaired, report);
     };
     auto begin = std::chrono::steady_clock::now();
     RepairJobResult result = RunRepairJob(o, [&](int done, int total, int64_t right) {
-      double left = f->time_limit - std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+      double left = f->time_limit -
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
       ShowProgress("repair", done, total, left, std::to_string(right) + " right");
     });
     EndProgress();

@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "commands.h"
-#include "qrepair/atomic_file.h"
-#include "qrepair/sweep.h"
+#include "qrepair/io/atomic_file.h"
+#include "qrepair/repair/sweep.h"
 
 namespace qrepair::cli {
 

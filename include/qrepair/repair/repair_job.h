@@ -1,0 +1,62 @@
+// One repair job end to end: load, quantize, initialize, repair, verify, write. Shared by
+// `qrepair repair` and `qrepair batch`.
+#pragma once
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "qrepair/error.h"
+#include "qrepair/io/dataset.h"
+#include "qrepair/io/json_io.h"
+#include "qrepair/quant/init.h"
+#include "qrepair/repair/repair.h"
+#include "qrepair/report/report.h"
+
+namespace qrepair {
+
+// A further file of a repair job (an export, a plot), rendered in memory.
+struct ExtraOutput {
+  std::string path;
+  std::string bytes;
+  std::string what;  // for the log line
+};
+
+// Writes each file atomically, one log line each (`repair` and `export`).
+void WriteExtraOutputs(const std::vector<ExtraOutput>& files);
+
+struct RepairJobOptions {
+  std::string model;
+  std::string config;
+  DataOptions data;  // without range
+  RowRange repair_range;
+  bool has_holdout = false;
+  RowRange holdout_range;
+  InitMethod init = InitMethod::kRtn;
+  Augmentation augment;  // of the init's calibration set
+  bool guard = true;     // the augmented copies also guard the SMT stage (RepairOptions::guard)
+  RepairOptions repair;
+  std::string output;  // repaired qrepair JSON (required)
+  std::string report_json;
+  std::string report_md;
+  bool force = false;
+  nlohmann::json echo;  // options echoed into the report
+  // Renders further outputs of the verified network before anything is written: if it throws,
+  // the job writes no file at all (the repaired JSON and reports included).
+  std::function<std::vector<ExtraOutput>(const ModelFile& repaired, const RepairReport& report)>
+      render_extra;
+};
+
+struct RepairJobResult {
+  RepairReport report;
+  ExitCode code = ExitCode::kSuccess;  // kSuccess, kNoImprovement, kLimitReached, kInterrupted
+  ModelFile repaired;                  // what was written (for exporters)
+};
+
+// Throws Error for bad input and I/O failures. Writes nothing unless verification passed and
+// every output rendered (then the output, the reports and the extra outputs are written, each
+// atomically).
+RepairJobResult RunRepairJob(const RepairJobOptions& options, const ProgressFn& progress = nullptr);
+
+}  // namespace qrepair

@@ -1,0 +1,61 @@
+// The repair report: every figure in it comes from the reference integer pass, re-run on the
+// final network independently of the solver.
+#pragma once
+
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "qrepair/quant/evaluate.h"
+#include "qrepair/repair/repair.h"
+
+namespace qrepair {
+
+struct StageFigures {
+  EvalSummary repair;
+  EvalSummary holdout;  // samples == 0 when no holdout range was given
+};
+
+struct RepairReport {
+  std::string model;
+  std::string model_sha256;
+  std::string tool_version;
+  nlohmann::json* options = nullptr;  // command-line options, echoed (not owned)
+  StageFigures before;                // round-to-nearest
+  StageFigures init;                  // after --init (equals before for rtn)
+  StageFigures after;                 // the written network
+  std::string init_method;
+  int init_layers = 0;         // linear layers
+  int init_layers_done = 0;    // of them, re-derived by the init (fewer: the limit cut it short)
+  std::string start = "init";  // where the SMT stage started: "init", or "rtn" when the
+                               // init was worse on the repair set
+  std::vector<NeuronChange> changes;
+  SolverStats solver;
+  int rounds = 0;
+  int64_t fixed = 0;        // repair samples wrong before repair and right after
+  int64_t broken = 0;       // repair samples right before repair and wrong after
+  int64_t stage_fixed = 0;  // the same, counted from the start of the SMT stage (after init)
+  int64_t stage_broken = 0;
+  bool verified = false;
+  std::string verification_note;
+  std::string status;  // "repaired", "no_improvement", "limit_reached", "interrupted"
+  double seconds = 0;
+  double init_seconds = 0;
+  std::vector<std::pair<std::pair<int, int>, int64_t>> fixed_confusions;  // (from, to) -> count
+  // The guard set (RepairOptions::guard): how many inputs, on how many of them the integer
+  // top-1 equals the float one at the start of the SMT stage and in the written network (the
+  // latter re-measured by the reference pass), and how many verified patches it refused.
+  struct Guard {
+    int64_t inputs = 0;
+    int64_t agree_before = 0;
+    int64_t agree_after = 0;
+    int64_t refused = 0;
+  } guard;
+};
+
+nlohmann::json ReportToJson(const RepairReport& report);
+std::string ReportToMarkdown(const RepairReport& report);
+// The before/after table printed on stdout.
+std::string ReportSummaryTable(const RepairReport& report);
+
+}  // namespace qrepair

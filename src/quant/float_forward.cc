@@ -1,0 +1,175 @@
+// The float forward pass, batched over samples with Eigen's GEMM.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "qrepair/error.h"
+#include "qrepair/quant/forward.h"
+
+namespace qrepair {
+
+using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+
+FloatBatch InputBatch(const Dataset& data, int64_t begin, int64_t end) {
+  if (end < 0) end = data.rows;
+  return Eigen::Map<const FloatBatch>(data.values.data() + begin * data.features, data.features,
+                                      end - begin);
+}
+
+namespace {
+
+// im2col of one CHW sample: (in_c*kh*kw) x (out_h*out_w), zero padding.
+template <typename T>
+void Im2Col(const T* x, const Shape& in, const Window& w, const Shape& out,
+            Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>& cols) {
+  cols.resize(int64_t{in.channels} * w.kernel_h * w.kernel_w, int64_t{out.height} * out.width);
+  for (int c = 0; c < in.channels; ++c) {
+    for (int kh = 0; kh < w.kernel_h; ++kh) {
+      for (int kw = 0; kw < w.kernel_w; ++kw) {
+        int64_t row = (int64_t{c} * w.kernel_h + kh) * w.kernel_w + kw;
+        for (int oh = 0; oh < out.height; ++oh) {
+          int ih = oh * w.stride_h - w.pad_top + kh;
+          for (int ow = 0; ow < out.width; ++ow) {
+            int iw = ow * w.stride_w - w.pad_left + kw;
+            bool inside = ih >= 0 && ih < in.height && iw >= 0 && iw < in.width;
+            cols(row, int64_t{oh} * out.width + ow) =
+                inside ? x[(int64_t{c} * in.height + ih) * in.width + iw] : T(0);
+          }
+        }
+      }
+    }
+  }
+}
+
+template <typename T, typename Reduce>
+void Pool(const T* x, const Shape& in, const Window& w, const Shape& out, T* y, Reduce reduce) {
+  for (int c = 0; c < in.channels; ++c) {
+    for (int oh = 0; oh < out.height; ++oh) {
+      for (int ow = 0; ow < out.width; ++ow) {
+        int h0 = std::max(0, oh * w.stride_h - w.pad_top);
+        int h1 = std::min(in.height, oh * w.stride_h - w.pad_top + w.kernel_h);
+        int w0 = std::max(0, ow * w.stride_w - w.pad_left);
+        int w1 = std::min(in.width, ow * w.stride_w - w.pad_left + w.kernel_w);
+        y[(int64_t{c} * out.height + oh) * out.width + ow] =
+            reduce(x + int64_t{c} * in.height * in.width, in.width, h0, h1, w0, w1);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+// Exposed to integer_forward.cc through these declarations.
+template <typename T>
+void Im2ColT(const T* x, const Shape& in, const Window& w, const Shape& out,
+             Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>& cols) {
+  Im2Col(x, in, w, out, cols);
+}
+template void Im2ColT<float>(const float*, const Shape&, const Window&, const Shape&,
+                             Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic>&);
+template void Im2ColT<double>(const double*, const Shape&, const Window&, const Shape&,
+                              Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic>&);
+
+FloatBatch ForwardFloatLayer(const Layer& layer, const FloatBatch& input) {
+  const int64_t n = input.cols();
+  const Shape& in = layer.input_shape;
+  const Shape& out = layer.output_shape;
+  FloatBatch y(out.Size(), n);
+  switch (layer.kind) {
+    case LayerKind::kDense: {
+      Eigen::Map<const RowMajorF> w(layer.weights.data(), out.Size(), in.Size());
+      Eigen::Map<const Eigen::VectorXf> b(layer.bias.data(), out.Size());
+      y.noalias() = w * input;
+      y.colwise() += b;
+      return y;
+    }
+    case LayerKind::kConv2d: {
+      const Window& win = layer.window;
+      Eigen::Map<const RowMajorF> w(layer.weights.data(), out.channels,
+                                    int64_t{in.channels} * win.kernel_h * win.kernel_w);
+      Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic> cols;
+      const int64_t positions = int64_t{out.height} * out.width;
+      for (int64_t s = 0; s < n; ++s) {
+        Im2Col(input.col(s).data(), in, win, out, cols);
+        Eigen::Map<RowMajorF> ys(y.col(s).data(), out.channels, positions);
+        ys.noalias() = w * cols;
+        for (int c = 0; c < out.channels; ++c) ys.row(c).array() += layer.bias[c];
+      }
+      return y;
+    }
+    case LayerKind::kRelu:
+      return input.cwiseMax(0.0f);
+    case LayerKind::kLeakyRelu:
+      return input.unaryExpr([a = layer.alpha](float v) { return v >= 0 ? v : a * v; });
+    case LayerKind::kSigmoid:
+      return input.unaryExpr([](float v) { return 1.0f / (1.0f + std::exp(-v)); });
+    case LayerKind::kMaxPool:
+    case LayerKind::kAvgPool: {
+      bool is_max = layer.kind == LayerKind::kMaxPool;
+      for (int64_t s = 0; s < n; ++s) {
+        Pool(input.col(s).data(), in, layer.window, out, y.col(s).data(),
+             [is_max](const float* plane, int width, int h0, int h1, int w0, int w1) {
+               float acc = is_max ? -std::numeric_limits<float>::infinity() : 0.0f;
+               for (int h = h0; h < h1; ++h) {
+                 for (int w = w0; w < w1; ++w) {
+                   float v = plane[int64_t{h} * width + w];
+                   acc = is_max ? std::max(acc, v) : acc + v;
+                 }
+               }
+               return is_max ? acc : acc / static_cast<float>((h1 - h0) * (w1 - w0));
+             });
+      }
+      return y;
+    }
+    case LayerKind::kFlatten:
+      return input;
+    case LayerKind::kNormalize: {
+      for (int64_t s = 0; s < n; ++s) {
+        for (int64_t i = 0; i < in.Size(); ++i) {
+          float off = layer.offset.size() == 1 ? layer.offset[0] : layer.offset[i];
+          float div = layer.divisor.size() == 1 ? layer.divisor[0] : layer.divisor[i];
+          y(i, s) = (input(i, s) - off) / div;
+        }
+      }
+      return y;
+    }
+  }
+  throw InternalError("unknown layer kind in float pass");
+}
+
+FloatBatch ForwardFloat(const Network& network, const FloatBatch& input,
+                        std::vector<FloatBatch>* trace) {
+  if (trace) trace->clear();
+  FloatBatch x = input;
+  for (const Layer& layer : network.layers) {
+    x = ForwardFloatLayer(layer, x);
+    if (trace) trace->push_back(x);
+  }
+  return x;
+}
+
+std::vector<int> ArgmaxColumns(const FloatBatch& logits) {
+  std::vector<int> top(logits.cols());
+  for (int64_t s = 0; s < logits.cols(); ++s) {
+    int best = 0;
+    for (int k = 1; k < logits.rows(); ++k) {
+      if (logits(k, s) > logits(best, s)) best = k;
+    }
+    top[s] = best;
+  }
+  return top;
+}
+
+std::vector<int> ArgmaxColumns(const CodeBatch& logits) {
+  std::vector<int> top(logits.cols());
+  for (int64_t s = 0; s < logits.cols(); ++s) {
+    int best = 0;
+    for (int k = 1; k < logits.rows(); ++k) {
+      if (logits(k, s) > logits(best, s)) best = k;
+    }
+    top[s] = best;
+  }
+  return top;
+}
+
+}  // namespace qrepair

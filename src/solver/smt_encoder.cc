@@ -1,0 +1,750 @@
+// The only file that includes z3++.h: encodes a NeuronRepairProblem in one of three ways and
+// solves it, in a child process whose time and memory are limited from outside.
+//
+// Variables: for every weight j that may move, its change d_j = w'_j - w_j in [lo_j - w_j,
+// hi_j - w_j], held as a k_j-bit two's-complement bit-vector (k_j just wide enough). The
+// accumulator change of a row is L = sum_j x_j d_j + d_b, and the row is right iff
+// acc + L lies in one of its good intervals [g.lo, g.hi], i.e. g.lo - acc <= L <= g.hi - acc.
+//   bv:  L as a W-bit bit-vector sum of sign-extended d_j times constants; bvsle/bvsge.
+//   pb:  d_j = -2^(k-1) b_{j,k-1} + sum_{i<k-1} 2^i b_{j,i}, so L = sum_{j,i} c_i x_j b_{j,i}
+//        is a pseudo-Boolean sum and each bound one PB constraint (negative coefficients are
+//        flipped onto the negated literal).
+//   lia: d_j as bounded integers, L as a linear term (Z3's arith.solver=2).
+// Passing rows are hard constraints; each failing row is guarded by an assumption literal, and
+// failing rows are added easiest first in batches, bisected when a batch fails.
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <z3++.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <sstream>
+
+#include "qrepair/error.h"
+#include "qrepair/solver/neuron_solver.h"
+
+namespace qrepair {
+
+Encoding ParseEncoding(const std::string& name) {
+  if (name == "bv") return Encoding::kBitVector;
+  if (name == "pb") return Encoding::kPseudoBoolean;
+  if (name == "lia") return Encoding::kLinearInteger;
+  throw Error(ExitCode::kUsage, "--encoding: expected bv, pb or lia, got '" + name + "'");
+}
+
+const char* EncodingName(Encoding e) {
+  return e == Encoding::kBitVector ? "bv" : (e == Encoding::kPseudoBoolean ? "pb" : "lia");
+}
+
+const char* SolveStatusName(SolveStatus s) {
+  return s == SolveStatus::kSat ? "sat" : (s == SolveStatus::kUnsat ? "unsat" : "unknown");
+}
+
+namespace {
+
+int WidthFor(int64_t lo, int64_t hi) {  // two's-complement bits holding [lo, hi]
+  int k = 1;
+  while (lo < -(int64_t{1} << (k - 1)) || hi > (int64_t{1} << (k - 1)) - 1) ++k;
+  return k;
+}
+
+struct Term {  // one movable parameter: d_j with coefficient x (row-dependent)
+  int index;   // weight index, or -1 for the bias
+  int64_t dlo, dhi;
+  int width;
+};
+
+class Encoder {
+ public:
+  Encoder(z3::context& ctx, const NeuronRepairProblem& p, Encoding e) : ctx_(ctx), p_(p), e_(e) {
+    for (size_t j = 0; j < p.weight.size(); ++j) {
+      if (p.weight_lo[j] < p.weight_hi[j]) {
+        terms_.push_back(
+            {static_cast<int>(j), p.weight_lo[j] - p.weight[j], p.weight_hi[j] - p.weight[j], 0});
+      }
+    }
+    if (p.bias_lo < p.bias_hi) terms_.push_back({-1, p.bias_lo - p.bias, p.bias_hi - p.bias, 0});
+    int64_t span = 1;
+    for (const SampleRow& r : p.rows) {
+      AccInterval rr = ReachableRange(p, r);
+      span = std::max({span, std::abs(rr.lo - r.acc), std::abs(rr.hi - r.acc)});
+    }
+    sum_width_ = WidthFor(-4 * span, 4 * span) + 1;
+    for (Term& t : terms_) {
+      t.width = WidthFor(t.dlo, t.dhi);
+      std::string name = t.index < 0 ? "d_bias" : "d_" + std::to_string(t.index);
+      if (e_ == Encoding::kLinearInteger) {
+        vars_.push_back(ctx_.int_const(name.c_str()));
+      } else if (e_ == Encoding::kBitVector) {
+        vars_.push_back(ctx_.bv_const(name.c_str(), t.width));
+      } else {
+        z3::expr_vector bits(ctx_);
+        for (int i = 0; i < t.width; ++i)
+          bits.push_back(ctx_.bool_const((name + "_b" + std::to_string(i)).c_str()));
+        bits_.push_back(bits);
+      }
+    }
+  }
+
+  // Domain constraints of every d_j.
+  void AddDomains(z3::solver& s) {
+    for (size_t t = 0; t < terms_.size(); ++t) {
+      const Term& term = terms_[t];
+      if (e_ == Encoding::kLinearInteger) {
+        s.add(vars_[t] >= ctx_.int_val(term.dlo) && vars_[t] <= ctx_.int_val(term.dhi));
+      } else if (e_ == Encoding::kBitVector) {
+        s.add(z3::sge(vars_[t], ctx_.bv_val(term.dlo, term.width)) &&
+              z3::sle(vars_[t], ctx_.bv_val(term.dhi, term.width)));
+      } else {
+        std::vector<std::pair<int, int64_t>> lin;
+        lin.reserve(static_cast<size_t>(term.width));
+        for (int i = 0; i < term.width; ++i) lin.push_back({i, BitWeight(term.width, i)});
+        s.add(Pb(t, lin, 1, term.dlo, true) && Pb(t, lin, 1, term.dhi, false));
+      }
+    }
+  }
+
+  // Constraint "row is right" (its accumulator lies in a good interval reachable from here).
+  z3::expr RowRight(const SampleRow& row) {
+    AccInterval reach = ReachableRange(p_, row);
+    z3::expr_vector options(ctx_);
+    for (const AccInterval& g : row.good) {
+      if (g.hi < reach.lo || g.lo > reach.hi) continue;
+      bool need_lo = g.lo > reach.lo, need_hi = g.hi < reach.hi;
+      if (!need_lo && !need_hi) return ctx_.bool_val(true);
+      z3::expr c = ctx_.bool_val(true);
+      if (need_lo) c = c && Bound(row, g.lo - row.acc, true);
+      if (need_hi) c = c && Bound(row, g.hi - row.acc, false);
+      options.push_back(c);
+    }
+    if (options.empty()) return ctx_.bool_val(false);
+    return z3::mk_or(options);
+  }
+
+  // At most `count` deltas are non-zero (the secondary objective: few changed weights).
+  void AddChangeLimit(z3::solver& s, int count) {
+    z3::expr_vector changed(ctx_);
+    for (size_t t = 0; t < terms_.size(); ++t) {
+      if (e_ == Encoding::kLinearInteger) {
+        changed.push_back(vars_[t] != ctx_.int_val(0));
+      } else if (e_ == Encoding::kBitVector) {
+        changed.push_back(vars_[t] != ctx_.bv_val(0, terms_[t].width));
+      } else {
+        z3::expr_vector bits(ctx_);
+        for (int i = 0; i < terms_[t].width; ++i) bits.push_back(bits_[t][i]);
+        changed.push_back(z3::mk_or(bits));
+      }
+    }
+    if (static_cast<int>(changed.size()) > count)
+      s.add(z3::atmost(changed, static_cast<unsigned>(count)));
+  }
+
+  // Constraints fixing every delta to its value in `patch`.
+  z3::expr FixTo(const NeuronPatch& patch) {
+    z3::expr_vector parts(ctx_);
+    for (size_t t = 0; t < terms_.size(); ++t) {
+      int64_t d = terms_[t].index < 0 ? patch.bias - p_.bias
+                                      : patch.weight[terms_[t].index] - p_.weight[terms_[t].index];
+      if (e_ == Encoding::kLinearInteger) {
+        parts.push_back(vars_[t] == ctx_.int_val(d));
+      } else if (e_ == Encoding::kBitVector) {
+        parts.push_back(vars_[t] == ctx_.bv_val(d, terms_[t].width));
+      } else {
+        uint64_t u = static_cast<uint64_t>(d);
+        for (int i = 0; i < terms_[t].width; ++i) {
+          parts.push_back(((u >> i) & 1) ? bits_[t][i] : !bits_[t][i]);
+        }
+      }
+    }
+    return parts.empty() ? ctx_.bool_val(true) : z3::mk_and(parts);
+  }
+
+  NeuronPatch Extract(const z3::model& m) const {
+    NeuronPatch patch{p_.layer, p_.unit, p_.weight, p_.bias};
+    for (size_t t = 0; t < terms_.size(); ++t) {
+      int64_t d = 0;
+      if (e_ == Encoding::kLinearInteger) {
+        d = m.eval(vars_[t], true).get_numeral_int64();
+      } else if (e_ == Encoding::kBitVector) {
+        uint64_t u = m.eval(vars_[t], true).get_numeral_uint64();
+        int w = terms_[t].width;
+        d = static_cast<int64_t>(u);
+        if (w < 64 && (u >> (w - 1)) & 1) d -= int64_t{1} << w;
+      } else {
+        for (int i = 0; i < terms_[t].width; ++i) {
+          if (m.eval(bits_[t][i], true).is_true()) d += BitWeight(terms_[t].width, i);
+        }
+      }
+      if (terms_[t].index < 0) {
+        patch.bias += d;
+      } else {
+        patch.weight[terms_[t].index] += d;
+      }
+    }
+    return patch;
+  }
+
+ private:
+  static int64_t BitWeight(int width, int i) {
+    return i == width - 1 ? -(int64_t{1} << i) : (int64_t{1} << i);
+  }
+  int64_t Coefficient(const SampleRow& row, const Term& t) const {
+    return t.index < 0 ? 1 : row.x[t.index];
+  }
+
+  // L >= bound (is_lower) or L <= bound.
+  z3::expr Bound(const SampleRow& row, int64_t bound, bool is_lower) {
+    if (e_ == Encoding::kLinearInteger) {
+      z3::expr_vector parts(ctx_);
+      for (size_t t = 0; t < terms_.size(); ++t) {
+        int64_t c = Coefficient(row, terms_[t]);
+        if (c != 0) parts.push_back(ctx_.int_val(c) * vars_[t]);
+      }
+      z3::expr sum = parts.empty() ? ctx_.int_val(0) : z3::sum(parts);
+      return is_lower ? sum >= ctx_.int_val(bound) : sum <= ctx_.int_val(bound);
+    }
+    if (e_ == Encoding::kBitVector) {
+      z3::expr sum = ctx_.bv_val(0, sum_width_);
+      for (size_t t = 0; t < terms_.size(); ++t) {
+        int64_t c = Coefficient(row, terms_[t]);
+        if (c == 0) continue;
+        z3::expr wide = z3::sext(vars_[t], sum_width_ - terms_[t].width);
+        sum = sum + (c == 1 ? wide : wide * ctx_.bv_val(c, sum_width_));
+      }
+      z3::expr b = ctx_.bv_val(bound, sum_width_);
+      return is_lower ? z3::sge(sum, b) : z3::sle(sum, b);
+    }
+    z3::expr_vector lits(ctx_);
+    std::vector<int64_t> coeffs;
+    for (size_t t = 0; t < terms_.size(); ++t) {
+      int64_t c = Coefficient(row, terms_[t]);
+      if (c == 0) continue;
+      for (int i = 0; i < terms_[t].width; ++i) {
+        lits.push_back(bits_[t][i]);
+        coeffs.push_back(c * BitWeight(terms_[t].width, i));
+      }
+    }
+    return PbRaw(lits, coeffs, bound, is_lower);
+  }
+
+  z3::expr Pb(size_t t, const std::vector<std::pair<int, int64_t>>& lin, int64_t scale,
+              int64_t bound, bool is_lower) {
+    z3::expr_vector lits(ctx_);
+    std::vector<int64_t> coeffs;
+    for (auto [i, w] : lin) {
+      lits.push_back(bits_[t][i]);
+      coeffs.push_back(w * scale);
+    }
+    return PbRaw(lits, coeffs, bound, is_lower);
+  }
+
+  // sum c_i l_i >= bound (is_lower) or <= bound, with negative c_i moved onto !l_i.
+  z3::expr PbRaw(const z3::expr_vector& lits, const std::vector<int64_t>& coeffs, int64_t bound,
+                 bool is_lower) {
+    z3::expr_vector norm(ctx_);
+    std::vector<int> cs;
+    int64_t total = 0;
+    for (unsigned i = 0; i < lits.size(); ++i) {
+      int64_t c = coeffs[i];
+      if (c < 0) {  // c l = c - c !l
+        bound -= c;
+        norm.push_back(!lits[i]);
+        c = -c;
+      } else {
+        norm.push_back(lits[i]);
+      }
+      total += c;
+      if (c > INT32_MAX) throw InternalError("pseudo-Boolean coefficient exceeds 2^31");
+      cs.push_back(static_cast<int>(c));
+    }
+    if (is_lower) {
+      if (bound <= 0) return ctx_.bool_val(true);
+      if (bound > total) return ctx_.bool_val(false);
+      return z3::pbge(norm, cs.data(), static_cast<int>(bound));
+    }
+    if (bound < 0) return ctx_.bool_val(false);
+    if (bound >= total) return ctx_.bool_val(true);
+    return z3::pble(norm, cs.data(), static_cast<int>(bound));
+  }
+
+  z3::context& ctx_;
+  const NeuronRepairProblem& p_;
+  Encoding e_;
+  std::vector<Term> terms_;
+  std::vector<z3::expr> vars_;
+  std::vector<z3::expr_vector> bits_;
+  int sum_width_ = 32;
+};
+
+// Ease of fixing a failing row: how far its accumulator must move, relative to how far it can.
+double Difficulty(const NeuronRepairProblem& p, const SampleRow& row) {
+  AccInterval reach = ReachableRange(p, row);
+  int64_t best = INT64_MAX;
+  for (const AccInterval& g : row.good) {
+    int64_t d = row.acc < g.lo ? g.lo - row.acc : (row.acc > g.hi ? row.acc - g.hi : 0);
+    best = std::min(best, d);
+  }
+  double room =
+      static_cast<double>(std::max<int64_t>(1, std::max(reach.hi - row.acc, row.acc - reach.lo)));
+  return static_cast<double>(best) / room;
+}
+
+// How far inside its good set a passing row sits, relative to how far it can move.
+double Slack(const NeuronRepairProblem& p, const SampleRow& row) {
+  AccInterval reach = ReachableRange(p, row);
+  double room = static_cast<double>(std::max<int64_t>(1, reach.hi - reach.lo));
+  for (const AccInterval& g : row.good) {
+    if (row.acc >= g.lo && row.acc <= g.hi) {
+      return static_cast<double>(
+                 std::min(row.acc - std::max(g.lo, reach.lo), std::min(g.hi, reach.hi) - row.acc)) /
+             room;
+    }
+  }
+  return 0.0;
+}
+
+// Z3's resource count of the context (cumulative over its checks): "rlimit count" in the
+// solver's statistics.
+uint64_t WorkUsed(const z3::solver& s) {
+  const z3::stats st = s.statistics();
+  for (unsigned i = 0; i < st.size(); ++i) {
+    if (st.key(i) == "rlimit count") {
+      return st.is_uint(i) ? st.uint_value(i) : static_cast<uint64_t>(st.double_value(i));
+    }
+  }
+  return 0;
+}
+
+SolveOutcome SolveHere(const NeuronRepairProblem& p, const SolverOptions& o) {
+  using Clock = std::chrono::steady_clock;
+  auto start = Clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(Clock::now() - start).count(); };
+  SolveOutcome out;
+  z3::set_param("memory_max_size",
+                static_cast<int>(std::min<uint64_t>(o.memory_limit_mb, 1u << 30)));
+  z3::context ctx;
+  z3::solver s(ctx);
+  z3::params params(ctx);
+  if (o.encoding == Encoding::kLinearInteger) params.set("arith.solver", 2u);
+  Encoder enc(ctx, p, o.encoding);
+  enc.AddDomains(s);
+  if (o.max_changes > 0) enc.AddChangeLimit(s, o.max_changes);
+  // Passing rows are hard, but added lazily: the tightest ones first, then whichever a model
+  // breaks (checked exactly, outside the solver), until a model breaks none.
+  std::vector<int64_t> soft_rows;
+  std::vector<z3::expr> guards;
+  std::vector<std::pair<double, int64_t>> hard_rows;  // (slack, row)
+  for (size_t r = 0; r < p.rows.size(); ++r) {
+    if (!p.rows[r].failing) {
+      hard_rows.push_back({Slack(p, p.rows[r]), static_cast<int64_t>(r)});
+      continue;
+    }
+    z3::expr right = enc.RowRight(p.rows[r]);
+    if (!right.is_false()) {
+      z3::expr g = ctx.bool_const(("fix_" + std::to_string(r)).c_str());
+      s.add(z3::implies(g, right));
+      guards.push_back(g);
+      soft_rows.push_back(static_cast<int64_t>(r));
+    }
+  }
+  std::sort(hard_rows.begin(), hard_rows.end());
+  std::vector<bool> hard_added(p.rows.size(), false);
+  for (size_t i = 0; i < hard_rows.size() && i < static_cast<size_t>(o.initial_hard_rows); ++i) {
+    s.add(enc.RowRight(p.rows[hard_rows[i].second]));
+    hard_added[hard_rows[i].second] = true;
+  }
+  // Adds the hard rows `patch` breaks; returns how many.
+  auto add_broken = [&](const NeuronPatch& patch) {
+    int added = 0;
+    for (const auto& [slack, r] : hard_rows) {
+      if (hard_added[r] || InGood(p.rows[r], PatchedAccumulator(p, p.rows[r], patch))) continue;
+      s.add(enc.RowRight(p.rows[r]));
+      hard_added[r] = true;
+      ++added;
+    }
+    return added;
+  };
+  std::vector<size_t> order(soft_rows.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::vector<double> difficulty;
+  difficulty.reserve(soft_rows.size());
+  for (int64_t r : soft_rows) difficulty.push_back(Difficulty(p, p.rows[r]));
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return difficulty[a] < difficulty[b]; });
+
+  // Grow the set of rows to fix: batches of easy rows first, bisecting a batch that fails.
+  std::vector<size_t> accepted;
+  bool have_model = false;
+  std::vector<bool> done(soft_rows.size(), false);
+  const bool by_work = o.work_limit > 0;
+  auto out_of_work = [&] { return by_work && out.work >= o.work_limit; };
+  // Per check: a share of the work budget (deterministic) or of the time; with a work budget the
+  // time limit is only the safety net.
+  auto set_limits = [&](double left) {
+    if (by_work) {
+      const uint64_t share = std::max<uint64_t>(1, o.work_limit / kChecksPerWorkLimit);
+      params.set("rlimit", static_cast<unsigned>(
+                               std::min<uint64_t>({share, o.work_limit - out.work, 0xffffffffu})));
+      params.set("timeout", static_cast<unsigned>(1000 * std::max(0.05, left)));
+    } else {
+      params.set("timeout", static_cast<unsigned>(
+                                1000 * std::max(0.05, std::min(left, o.check_time_limit_seconds))));
+    }
+    s.set(params);
+  };
+  auto check = [&](const std::vector<size_t>& extra) -> z3::check_result {
+    double left = o.time_limit_seconds - elapsed();
+    if (left <= 0 || out.checks >= o.max_checks || out_of_work() ||
+        (o.stop != nullptr && o.stop->load())) {
+      return z3::unknown;
+    }
+    set_limits(left);
+    z3::expr_vector assumptions(ctx);
+    for (size_t i : accepted) assumptions.push_back(guards[i]);
+    for (size_t i : extra) assumptions.push_back(guards[i]);
+    z3::check_result r;
+    NeuronPatch model_patch;
+    while (true) {
+      ++out.checks;
+      r = s.check(assumptions);
+      out.work = WorkUsed(s);
+      (r == z3::sat ? out.sat : (r == z3::unsat ? out.unsat : out.unknown))++;
+      if (r != z3::sat) break;
+      model_patch = enc.Extract(s.get_model());
+      if (add_broken(model_patch) == 0) break;
+      if (elapsed() >= o.time_limit_seconds || out.checks >= o.max_checks || out_of_work()) {
+        r = z3::unknown;
+        break;
+      }
+      set_limits(o.time_limit_seconds - elapsed());
+    }
+    if (r == z3::unknown) out.detail = s.reason_unknown();
+    if (r == z3::sat) {
+      out.patch = model_patch;
+      have_model = true;
+      accepted.insert(accepted.end(), extra.begin(), extra.end());
+      for (size_t i : extra) done[i] = true;
+      // Rows the model fixes for free join without a check of their own.
+      for (size_t i = 0; i < soft_rows.size(); ++i) {
+        if (!done[i] &&
+            InGood(p.rows[soft_rows[i]], PatchedAccumulator(p, p.rows[soft_rows[i]], out.patch))) {
+          accepted.push_back(i);
+          done[i] = true;
+        }
+      }
+    }
+    return r;
+  };
+  if (check({}) == z3::sat) {  // the hard rows alone (the current weights satisfy them)
+    std::vector<std::vector<size_t>> stack;
+    const size_t batch = 16;
+    for (size_t b = 0; b < order.size(); b += batch) {
+      std::vector<size_t> chunk(order.begin() + b,
+                                order.begin() + std::min(order.size(), b + batch));
+      stack.insert(stack.begin(), chunk);
+    }
+    std::reverse(stack.begin(), stack.end());
+    while (!stack.empty() && elapsed() < o.time_limit_seconds && out.checks < o.max_checks &&
+           !out_of_work()) {
+      std::vector<size_t> chunk;
+      for (size_t i : stack.front()) {
+        if (!done[i]) chunk.push_back(i);
+      }
+      stack.erase(stack.begin());
+      if (chunk.empty()) continue;
+      z3::check_result r = check(chunk);
+      if (r == z3::sat) continue;
+      if (chunk.size() == 1) {
+        done[chunk[0]] = true;  // cannot be fixed together with the accepted rows
+        continue;
+      }
+      size_t half = chunk.size() / 2;
+      stack.insert(stack.begin(), std::vector<size_t>(chunk.begin() + half, chunk.end()));
+      stack.insert(stack.begin(), std::vector<size_t>(chunk.begin(), chunk.begin() + half));
+    }
+  }
+  out.status = have_model ? SolveStatus::kSat
+                          : (out.unknown > 0 ? SolveStatus::kUnknown : SolveStatus::kUnsat);
+  if (have_model && accepted.empty()) out.status = SolveStatus::kUnsat;  // nothing fixable
+  out.seconds = elapsed();
+  return out;
+}
+
+std::string Serialize(const SolveOutcome& o) {
+  std::ostringstream s;
+  s << static_cast<int>(o.status) << ' ' << o.checks << ' ' << o.sat << ' ' << o.unsat << ' '
+    << o.unknown << ' ' << o.work << ' ' << o.patch.bias << ' ' << o.patch.weight.size();
+  for (int64_t w : o.patch.weight) s << ' ' << w;
+  s << '\n' << o.detail;
+  return s.str();
+}
+
+bool Deserialize(const std::string& text, SolveOutcome& o) {
+  std::istringstream s(text);
+  int status = 0;
+  size_t n = 0;
+  if (!(s >> status >> o.checks >> o.sat >> o.unsat >> o.unknown >> o.work >> o.patch.bias >> n)) {
+    return false;
+  }
+  if (status < 0 || status > 2 || n > (1u << 24)) return false;
+  o.status = static_cast<SolveStatus>(status);
+  o.patch.weight.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    if (!(s >> o.patch.weight[i])) return false;
+  }
+  std::string rest;
+  std::getline(s, rest);
+  std::getline(s, o.detail);
+  return true;
+}
+
+// A solver child process: SolveHere runs in it, the parent kills it at the deadline whatever Z3
+// does, and its address space is capped.
+struct SolverChild {
+  pid_t pid = -1;
+  int fd = -1;  // the read end of the pipe the child writes its outcome to
+  std::string text;
+  std::chrono::steady_clock::time_point start;
+  double deadline_seconds = 0;  // after start: the time limit plus a grace
+};
+
+SolverChild StartSolverChild(const NeuronRepairProblem& p, const SolverOptions& o) {
+  SolverChild c;
+  c.start = std::chrono::steady_clock::now();
+  c.deadline_seconds = o.time_limit_seconds + 2.0;  // Z3's own timeout should fire first
+  int fds[2];
+  if (pipe(fds) != 0) throw InternalError("pipe failed");
+  if (o.test_before_fork) o.test_before_fork();
+  c.pid = fork();
+  if (c.pid < 0) {
+    close(fds[0]);
+    close(fds[1]);
+    throw InternalError("fork failed");
+  }
+  if (c.pid == 0) {
+    close(fds[0]);
+    struct rlimit rl {};
+    long pages = 0;
+    if (FILE* f = fopen("/proc/self/statm", "r")) {
+      if (fscanf(f, "%ld", &pages) != 1) pages = 0;
+      fclose(f);
+    }
+    rl.rlim_cur = rl.rlim_max =
+        static_cast<rlim_t>(pages) * sysconf(_SC_PAGESIZE) + (o.memory_limit_mb << 20);
+    setrlimit(RLIMIT_AS, &rl);
+    if (o.test_hang_child) {
+      while (true) pause();
+    }
+    std::string text;
+    try {
+      text = Serialize(SolveHere(p, o));
+    } catch (const std::exception& e) {
+      SolveOutcome fail;
+      fail.detail = std::string("solver error: ") + e.what();
+      text = Serialize(fail);
+    }
+    size_t done = 0;
+    while (done < text.size()) {
+      ssize_t n = write(fds[1], text.data() + done, text.size() - done);
+      if (n <= 0) break;
+      done += static_cast<size_t>(n);
+    }
+    _exit(0);
+  }
+  close(fds[1]);
+  c.fd = fds[0];
+  return c;
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+}
+
+// Reads what the child wrote; true once it has closed its end (or the pipe failed).
+bool ReadSolverChild(SolverChild& c) {
+  char buf[65536];
+  ssize_t n = read(c.fd, buf, sizeof buf);
+  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return false;
+  if (n <= 0) return true;
+  c.text.append(buf, static_cast<size_t>(n));
+  return false;
+}
+
+// Reaps the child (killing it first when `killed_because` is set) and parses its outcome.
+SolveOutcome FinishSolverChild(SolverChild& c, const NeuronRepairProblem& p,
+                               const char* killed_because) {
+  if (killed_because != nullptr) kill(c.pid, SIGKILL);
+  close(c.fd);
+  int status = 0;
+  waitpid(c.pid, &status, 0);
+  SolveOutcome out;
+  if (killed_because != nullptr) {
+    out.status = SolveStatus::kUnknown;
+    out.unknown = 1;
+    out.checks = 1;
+    out.detail = killed_because;
+  } else if (!Deserialize(c.text, out)) {
+    out = SolveOutcome{};
+    out.unknown = 1;
+    out.detail = WIFSIGNALED(status) ? "solver process died (signal " +
+                                           std::to_string(WTERMSIG(status)) + ", memory limit?)"
+                                     : "solver process gave no result";
+  }
+  out.patch.layer = p.layer;
+  out.patch.unit = p.unit;
+  out.seconds = SecondsSince(c.start);
+  return out;
+}
+
+// Why a running child must be killed now, or nullptr.
+const char* KillReason(const SolverChild& c, const SolverOptions& o) {
+  if (o.stop != nullptr && o.stop->load()) return "stopped by a signal";
+  if (SecondsSince(c.start) >= c.deadline_seconds) return "killed at the time limit";
+  return nullptr;
+}
+
+// Checks a solver's patch against the problem's own integer semantics, then drops changes that
+// fix nothing (fewest changed weights, greedily).
+void CheckAndTrimPatch(const NeuronRepairProblem& p, const SolverOptions& o, SolveOutcome& out) {
+  if (out.status != SolveStatus::kSat) return;
+  if (out.patch.weight.size() != p.weight.size()) {
+    out.status = SolveStatus::kUnknown;
+    out.detail = "malformed solver result";
+    return;
+  }
+  std::vector<int64_t> acc(p.rows.size());
+  for (size_t r = 0; r < p.rows.size(); ++r) {
+    acc[r] = PatchedAccumulator(p, p.rows[r], out.patch);
+    if (!p.rows[r].failing && !InGood(p.rows[r], acc[r])) {
+      throw InternalError("encoder '" + std::string(EncodingName(o.encoding)) +
+                          "' returned a model that breaks a passing row");
+    }
+  }
+  auto fixed_count = [&](const std::vector<int64_t>& a) {
+    int64_t n = 0;
+    for (size_t r = 0; r < p.rows.size(); ++r) n += p.rows[r].failing && InGood(p.rows[r], a[r]);
+    return n;
+  };
+  const int64_t fixed = fixed_count(acc);
+  auto try_revert = [&](int64_t delta, auto coefficient) {
+    std::vector<int64_t> trial(acc);
+    for (size_t r = 0; r < p.rows.size(); ++r) {
+      trial[r] -= delta * coefficient(p.rows[r]);
+      if (!p.rows[r].failing && !InGood(p.rows[r], trial[r])) return false;
+    }
+    if (fixed_count(trial) < fixed) return false;
+    acc.swap(trial);
+    return true;
+  };
+  for (size_t j = 0; j < p.weight.size(); ++j) {
+    int64_t d = out.patch.weight[j] - p.weight[j];
+    if (d != 0 && try_revert(d, [j](const SampleRow& r) { return int64_t{r.x[j]}; })) {
+      out.patch.weight[j] = p.weight[j];
+    }
+  }
+  int64_t db = out.patch.bias - p.bias;
+  if (db != 0 && try_revert(db, [](const SampleRow&) { return int64_t{1}; }))
+    out.patch.bias = p.bias;
+  out.fixed_rows.clear();
+  for (size_t r = 0; r < p.rows.size(); ++r) {
+    if (p.rows[r].failing && InGood(p.rows[r], acc[r]))
+      out.fixed_rows.push_back(static_cast<int64_t>(r));
+  }
+}
+
+// Solves in a child process, waited for from this thread.
+SolveOutcome SolveIsolated(const NeuronRepairProblem& p, const SolverOptions& o) {
+  SolverChild c = StartSolverChild(p, o);
+  const char* kill_reason = nullptr;
+  while ((kill_reason = KillReason(c, o)) == nullptr) {
+    const double left = c.deadline_seconds - SecondsSince(c.start);
+    struct pollfd pfd {
+      c.fd, POLLIN, 0
+    };
+    int ready = poll(&pfd, 1, static_cast<int>(std::min(left * 1000, 200.0)) + 1);
+    if (ready < 0 && errno != EINTR) break;
+    if (ready > 0 && ReadSolverChild(c)) break;
+  }
+  return FinishSolverChild(c, p, kill_reason);
+}
+
+}  // namespace
+
+std::vector<bool> EvaluateEncodedRows(const NeuronRepairProblem& p, const NeuronPatch& patch,
+                                      Encoding e) {
+  z3::context ctx;
+  Encoder enc(ctx, p, e);
+  std::vector<bool> out;
+  z3::solver s(ctx);
+  enc.AddDomains(s);
+  s.add(enc.FixTo(patch));
+  for (const SampleRow& row : p.rows) {
+    s.push();
+    s.add(enc.RowRight(row));
+    out.push_back(s.check() == z3::sat);
+    s.pop();
+  }
+  return out;
+}
+
+SolveOutcome SolveNeuron(const NeuronRepairProblem& p, const SolverOptions& o) {
+  SolveOutcome out = o.isolate ? SolveIsolated(p, o) : SolveHere(p, o);
+  CheckAndTrimPatch(p, o, out);
+  return out;
+}
+
+std::vector<SolveOutcome> SolveNeurons(
+    const std::vector<NeuronRepairProblem>& problems, int jobs,
+    const std::function<std::optional<SolverOptions>(size_t)>& options_for) {
+  std::vector<SolveOutcome> outcomes(problems.size());
+  struct Running {
+    size_t index;
+    SolverOptions options;
+    SolverChild child;
+  };
+  std::vector<Running> running;
+  try {
+    size_t next = 0;
+    while (next < problems.size() || !running.empty()) {
+      while (running.size() < static_cast<size_t>(std::max(1, jobs)) && next < problems.size()) {
+        const size_t i = next++;
+        std::optional<SolverOptions> o = options_for(i);
+        if (!o) continue;
+        if (!o->isolate) {
+          outcomes[i] = SolveNeuron(problems[i], *o);
+          continue;
+        }
+        running.push_back({i, *o, StartSolverChild(problems[i], *o)});
+      }
+      if (running.empty()) continue;
+      std::vector<struct pollfd> fds;
+      double left = 0.2;
+      for (const Running& r : running) {
+        fds.push_back({r.child.fd, POLLIN, 0});
+        left = std::min(left, r.child.deadline_seconds - SecondsSince(r.child.start));
+      }
+      int ready = poll(fds.data(), fds.size(), static_cast<int>(std::max(0.0, left) * 1000) + 1);
+      if (ready < 0 && errno != EINTR) throw InternalError("poll on the solver processes failed");
+      for (size_t k = running.size(); k-- > 0;) {
+        Running& r = running[k];
+        const bool closed = ready > 0 && fds[k].revents != 0 && ReadSolverChild(r.child);
+        const char* kill_reason = closed ? nullptr : KillReason(r.child, r.options);
+        if (!closed && kill_reason == nullptr) continue;
+        SolveOutcome out = FinishSolverChild(r.child, problems[r.index], kill_reason);
+        CheckAndTrimPatch(problems[r.index], r.options, out);
+        outcomes[r.index] = std::move(out);
+        running.erase(running.begin() + static_cast<std::ptrdiff_t>(k));
+      }
+    }
+  } catch (...) {
+    for (Running& r : running) FinishSolverChild(r.child, problems[r.index], "abandoned");
+    throw;
+  }
+  return outcomes;
+}
+
+}  // namespace qrepair
