@@ -2,7 +2,7 @@
 # Installs the Debian packages qrepair needs; idempotent (installs only what is missing).
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config git libz3-dev libeigen3-dev libcli11-dev nlohmann-json3-dev
-      libspdlog-dev libgtest-dev libonnx-dev libprotobuf-dev protobuf-compiler zlib1g-dev
+      libspdlog-dev libgtest-dev libgmp-dev libonnx-dev libprotobuf-dev protobuf-compiler zlib1g-dev
       python3 python3-numpy python3-torch python3-onnx dataset-fashion-mnist librsvg2-bin
       nodejs clang libclang-rt-14-dev clang-tidy llvm)
 missing=()
