@@ -32,7 +32,7 @@ std::string OrtUnavailableReason(const std::string& ort_dir) {
 
 FloatBatch RunOrt(const std::string& ort_dir, const std::string& work_dir,
                   const std::string& model_path, const QuantizedNetwork& network,
-                  const FloatBatch& inputs) {
+                  const FloatBatch& inputs, OrtGraph graph) {
   const std::string in_path = work_dir + "/ort_input.f32";
   const std::string out_path = work_dir + "/ort_output.f32";
   {
@@ -44,7 +44,8 @@ FloatBatch RunOrt(const std::string& ort_dir, const std::string& work_dir,
   std::string dims;
   for (int64_t d : OnnxInputDims(network)) dims += (dims.empty() ? "" : ",") + std::to_string(d);
   std::string command = "node " + Quote(ort_dir + "/run_model.js") + " " + Quote(model_path) + " " +
-                        Quote(in_path) + " " + Quote(out_path) + " " + dims;
+                        Quote(in_path) + " " + Quote(out_path) + " " + dims +
+                        (graph == OrtGraph::kUnfused ? " unfused" : "");
   if (std::system(command.c_str()) != 0)
     throw std::runtime_error("ONNX Runtime failed: " + command);
   const int64_t classes = network.NumClasses();
@@ -57,6 +58,16 @@ FloatBatch RunOrt(const std::string& ort_dir, const std::string& work_dir,
     throw std::runtime_error(out_path + ": expected " + std::to_string(logits.size()) + " floats");
   }
   return logits;
+}
+
+bool OrtInt8KernelsMaySaturate(int weight_bits, int activation_bits) {
+  if (weight_bits <= 7 || activation_bits > 8) return false;  // 9..16-bit codes run as float ops
+#if defined(__x86_64__) && defined(__GNUC__)
+  __builtin_cpu_init();
+  return !__builtin_cpu_supports("avx512vnni") && !__builtin_cpu_supports("avxvnni");
+#else
+  return false;
+#endif
 }
 
 OrtComparison CompareWithReference(const QuantizedNetwork& network, const FloatBatch& inputs,

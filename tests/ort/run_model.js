@@ -1,15 +1,17 @@
 #!/usr/bin/env node
 // Runs an ONNX model in ONNX Runtime (CPU) on a file of float32 samples and writes the outputs.
-// Usage: node run_model.js MODEL.onnx INPUT.f32 OUTPUT.f32 DIMS
+// Usage: node run_model.js MODEL.onnx INPUT.f32 OUTPUT.f32 DIMS [unfused]
 //   INPUT.f32  little-endian float32, samples one after another
 //   DIMS       one sample's shape without the batch dimension, e.g. 784 or 1,28,28
 //   OUTPUT.f32 the model's first output, float32, samples one after another
+//   unfused    graph optimizations off: ORT runs the QDQ graph op by op (DequantizeLinear, float
+//              Gemm/Conv, QuantizeLinear) instead of fusing it into its int8 kernels
 'use strict';
 const fs = require('fs');
 const ort = require('onnxruntime-node');
 
 async function main() {
-  const [model, inputPath, outputPath, dimsText] = process.argv.slice(2);
+  const [model, inputPath, outputPath, dimsText, mode] = process.argv.slice(2);
   if (!model || !inputPath || !outputPath || !dimsText) {
     console.error('usage: node run_model.js MODEL.onnx INPUT.f32 OUTPUT.f32 DIMS');
     process.exit(2);
@@ -20,7 +22,9 @@ async function main() {
   const input = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.length / 4);
   const samples = input.length / perSample;
   if (!Number.isInteger(samples)) throw new Error(`${inputPath}: size is not a multiple of ${perSample} floats`);
-  const session = await ort.InferenceSession.create(model, {executionProviders: ['cpu'], intraOpNumThreads: 1});
+  const options = {executionProviders: ['cpu'], intraOpNumThreads: 1};
+  if (mode === 'unfused') options.graphOptimizationLevel = 'disabled';
+  const session = await ort.InferenceSession.create(model, options);
   const inputName = session.inputNames[0];
   const outputName = session.outputNames[0];
   const chunks = [];
