@@ -43,6 +43,33 @@ TEST(ForwardTest, IntegerPassMatchesScalarOracleOnRandomConvNetworks) {
   }
 }
 
+// Every rounding mode through the config, dense and conv (average pooling too), with and
+// without perturbed weights; the modes must also give different logits somewhere, or the pass
+// would be ignoring them.
+TEST(ForwardTest, EveryRoundingModeMatchesScalarOracle) {
+  std::mt19937_64 rng(4242);
+  int differs[4] = {0, 0, 0, 0};
+  for (int trial = 0; trial < 800; ++trial) {
+    testing::RandomCase c = testing::MakeRandomCase(rng, 8, trial % 3 == 0);
+    const uint64_t perturb_seed = rng();
+    CodeBatch half_even;
+    for (RoundingMode mode : testing::kAllRoundingModes) {
+      QuantizedNetwork q = testing::QuantizedWith(c, [&](QuantConfig& k) { k.rounding = mode; });
+      ASSERT_EQ(q.rounding, mode);
+      for (const QuantLayer& l : q.layers) ASSERT_EQ(l.rounding, mode);
+      std::mt19937_64 perturb(perturb_seed);
+      if (trial % 2) testing::PerturbWeights(q, perturb);
+      SCOPED_TRACE("trial " + std::to_string(trial) + " " + RoundingModeName(mode));
+      ExpectMatchesOracle(q, c.inputs);
+      CodeBatch logits = ForwardInteger(q, QuantizeInput(q, c.inputs));
+      if (mode == RoundingMode::kHalfEven) half_even = logits;
+      differs[static_cast<int>(mode)] += logits != half_even;
+    }
+  }
+  EXPECT_EQ(differs[0], 0);
+  for (int mode = 1; mode < 4; ++mode) EXPECT_GT(differs[mode], 20) << "mode " << mode;
+}
+
 TEST(ForwardTest, HighBitWidthsUseTheExactDoublePath) {
   std::mt19937_64 rng(5);
   testing::RandomCase c = testing::MakeRandomCase(rng, 16, false);

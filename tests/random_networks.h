@@ -20,6 +20,18 @@ struct RandomCase {
 // granularity and scale rule. `conv` forces a convolutional front.
 RandomCase MakeRandomCase(std::mt19937_64& rng, int samples, bool conv);
 
+// The case's network quantized again with its config changed by `change` (a rounding mode, ...):
+// the other semantics through the config, as a user picks them.
+template <typename Change>
+QuantizedNetwork QuantizedWith(const RandomCase& c, Change change) {
+  QuantConfig config = c.quantized.config;
+  change(config);
+  return QuantizeNetwork(c.network, config, c.inputs, "random");
+}
+
+inline constexpr RoundingMode kAllRoundingModes[] = {
+    RoundingMode::kHalfEven, RoundingMode::kHalfAway, RoundingMode::kHalfUp, RoundingMode::kTflite};
+
 // Perturbs integer weights and biases inside their ranges (so the cases are not only RTN).
 void PerturbWeights(QuantizedNetwork& q, std::mt19937_64& rng);
 

@@ -1,5 +1,6 @@
 // A slow, obviously-correct scalar integer forward pass: the oracle for the batched pass,
-// the SMT encoders and the exporters. One sample at a time, one output element at a time.
+// the SMT encoders and the exporters. One sample at a time, one output element at a time; its
+// roundings are written here again, apart from integer_ops.h.
 #pragma once
 
 #include <algorithm>
@@ -8,6 +9,42 @@
 #include "qrepair/model/quantized_network.h"
 
 namespace qrepair::testing {
+
+// The roundings, written apart from integer_ops.h: the nearest of the two integers around
+// num / den by comparing distances (no shifts, no remainder masks), the tie broken by the mode.
+inline int64_t OracleRoundDivide(__int128 num, __int128 den, RoundingMode mode) {
+  __int128 q = num / den;                                             // toward zero
+  if (q * den > num) --q;                                             // floor
+  const __int128 below = num - q * den, above = (q + 1) * den - num;  // both >= 0
+  if (below != above) return static_cast<int64_t>(below < above ? q : q + 1);
+  switch (mode) {
+    case RoundingMode::kHalfEven:
+      return static_cast<int64_t>(q % 2 == 0 ? q : q + 1);
+    case RoundingMode::kHalfUp:
+      return static_cast<int64_t>(q + 1);
+    default:  // away from zero (tflite's divisions too)
+      return static_cast<int64_t>(num > 0 ? q + 1 : q);
+  }
+}
+
+// TFLite's requantization from its definition in words: saturate to int32, multiply by 2^l
+// (saturating), take round-half-up of x * m / 2^31 (the doubling high multiply; m < 2^31 so it
+// never saturates), then divide by 2^r rounding half away from zero.
+inline int64_t OracleTflite(int64_t acc, int64_t m, int shift) {
+  auto sat32 = [](__int128 v) -> int64_t {
+    return static_cast<int64_t>(std::clamp<__int128>(v, INT32_MIN, INT32_MAX));
+  };
+  const int l = std::max(0, 31 - shift), r = std::max(0, shift - 31);
+  const int64_t x = sat32(static_cast<__int128>(sat32(acc)) << l);
+  const int64_t h =
+      OracleRoundDivide(static_cast<__int128>(x) * m, __int128{1} << 31, RoundingMode::kHalfUp);
+  return OracleRoundDivide(h, __int128{1} << r, RoundingMode::kHalfAway);
+}
+
+inline int64_t OracleRequantize(int64_t acc, const FixedPointMultiplier& f, RoundingMode mode) {
+  if (mode == RoundingMode::kTflite) return OracleTflite(acc, f.m, f.shift);
+  return OracleRoundDivide(static_cast<__int128>(acc) * f.m, __int128{1} << f.shift, mode);
+}
 
 inline std::vector<int64_t> ScalarForward(const QuantizedNetwork& net, std::vector<int64_t> x) {
   for (const QuantLayer& l : net.layers) {
@@ -21,11 +58,11 @@ inline std::vector<int64_t> ScalarForward(const QuantizedNetwork& net, std::vect
     auto requant = [&](int u, int64_t acc) {
       int64_t v;
       if (l.activation == QActivation::kRelu) {
-        v = Requantize(acc > 0 ? acc : 0, l.requant[u]);
+        v = OracleRequantize(acc > 0 ? acc : 0, l.requant[u], l.rounding);
       } else if (l.activation == QActivation::kLeakyRelu && acc < 0) {
-        v = Requantize(acc, l.requant_neg[u]);
+        v = OracleRequantize(acc, l.requant_neg[u], l.rounding);
       } else {
-        v = Requantize(acc, l.requant[u]);
+        v = OracleRequantize(acc, l.requant[u], l.rounding);
       }
       return std::clamp(v, l.output.Min(), l.output.Max());
     };
@@ -72,7 +109,7 @@ inline std::vector<int64_t> ScalarForward(const QuantizedNetwork& net, std::vect
                   ++count;
                 }
               y[(static_cast<size_t>(c) * out.height + oh) * out.width + ow] =
-                  l.kind == LayerKind::kMaxPool ? best : RoundingDivide(sum, count);
+                  l.kind == LayerKind::kMaxPool ? best : OracleRoundDivide(sum, count, l.rounding);
             }
         break;
       case LayerKind::kRelu:

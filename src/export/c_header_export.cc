@@ -173,6 +173,20 @@ void EmitInputQuantization(std::ostringstream& out, const QuantizedNetwork& net,
       << "_INPUT_CODE_MIN, " << up << "_INPUT_CODE_MAX);\n  }\n}\n#endif\n";
 }
 
+// The header comment's words for the rounding (half-even's are those of earlier exports).
+std::string RoundingText(RoundingMode mode) {
+  switch (mode) {
+    case RoundingMode::kHalfAway:
+      return "round-half-away-from-zero shifts";
+    case RoundingMode::kHalfUp:
+      return "round-half-up shifts";
+    case RoundingMode::kTflite:
+      return "TFLite's (gemmlowp's) two roundings";
+    default:
+      return "round-half-to-even shifts";
+  }
+}
+
 }  // namespace
 
 void CheckCHeaderPrefix(const std::string& prefix) {
@@ -225,7 +239,8 @@ std::string ExportCHeader(const QuantizedNetwork& net, const std::string& prefix
       << "\n"
       << "   Integer arithmetic only: int64 accumulators, requantization by 31-bit multipliers "
          "with\n"
-      << "   round-half-to-even shifts, saturation. Bit-identical to qrepair's reference integer "
+      << "   " << RoundingText(net.rounding)
+      << ", saturation. Bit-identical to qrepair's reference integer "
          "pass.\n"
       << "   Scratch: two static int32 buffers of " << up
       << "_BUFFER_SIZE elements (not reentrant).\n"
@@ -249,7 +264,7 @@ std::string ExportCHeader(const QuantizedNetwork& net, const std::string& prefix
       << "#define " << up << "_LOGIT_SCALE " << DoubleLiteral(net.layers[logit_layer].output.scale)
       << "\n"
       << "#define " << up << "_BUFFER_SIZE " << max_size << "\n";
-  out << CHeaderRuntime(p, weight_types);
+  out << CHeaderRuntime(p, weight_types, net.rounding);
 
   std::ostringstream calls;
   int next = 0;  // scratch buffer the next layer writes

@@ -7,7 +7,7 @@ namespace qrepair {
 namespace {
 
 // "$P" is replaced by the prefix; "$T"/"$S" by a weight type and its short name.
-constexpr const char* kCommon = R"C(
+constexpr const char* kCommonHead = R"C(
 /* ---- Integer semantics: qrepair's include/qrepair/quant/integer_ops.h, bit for bit ---- */
 
 /* How a linear layer's accumulators become output codes. y = sat(Requantize(acc, m, shift)),
@@ -27,11 +27,14 @@ typedef struct {
   int kernel_h, kernel_w, stride_h, stride_w, pad_top, pad_left;
 } $P_geometry_t;
 
-/* round_half_even(acc * m / 2^shift), exact. The 95-bit product does not fit in int64 once
+)C";
+
+// The requantization of the exact modes; $TIE_REQ says when a tie rounds the magnitude up.
+constexpr const char* kRequantizeExact =
+    R"C(/* $ROUND(acc * m / 2^shift), exact. The 95-bit product does not fit in int64 once
    |acc| >= 2^32, so it is formed as two 64-bit words: with unsigned __int128 where the
    compiler has it (define QREPAIR_NO_INT128 to force the fallback), else by splitting |acc|
-   into 32-bit halves. Round half to even is odd-symmetric, so the magnitude is rounded and the
-   sign put back: the same value as the reference's floor-based rounding of the signed product.
+   into 32-bit halves. $SYMMETRY
    The exporter checks |acc * m / 2^shift| < 2^62 for every reachable acc. */
 static inline int64_t $P_requantize(int64_t acc, int32_t m, int shift) {
   uint64_t mag = acc < 0 ? (uint64_t)0 - (uint64_t)acc : (uint64_t)acc;
@@ -54,12 +57,38 @@ static inline int64_t $P_requantize(int64_t acc, int32_t m, int shift) {
     uint64_t rem = lo & (((uint64_t)1 << shift) - 1u);
     uint64_t half = (uint64_t)1 << (shift - 1);
     q = (lo >> shift) | (hi << (64 - shift));
-    if (rem > half || (rem == half && (q & 1u) != 0)) q += 1u;
+    if (rem > half || (rem == half && $TIE_REQ)) q += 1u;
   }
   return acc < 0 ? -(int64_t)q : (int64_t)q;
 }
 
-/* round_half_even(sum / count), count > 0. */
+)C";
+
+// TFLite's MultiplyByQuantizedMultiplier with gemmlowp's roundings (integer_ops.h states them).
+constexpr const char* kRequantizeTflite =
+    R"C(/* TFLite's MultiplyByQuantizedMultiplier: gemmlowp's SaturatingRoundingDoublingHighMul, then
+   its RoundingDivideByPOT (half away from zero), on the int64 accumulator saturated to int32;
+   the left shift of a multiplier >= 1 saturates too. Negative values are never shifted right
+   (implementation-defined in C99): floors are formed on magnitudes. */
+static inline int64_t $P_sat32(int64_t v) {
+  return v < INT32_MIN ? INT32_MIN : (v > INT32_MAX ? INT32_MAX : v);
+}
+
+static inline int64_t $P_requantize(int64_t acc, int32_t m, int shift) {
+  int exponent = 31 - shift;
+  int left = exponent > 0 ? exponent : 0, right = exponent > 0 ? 0 : -exponent;
+  int64_t a = $P_sat32($P_sat32(acc) * ((int64_t)1 << left)); /* |.| <= 2^62 before */
+  int64_t ab = a * m, nudge = ab >= 0 ? ((int64_t)1 << 30) : 1 - ((int64_t)1 << 30);
+  int64_t h = (a == INT32_MIN && m == INT32_MIN) ? INT32_MAX : (ab + nudge) / ((int64_t)1 << 31);
+  int64_t mask = ((int64_t)1 << right) - 1;
+  int64_t floor_q = h >= 0 ? h >> right : -((-h + mask) >> right);
+  int64_t rem = h - floor_q * ((int64_t)1 << right); /* h & mask, in [0, 2^right) */
+  return floor_q + (rem > (mask >> 1) + (h < 0 ? 1 : 0) ? 1 : 0);
+}
+
+)C";
+
+constexpr const char* kCommonTail = R"C(/* $DIV_ROUND(sum / count), count > 0. */
 static inline int64_t $P_rounding_divide(int64_t sum, int64_t count) {
   int64_t q = sum / count;
   int64_t r = sum % count;
@@ -67,7 +96,7 @@ static inline int64_t $P_rounding_divide(int64_t sum, int64_t count) {
     q -= 1;
     r += count;
   }
-  if (2 * r > count || (2 * r == count && (q & 1) != 0)) q += 1;
+  if (2 * r > count || (2 * r == count && $TIE_DIV)) q += 1;
   return q;
 }
 
@@ -130,7 +159,7 @@ static inline int $P_argmax(const int32_t* v, int n) {
   return best;
 }
 
-/* round_half_even(d) saturated to [lo, hi]; rounding and saturation commute because the
+/* $DIV_ROUND(d) saturated to [lo, hi]; rounding and saturation commute because the
    bounds are integers. Used only by the float input quantization. */
 static inline int32_t $P_round_code(double d, int64_t lo, int64_t hi) {
   double f;
@@ -138,7 +167,7 @@ static inline int32_t $P_round_code(double d, int64_t lo, int64_t hi) {
   if (d >= (double)hi) return (int32_t)hi;
   f = (double)(int64_t)d; /* toward zero */
   if (f > d) f -= 1.0;    /* floor */
-  if (d - f > 0.5 || (d - f == 0.5 && ((int64_t)f & 1) != 0)) f += 1.0;
+  if (d - f > 0.5 || (d - f == 0.5 && $TIE_REAL)) f += 1.0;
   return (int32_t)f;
 }
 )C";
@@ -191,11 +220,61 @@ void ReplaceAll(std::string& text, const std::string& from, const std::string& t
   }
 }
 
+// The C spelling of one rounding mode's tie rules (integer_ops.h's RoundsUp).
+struct ModeText {
+  const char* round;      // the requantization's rounding, in comments
+  const char* symmetry;   // why rounding the magnitude is right
+  const char* tie_req;    // when a tie of the requantized magnitude q rounds it up
+  const char* div_round;  // the division's and the input coding's rounding, in comments
+  const char* tie_div;    // when a tie of sum / count rounds the floor q up
+  const char* tie_real;   // when a tie of d rounds its floor f up
+};
+
+ModeText TextOf(RoundingMode mode) {
+  switch (mode) {
+    case RoundingMode::kHalfAway:
+    case RoundingMode::kTflite:  // its division and input coding; requantization has its own
+      return {"round_half_away",
+              "Round half away from zero is odd-symmetric, so the magnitude is rounded\n"
+              "   and the sign put back.",
+              "1",
+              "round_half_away",
+              "sum > 0",
+              "d > 0"};
+    case RoundingMode::kHalfUp:
+      return {"round_half_up",
+              "floor(v + 1/2) rounds the magnitude half up for v >= 0 and half down for\n"
+              "   v < 0, so a tie of the magnitude rounds up only for acc >= 0.",
+              "acc >= 0",
+              "round_half_up",
+              "1",
+              "1"};
+    default:
+      return {"round_half_even",
+              "Round half to even is odd-symmetric, so the magnitude is rounded and the\n"
+              "   sign put back: the same value as the reference's floor-based rounding of the "
+              "signed product.",
+              "(q & 1u) != 0",
+              "round_half_even",
+              "(q & 1) != 0",
+              "((int64_t)f & 1) != 0"};
+  }
+}
+
 }  // namespace
 
-std::string CHeaderRuntime(const std::string& prefix,
-                           const std::vector<std::string>& weight_types) {
-  std::string out = kCommon;
+std::string CHeaderRuntime(const std::string& prefix, const std::vector<std::string>& weight_types,
+                           RoundingMode mode) {
+  const ModeText text = TextOf(mode);
+  std::string out = kCommonHead;
+  out += mode == RoundingMode::kTflite ? kRequantizeTflite : kRequantizeExact;
+  out += kCommonTail;
+  ReplaceAll(out, "$ROUND", text.round);
+  ReplaceAll(out, "$SYMMETRY", text.symmetry);
+  ReplaceAll(out, "$TIE_REQ", text.tie_req);
+  ReplaceAll(out, "$DIV_ROUND", text.div_round);
+  ReplaceAll(out, "$TIE_DIV", text.tie_div);
+  ReplaceAll(out, "$TIE_REAL", text.tie_real);
   for (const std::string& type : weight_types) {
     std::string typed = kTyped;
     std::string short_name = type.substr(0, type.size() - 2);  // "int8_t" -> "int8"

@@ -314,6 +314,14 @@ std::string ExportOnnxQdq(const QuantizedNetwork& net, const Network& float_net)
   }
   const int logit_layer = net.LogitLayer();
   if (logit_layer < 0) throw BadInput(net.name, "", "no linear layer: nothing to export");
+  // QuantizeLinear rounds half to even; the other modes would need a graph of their own, and an
+  // export that ONNX Runtime does not run bit for bit as the integer pass would be a wrong file.
+  if (!net.float_activations && net.rounding != RoundingMode::kHalfEven) {
+    throw BadInput(net.name, "\"rounding\"",
+                   std::string("the network rounds \"") + RoundingModeName(net.rounding) +
+                       "\", but ONNX QuantizeLinear rounds half to even; the ONNX export writes "
+                       "only \"half-even\" networks (export a C header for this one)");
+  }
   onnx::ModelProto model;
   model.set_ir_version(kIrVersion);
   model.set_producer_name("qrepair");

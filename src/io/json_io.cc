@@ -236,6 +236,8 @@ json QuantizedToJson(const QuantizedNetwork& q) {
   }
   json out = {{"config", q.config}, {"float_activations", q.float_activations}, {"layers", layers}};
   if (!q.float_activations) out["input"] = CodeToJson(q.input);
+  // Written only when not the default: files without it are half-even (and stay byte-identical).
+  if (q.rounding != RoundingMode::kHalfEven) out["rounding"] = RoundingModeName(q.rounding);
   if (!q.input_offset.empty()) {
     out["input_offset"] = q.input_offset;
     out["input_divisor"] = q.input_divisor;
@@ -256,6 +258,13 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net,
     throw BadInput(source, path + ".float_activations", "expected true or false");
   q.float_activations = fa.get<bool>();
   if (!q.float_activations) q.input = CodeFromJson(r, r.Get(root, "input", path), path + ".input");
+  if (root.contains("rounding")) {
+    const json& mode = root["rounding"];
+    if (!mode.is_string() || !ParseRoundingMode(mode.get<std::string>(), &q.rounding)) {
+      throw BadInput(source, path + ".rounding",
+                     "expected \"half-even\", \"half-away\", \"half-up\" or \"tflite\"");
+    }
+  }
   q.input_offset = r.Array<float>(root, "input_offset", path, true);
   q.input_divisor = r.Array<float>(root, "input_divisor", path, true);
   if (q.input_offset.size() != q.input_divisor.size()) {
@@ -283,6 +292,7 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net,
     std::string p = path + ".layers[" + std::to_string(i) + "]";
     const json& j = layers[i];
     QuantLayer l;
+    l.rounding = q.rounding;
     l.kind = r.Kind(j, p);
     l.name = r.String(j, "name", p);
     l.input_shape = r.ShapeAt(j, "input_shape", p);

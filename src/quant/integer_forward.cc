@@ -49,7 +49,7 @@ CodeBatch QuantizeInput(const QuantizedNetwork& network, const FloatBatch& input
       float x = input(i, s);
       if (!off.empty())
         x = (x - (off.size() == 1 ? off[0] : off[i])) / (div.size() == 1 ? div[0] : div[i]);
-      double q = RoundHalfEven(static_cast<double>(x) / network.input.scale);
+      double q = RoundReal(static_cast<double>(x) / network.input.scale, network.rounding);
       q = std::min(std::max(q, static_cast<double>(lo)), static_cast<double>(hi));
       codes(i, s) = static_cast<int32_t>(q);
     }
@@ -139,14 +139,14 @@ int32_t RequantizeUnit(const QuantLayer& layer, int unit, int64_t acc) {
   int64_t v;
   switch (layer.activation) {
     case QActivation::kRelu:
-      v = Requantize(std::max<int64_t>(acc, 0), layer.requant[unit]);
+      v = Requantize(std::max<int64_t>(acc, 0), layer.requant[unit], layer.rounding);
       break;
     case QActivation::kLeakyRelu:
-      v = acc >= 0 ? Requantize(acc, layer.requant[unit])
-                   : Requantize(acc, layer.requant_neg[unit]);
+      v = acc >= 0 ? Requantize(acc, layer.requant[unit], layer.rounding)
+                   : Requantize(acc, layer.requant_neg[unit], layer.rounding);
       break;
     default:
-      v = Requantize(acc, layer.requant[unit]);
+      v = Requantize(acc, layer.requant[unit], layer.rounding);
   }
   return static_cast<int32_t>(Saturate(v, layer.output.Min(), layer.output.Max()));
 }
@@ -191,7 +191,7 @@ CodeBatch ForwardIntegerLayer(const QuantLayer& layer, const CodeBatch& input) {
                   acc = is_max ? std::max(acc, v) : acc + v;
                 }
               }
-              if (!is_max) acc = RoundingDivide(acc, int64_t{h1 - h0} * (w1 - w0));
+              if (!is_max) acc = RoundingDivide(acc, int64_t{h1 - h0} * (w1 - w0), layer.rounding);
               y((int64_t{c} * out.height + oh) * out.width + ow, s) = static_cast<int32_t>(acc);
             }
           }

@@ -88,7 +88,8 @@ LayerQuantSpec QuantConfig::ForLayer(const std::string& name) const {
 
 QuantConfig ParseQuantConfig(const json& root, const std::string& source) {
   if (!root.is_object()) throw BadInput(source, "$", "expected a JSON object");
-  RefuseUnknownKeys(root, {"weights", "activations", "layers", "scale", "decision"}, source, "$");
+  RefuseUnknownKeys(root, {"weights", "activations", "layers", "scale", "decision", "rounding"},
+                    source, "$");
   QuantConfig config;
   config.source = source;
   if (!root.contains("weights")) throw BadInput(source, "$", "missing key \"weights\"");
@@ -117,6 +118,13 @@ QuantConfig ParseQuantConfig(const json& root, const std::string& source) {
       config.decision = Decision::kArgmin;
     } else {
       throw BadInput(source, "$.decision", "expected \"argmax\" or \"argmin\"");
+    }
+  }
+  if (root.contains("rounding")) {
+    const json& r = root["rounding"];
+    if (!r.is_string() || !ParseRoundingMode(r.get<std::string>(), &config.rounding)) {
+      throw BadInput(source, "$.rounding",
+                     "expected \"half-even\", \"half-away\", \"half-up\" or \"tflite\"");
     }
   }
   if (root.contains("layers")) {
@@ -170,6 +178,9 @@ void to_json(json& out, const QuantConfig& config) {
     out["layers"] = layers;
   }
   if (config.decision == Decision::kArgmin) out["decision"] = "argmin";
+  // Written only when not the default, so files of the default semantics stay as they were.
+  if (config.rounding != RoundingMode::kHalfEven)
+    out["rounding"] = RoundingModeName(config.rounding);
 }
 
 }  // namespace qrepair

@@ -163,6 +163,7 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
   qnet.input_shape = network.input_shape;
   qnet.config = config;
   qnet.float_activations = config.FloatActivations();
+  qnet.rounding = config.rounding;
   const ScaleRule act_rule = config.defaults.scale_rule;
 
   const std::vector<Range> ranges = LayerRanges(network, calibration);
@@ -206,6 +207,7 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
     q.output_shape = layer.output_shape;
     q.window = layer.window;
     q.leaky_alpha = layer.alpha;
+    q.rounding = qnet.rounding;
     if (layer.kind == LayerKind::kNormalize) {
       throw BadInput(source, where, "input normalization is supported only as the first layer");
     }

@@ -46,6 +46,9 @@ struct QuantLayer {
 
   ActivationCode input;   // code of this layer's input
   ActivationCode output;  // code of this layer's output
+  // How requantization and average pooling round (the network's mode, kept per layer so that a
+  // layer runs alone).
+  RoundingMode rounding = RoundingMode::kHalfEven;
 
   bool IsLinear() const { return kind == LayerKind::kDense || kind == LayerKind::kConv2d; }
   int Units() const { return output_shape.channels; }
@@ -62,7 +65,8 @@ struct QuantLayer {
 struct QuantizedNetwork {
   std::string name;
   Shape input_shape;
-  // Input mapping before the first integer layer: code = sat(rhe(((x - offset)/divisor)/scale)).
+  // Input mapping before the first integer layer: code = sat(round(((x - offset)/divisor)/scale))
+  // in the network's rounding mode (RoundReal).
   std::vector<float> input_offset;  // empty, 1 or input size (from a leading Normalize)
   std::vector<float> input_divisor;
   ActivationCode input;
@@ -71,6 +75,8 @@ struct QuantizedNetwork {
 
   // Weights-only mode: integer weights, float activations (input and requant unused).
   bool float_activations = false;
+  // The rounding of the input coding and of every layer (each QuantLayer::rounding equals it).
+  RoundingMode rounding = RoundingMode::kHalfEven;
 
   int NumClasses() const {
     return layers.empty() ? 0 : static_cast<int>(layers.back().output_shape.Size());

@@ -28,13 +28,14 @@ FloatBatch ForwardFloat(const Network& network, const FloatBatch& input,
 
 // ---- Reference integer pass (see integer_ops.h for the arithmetic) ----
 //
-// input code  x_q = sat(rhe(((x - offset) / divisor) / s_in))
+// input code  x_q = sat(round(((x - offset) / divisor) / s_in))
 // linear      acc = sum_j w_q[u][j] * x_q[j] + b_q[u]                 (exact, int64)
 //             y_q = sat(Requantize(acc, M[u]))         M[u] = s_w[u] * s_x / s_y
 //   with ReLU y_q = sat(Requantize(max(acc, 0), M[u]))
 //   LeakyReLU y_q = sat(acc >= 0 ? Requantize(acc, M[u]) : Requantize(acc, M[u] * alpha))
 // max pool    y_q = max of the window's codes (padding never wins)
 // avg pool    y_q = RoundingDivide(sum of the window's codes, cells inside the input)
+// Requantize, RoundingDivide and RoundReal round in the network's rounding mode (integer_ops.h).
 // flatten     codes unchanged
 // The last linear layer writes int32 logits at one common scale (so argmax is an integer
 // comparison): M[u] = s_w[u] / min_v s_w[v], exactly 1 for per-tensor weights.

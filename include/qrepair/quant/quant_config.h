@@ -6,6 +6,7 @@
 #include <string>
 
 #include "qrepair/model/network.h"
+#include "qrepair/quant/integer_ops.h"
 
 namespace qrepair {
 
@@ -36,6 +37,8 @@ struct QuantConfig {
   int activation_bits = 8;                       // 2..16; 0 means float activations
   Decision decision = Decision::kArgmax;         // "decision": "argmax" | "argmin"
   std::string source;                            // the file it came from, for messages (not saved)
+  // "rounding": the runtime's rounding (integer_ops.h), a fact of the quantized network.
+  RoundingMode rounding = RoundingMode::kHalfEven;
   bool FloatActivations() const { return activation_bits == 0; }
   LayerQuantSpec ForLayer(const std::string& name) const;
 };

@@ -1,0 +1,117 @@
+// The integer semantics as facts of a quantized network: the config picks them, quantize writes
+// them, the model file keeps them (old files without them are the default), the ONNX export
+// writes only what QuantizeLinear computes.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+
+#include "qrepair/error.h"
+#include "qrepair/export/onnx_export.h"
+#include "qrepair/io/json_io.h"
+#include "qrepair/quant/forward.h"
+#include "qrepair/quant/quant_config.h"
+#include "random_networks.h"
+
+namespace qrepair {
+namespace {
+
+using nlohmann::json;
+
+std::string ErrorOf(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kBadInput);
+    return e.what();
+  }
+  ADD_FAILURE() << "expected an error";
+  return "";
+}
+
+TEST(SemanticsTest, ConfigPicksTheRoundingMode) {
+  const json base = {{"weights", {{"bits", 8}}}};
+  EXPECT_EQ(ParseQuantConfig(base, "q.json").rounding, RoundingMode::kHalfEven);
+  for (RoundingMode mode : testing::kAllRoundingModes) {
+    json j = base;
+    j["rounding"] = RoundingModeName(mode);
+    QuantConfig config = ParseQuantConfig(j, "q.json");
+    EXPECT_EQ(config.rounding, mode);
+    json back;
+    to_json(back, config);
+    EXPECT_EQ(ParseQuantConfig(back, "q.json").rounding, mode);
+    // The default is not written, so the files of the default semantics stay as they were.
+    EXPECT_EQ(back.contains("rounding"), mode != RoundingMode::kHalfEven);
+  }
+  json bad = base;
+  bad["rounding"] = "half-odd";
+  std::string message = ErrorOf([&] { ParseQuantConfig(bad, "q.json"); });
+  EXPECT_NE(message.find("q.json"), std::string::npos) << message;
+  EXPECT_NE(message.find("$.rounding"), std::string::npos) << message;
+  EXPECT_NE(message.find("half-away"), std::string::npos) << message;
+  bad["rounding"] = 1;
+  ErrorOf([&] { ParseQuantConfig(bad, "q.json"); });
+}
+
+ModelFile QuantizedModel(const testing::RandomCase& c, const QuantizedNetwork& q) {
+  ModelFile model;
+  model.float_network = c.network;
+  model.has_quantized = true;
+  model.quantized = q;
+  return model;
+}
+
+TEST(SemanticsTest, ModelFileKeepsTheRoundingMode) {
+  std::mt19937_64 rng(5);
+  for (int n = 0; n < 8; ++n) {
+    testing::RandomCase c = testing::MakeRandomCase(rng, 30, n % 2 == 1);
+    for (RoundingMode mode : testing::kAllRoundingModes) {
+      QuantizedNetwork q = testing::QuantizedWith(c, [&](QuantConfig& k) { k.rounding = mode; });
+      json file = ModelFileToJson(QuantizedModel(c, q));
+      EXPECT_EQ(file["quantized"].contains("rounding"), mode != RoundingMode::kHalfEven);
+      ModelFile back = ModelFileFromJson(file, "m.json");
+      ASSERT_EQ(back.quantized.rounding, mode);
+      for (const QuantLayer& l : back.quantized.layers) ASSERT_EQ(l.rounding, mode);
+      const CodeBatch codes = QuantizeInput(q, c.inputs);
+      EXPECT_EQ(QuantizeInput(back.quantized, c.inputs), codes);
+      EXPECT_EQ(ForwardInteger(back.quantized, codes), ForwardInteger(q, codes));
+      EXPECT_EQ(ModelFileToJson(back).dump(), file.dump());
+    }
+  }
+}
+
+// A file written before the modes existed has no "rounding": it is half-even. The fact, not the
+// recipe, decides: a file whose config says tflite but whose network has no "rounding" key runs
+// half-even, and a bad value is refused with its JSON path.
+TEST(SemanticsTest, ModelFileWithoutRoundingIsHalfEven) {
+  std::mt19937_64 rng(6);
+  testing::RandomCase c = testing::MakeRandomCase(rng, 30, false);
+  json file = ModelFileToJson(QuantizedModel(c, c.quantized));
+  ASSERT_FALSE(file["quantized"].contains("rounding"));
+  EXPECT_EQ(ModelFileFromJson(file, "m.json").quantized.rounding, RoundingMode::kHalfEven);
+  file["quantized"]["rounding"] = "nearest";
+  std::string message = ErrorOf([&] { ModelFileFromJson(file, "m.json"); });
+  EXPECT_NE(message.find("$.quantized.rounding"), std::string::npos) << message;
+}
+
+TEST(SemanticsTest, OnnxExportRefusesRoundingItCannotExpress) {
+  std::mt19937_64 rng(7);
+  testing::RandomCase c = testing::MakeRandomCase(rng, 30, false);
+  c.network.name = "mlp_tiny";
+  c.quantized.name = "mlp_tiny";
+  EXPECT_FALSE(ExportOnnxQdq(c.quantized, c.network).empty());
+  for (RoundingMode mode :
+       {RoundingMode::kHalfAway, RoundingMode::kHalfUp, RoundingMode::kTflite}) {
+    QuantizedNetwork q = testing::QuantizedWith(c, [&](QuantConfig& k) { k.rounding = mode; });
+    q.name = "mlp_tiny";
+    std::string message = ErrorOf([&] { ExportOnnxQdq(q, c.network); });
+    EXPECT_NE(message.find("mlp_tiny"), std::string::npos) << message;
+    EXPECT_NE(message.find(RoundingModeName(mode)), std::string::npos) << message;
+    EXPECT_NE(message.find("half to even"), std::string::npos) << message;
+  }
+}
+
+}  // namespace
+}  // namespace qrepair
