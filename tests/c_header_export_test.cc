@@ -375,5 +375,30 @@ TEST(CHeaderExportTest, RefusesWeightsOnlyNetworksAndBadPrefixes) {
   }
 }
 
+// Zero points (asymmetric activations) in every rounding mode: the centered accumulation, the
+// output zero point, ReLU at the zero point and the average pool, against the reference pass.
+TEST(CHeaderExportTest, ZeroPointsMatchReferencePassInEveryRoundingMode) {
+  std::mt19937_64 rng(5150);
+  for (int n = 0; n < 8; ++n) {
+    const bool conv = n % 2 == 1;
+    auto c = MakeRandomCase(rng, 20, conv);
+    const uint64_t perturb_seed = rng();
+    for (RoundingMode mode : testing::kAllRoundingModes) {
+      QuantizedNetwork q = testing::QuantizedWith(c, [&](QuantConfig& k) {
+        k.rounding = mode;
+        k.activation_symmetric = false;
+      });
+      std::mt19937_64 perturb(perturb_seed);
+      if (n % 3 != 0) PerturbWeights(q, perturb);
+      const std::string what = std::string(RoundingModeName(mode)) + " zero points case " +
+                               std::to_string(n) + (conv ? " (conv)" : " (dense)");
+      ExpectLogitsMatch(q, MakeCodes(q, c.inputs, perturb), what);
+      if (HasFatalFailure() || IsSkipped()) return;
+      ExpectInputCodingMatches(q, c.inputs);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qrepair

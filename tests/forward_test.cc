@@ -70,6 +70,35 @@ TEST(ForwardTest, EveryRoundingModeMatchesScalarOracle) {
   for (int mode = 1; mode < 4; ++mode) EXPECT_GT(differs[mode], 20) << "mode " << mode;
 }
 
+// Asymmetric activations (zero points on the input and on signed outputs) in every rounding
+// mode: the pass against the oracle, which centers the codes itself.
+TEST(ForwardTest, ZeroPointsMatchScalarOracleInEveryRoundingMode) {
+  std::mt19937_64 rng(777);
+  int with_zero_points = 0;
+  for (int trial = 0; trial < 600; ++trial) {
+    testing::RandomCase c = testing::MakeRandomCase(rng, 8, trial % 2 == 0);
+    const uint64_t perturb_seed = rng();
+    for (RoundingMode mode : testing::kAllRoundingModes) {
+      QuantizedNetwork q = testing::QuantizedWith(c, [&](QuantConfig& k) {
+        k.rounding = mode;
+        k.activation_symmetric = false;
+      });
+      bool any = q.input.zero_point != 0;
+      for (const QuantLayer& l : q.layers) {
+        ASSERT_GE(l.output.zero_point, l.output.Min());
+        ASSERT_LE(l.output.zero_point, l.output.Max());
+        any = any || l.output.zero_point != 0;
+      }
+      with_zero_points += any;
+      std::mt19937_64 perturb(perturb_seed);
+      if (trial % 3 == 1) testing::PerturbWeights(q, perturb);
+      SCOPED_TRACE("trial " + std::to_string(trial) + " " + RoundingModeName(mode));
+      ExpectMatchesOracle(q, c.inputs);
+    }
+  }
+  EXPECT_GT(with_zero_points, 800);
+}
+
 TEST(ForwardTest, HighBitWidthsUseTheExactDoublePath) {
   std::mt19937_64 rng(5);
   testing::RandomCase c = testing::MakeRandomCase(rng, 16, false);

@@ -99,6 +99,27 @@ TEST(ProblemBuilderTest, GoodIntervalsFollowEveryRoundingMode) {
   }
 }
 
+// With zero points the rows carry centered codes (x_q - zp); the good sets must still be exact.
+TEST(ProblemBuilderTest, GoodIntervalsWithZeroPoints) {
+  std::mt19937_64 rng(8080);
+  for (RoundingMode mode : testing::kAllRoundingModes) {
+    int checked_rows = 0, changed_outcomes = 0;
+    for (int trial = 0; trial < 120; ++trial) {
+      testing::RandomCase c = testing::MakeRandomCase(rng, 40, trial % 4 == 0);
+      QuantizedNetwork q = testing::QuantizedWith(c, [&](QuantConfig& k) {
+        k.rounding = mode;
+        k.activation_symmetric = false;
+      });
+      CheckGoodIntervals(q, c.inputs, rng,
+                         std::string(RoundingModeName(mode)) + " trial " + std::to_string(trial),
+                         checked_rows, changed_outcomes);
+      if (HasFatalFailure()) return;
+    }
+    EXPECT_GT(checked_rows, 400) << RoundingModeName(mode);
+    EXPECT_GT(changed_outcomes, 20) << RoundingModeName(mode);
+  }
+}
+
 TEST(ProblemBuilderTest, ReachableRangeBoundsEveryPatch) {
   std::mt19937_64 rng(4);
   testing::RandomCase c = testing::MakeRandomCase(rng, 30, false);

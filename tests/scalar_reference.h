@@ -64,15 +64,20 @@ inline std::vector<int64_t> ScalarForward(const QuantizedNetwork& net, std::vect
       } else {
         v = OracleRequantize(acc, l.requant[u], l.rounding);
       }
-      return std::clamp(v, l.output.Min(), l.output.Max());
+      return std::clamp(v + l.output.zero_point, l.output.Min(), l.output.Max());
     };
     const Window& w = l.window;
+    const int64_t zp = l.input.zero_point;
+    auto centered = [&](int c, int h, int w) -> int64_t {  // real / scale; padding is real 0
+      if (h < 0 || h >= in.height || w < 0 || w >= in.width) return 0;
+      return at(c, h, w) - zp;
+    };
     switch (l.kind) {
       case LayerKind::kDense:
         for (int u = 0; u < out.channels; ++u) {
           int64_t acc = l.bias_q[u];
           for (int64_t j = 0; j < in.Size(); ++j)
-            acc += int64_t{l.weights_q[u * in.Size() + j]} * x[j];
+            acc += int64_t{l.weights_q[u * in.Size() + j]} * (x[j] - zp);
           y[u] = requant(u, acc);
         }
         break;
@@ -88,8 +93,8 @@ inline std::vector<int64_t> ScalarForward(const QuantizedNetwork& net, std::vect
                         l.weights_q[((static_cast<size_t>(o) * in.channels + c) * w.kernel_h + kh) *
                                         w.kernel_w +
                                     kw];
-                    acc += wq * at(c, oh * w.stride_h - w.pad_top + kh,
-                                   ow * w.stride_w - w.pad_left + kw);
+                    acc += wq * centered(c, oh * w.stride_h - w.pad_top + kh,
+                                         ow * w.stride_w - w.pad_left + kw);
                   }
               y[(static_cast<size_t>(o) * out.height + oh) * out.width + ow] = requant(o, acc);
             }
@@ -109,11 +114,14 @@ inline std::vector<int64_t> ScalarForward(const QuantizedNetwork& net, std::vect
                   ++count;
                 }
               y[(static_cast<size_t>(c) * out.height + oh) * out.width + ow] =
-                  l.kind == LayerKind::kMaxPool ? best : OracleRoundDivide(sum, count, l.rounding);
+                  l.kind == LayerKind::kMaxPool ? best
+                  : l.rounding == RoundingMode::kTflite
+                      ? OracleRoundDivide(sum, count, l.rounding)  // TFLite: the codes' average
+                      : zp + OracleRoundDivide(sum - zp * count, count, l.rounding);
             }
         break;
       case LayerKind::kRelu:
-        for (size_t i = 0; i < x.size(); ++i) y[i] = std::max<int64_t>(x[i], 0);
+        for (size_t i = 0; i < x.size(); ++i) y[i] = std::max<int64_t>(x[i], zp);
         break;
       default:  // flatten
         y = x;

@@ -113,5 +113,88 @@ TEST(SemanticsTest, OnnxExportRefusesRoundingItCannotExpress) {
   }
 }
 
+TEST(SemanticsTest, ConfigPicksAsymmetricActivations) {
+  // The keys that existed stay valid and mean what they meant: symmetric codes.
+  QuantConfig old_style =
+      ParseQuantConfig({{"weights", {{"bits", 4}}}, {"activations", {{"bits", 8}}}}, "q.json");
+  EXPECT_TRUE(old_style.activation_symmetric);
+  EXPECT_EQ(old_style.activation_bits, 8);
+  json old_back;
+  to_json(old_back, old_style);
+  EXPECT_FALSE(old_back["activations"].contains("symmetric"));
+  QuantConfig asymmetric = ParseQuantConfig(
+      {{"weights", {{"bits", 4}}}, {"activations", {{"bits", 8}, {"symmetric", false}}}}, "q.json");
+  EXPECT_FALSE(asymmetric.activation_symmetric);
+  json back;
+  to_json(back, asymmetric);
+  EXPECT_FALSE(ParseQuantConfig(back, "q.json").activation_symmetric);
+  std::string message = ErrorOf([&] {
+    ParseQuantConfig(
+        {{"weights", {{"bits", 4}}}, {"activations", {{"bits", 8}, {"symmetric", "no"}}}},
+        "q.json");
+  });
+  EXPECT_NE(message.find("$.activations.symmetric"), std::string::npos) << message;
+}
+
+// Calibration min/max -> scale and zero point: unsigned codes, real 0 exactly the zero point,
+// the calibrated range covered (to half a quantum at the low end, where the zero point rounds),
+// ReLU outputs at zero point 0, the int32 logits symmetric.
+TEST(SemanticsTest, AsymmetricCodesRepresentZeroAndCoverTheRange) {
+  std::mt19937_64 rng(11);
+  int nonzero = 0;
+  for (int n = 0; n < 200; ++n) {
+    testing::RandomCase c = testing::MakeRandomCase(rng, 30, n % 2 == 0);
+    QuantizedNetwork q =
+        testing::QuantizedWith(c, [](QuantConfig& k) { k.activation_symmetric = false; });
+    std::vector<ActivationCode> codes = {q.input};
+    for (const QuantLayer& l : q.layers) {
+      if (l.IsLinear() && l.output.bits < 32) codes.push_back(l.output);
+      if (l.IsLinear() && l.activation == QActivation::kRelu) EXPECT_EQ(l.output.zero_point, 0);
+      if (l.output.bits == 32) EXPECT_EQ(l.output.zero_point, 0);
+    }
+    for (const ActivationCode& code : codes) {
+      EXPECT_FALSE(code.is_signed);
+      ASSERT_GE(code.zero_point, code.Min());
+      ASSERT_LE(code.zero_point, code.Max());
+      nonzero += code.zero_point != 0;
+    }
+    // The inputs: every calibration value is within half a quantum of the coded range.
+    const double lo = c.inputs.minCoeff(), hi = c.inputs.maxCoeff();
+    const double s = q.input.scale;
+    EXPECT_LE(s * static_cast<double>(q.input.Min() - q.input.zero_point),
+              std::min(lo, 0.0) + s / 2);
+    EXPECT_GE(s * static_cast<double>(q.input.Max() - q.input.zero_point),
+              std::max(hi, 0.0) - s / 2);
+  }
+  EXPECT_GT(nonzero, 100);
+}
+
+TEST(SemanticsTest, ModelFileKeepsZeroPoints) {
+  std::mt19937_64 rng(12);
+  for (int n = 0; n < 8; ++n) {
+    testing::RandomCase c = testing::MakeRandomCase(rng, 30, n % 2 == 1);
+    QuantizedNetwork q =
+        testing::QuantizedWith(c, [](QuantConfig& k) { k.activation_symmetric = false; });
+    json file = ModelFileToJson(QuantizedModel(c, q));
+    ModelFile back = ModelFileFromJson(file, "m.json");
+    EXPECT_EQ(back.quantized.input.zero_point, q.input.zero_point);
+    for (size_t i = 0; i < q.layers.size(); ++i) {
+      EXPECT_EQ(back.quantized.layers[i].input.zero_point, q.layers[i].input.zero_point);
+      EXPECT_EQ(back.quantized.layers[i].output.zero_point, q.layers[i].output.zero_point);
+    }
+    const CodeBatch codes = QuantizeInput(q, c.inputs);
+    EXPECT_EQ(QuantizeInput(back.quantized, c.inputs), codes);
+    EXPECT_EQ(ForwardInteger(back.quantized, codes), ForwardInteger(q, codes));
+    EXPECT_EQ(ModelFileToJson(back).dump(), file.dump());
+    // A zero point outside the code's range is refused with its path.
+    if (q.input.zero_point != 0) {
+      json bad = file;
+      bad["quantized"]["input"]["zero_point"] = q.input.Max() + 1;
+      std::string message = ErrorOf([&] { ModelFileFromJson(bad, "m.json"); });
+      EXPECT_NE(message.find("$.quantized.input.zero_point"), std::string::npos) << message;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace qrepair

@@ -120,6 +120,7 @@ void EmitLinearData(std::ostringstream& out, const std::string& p, const std::st
   out << "static const " << p << "_requant_t " << id << "_requant = {" << id << "_m, " << id
       << "_shift, " << (leaky ? id + "_m_neg, " + id + "_shift_neg" : std::string("0, 0")) << ", "
       << activation << ", " << Int64Literal(l.output.Min()) << ", " << Int64Literal(l.output.Max())
+      << ", " << Int64Literal(l.input.zero_point) << ", " << Int64Literal(l.output.zero_point)
       << "};\n";
 }
 
@@ -152,7 +153,8 @@ void EmitInputQuantization(std::ostringstream& out, const QuantizedNetwork& net,
     emit_floats(p + "_input_offset", net.input_offset);
     emit_floats(p + "_input_divisor", net.input_divisor);
   }
-  out << "/* Input codes from float input: code = sat(rhe(((x - offset) / divisor) / scale)).\n"
+  out << "/* Input codes from float input: code = sat(round(((x - offset) / divisor) / scale) + "
+         "zero_point).\n"
          "   The only function here that uses floating point (define "
       << up
       << "_NO_FLOAT to drop it).\n"
@@ -169,8 +171,11 @@ void EmitInputQuantization(std::ostringstream& out, const QuantizedNetwork& net,
     out << "    v = (v - " << p << "_input_offset[" << index(net.input_offset) << "]) / " << p
         << "_input_divisor[" << index(net.input_divisor) << "];\n";
   }
-  out << "    input_codes[i] = " << p << "_round_code((double)v / " << up << "_INPUT_SCALE, " << up
-      << "_INPUT_CODE_MIN, " << up << "_INPUT_CODE_MAX);\n  }\n}\n#endif\n";
+  // sat(round(d) + zp) = sat(round(d), lo - zp, hi - zp) + zp: the bounds are integers.
+  const int64_t zp = net.input.zero_point;
+  out << "    input_codes[i] = " << p << "_round_code((double)v / " << up << "_INPUT_SCALE, "
+      << Int64Literal(net.input.Min() - zp) << ", " << Int64Literal(net.input.Max() - zp) << ") + "
+      << zp << ";\n  }\n}\n#endif\n";
 }
 
 // The header comment's words for the rounding (half-even's are those of earlier exports).
@@ -255,6 +260,7 @@ std::string ExportCHeader(const QuantizedNetwork& net, const std::string& prefix
       << "#define " << up << "_INPUT_CODE_MIN " << Int64Literal(net.input.Min()) << "\n"
       << "#define " << up << "_INPUT_CODE_MAX " << Int64Literal(net.input.Max()) << "\n"
       << "#define " << up << "_INPUT_SCALE " << DoubleLiteral(net.input.scale) << "\n"
+      << "#define " << up << "_INPUT_ZERO_POINT " << Int64Literal(net.input.zero_point) << "\n"
       << "#define " << up << "_NUM_CLASSES " << classes << "\n"
       << (argmin ? "/* The decision is the lowest logit (the config's \"decision\": \"argmin\"). "
                    "*/\n#define " +
@@ -292,12 +298,13 @@ std::string ExportCHeader(const QuantizedNetwork& net, const std::string& prefix
               << id << "_bias, &" << id << "_geometry, &" << id << "_requant);\n";
       }
     } else if (l.kind == LayerKind::kRelu) {
-      calls << "  " << p << "_relu(x, " << y << ", " << l.output_shape.Size() << ");\n";
+      calls << "  " << p << "_relu(x, " << y << ", " << l.output_shape.Size() << ", "
+            << l.input.zero_point << ");\n";
     } else {
       out << "static const " << p << "_geometry_t " << id << "_geometry = " << GeometryInit(l)
           << ";\n";
       calls << "  " << p << "_pool(x, " << y << ", &" << id << "_geometry, "
-            << (l.kind == LayerKind::kMaxPool ? 1 : 0) << ");\n";
+            << (l.kind == LayerKind::kMaxPool ? 1 : 0) << ", " << l.input.zero_point << ");\n";
     }
     calls << "  x = " << y << ";\n";
     next = 1 - next;

@@ -10,8 +10,9 @@ namespace {
 constexpr const char* kCommonHead = R"C(
 /* ---- Integer semantics: qrepair's include/qrepair/quant/integer_ops.h, bit for bit ---- */
 
-/* How a linear layer's accumulators become output codes. y = sat(Requantize(acc, m, shift)),
-   with ReLU applied to acc first, or LeakyReLU's own multiplier for acc < 0. */
+/* How a linear layer's accumulators become output codes. y = sat(Requantize(acc, m, shift) +
+   out_zp), with ReLU applied to acc first, or LeakyReLU's own multiplier for acc < 0. The
+   accumulator takes the input codes minus in_zp. */
 typedef struct {
   const int32_t* m;         /* per unit: multiplier mantissa in [2^30, 2^31), or 0 */
   const uint8_t* shift;     /* per unit: 0..62; the real multiplier is m * 2^-shift */
@@ -19,6 +20,7 @@ typedef struct {
   const uint8_t* shift_neg;
   int activation;           /* 0: none, 1: ReLU, 2: LeakyReLU */
   int64_t lo, hi;           /* output code range (saturation) */
+  int64_t in_zp, out_zp;    /* zero points: real = scale * (code - zp) */
 } $P_requant_t;
 
 /* Convolution and pooling geometry (CHW order, no batch). */
@@ -109,15 +111,18 @@ static inline int32_t $P_requant_unit(const $P_requant_t* r, int unit, int64_t a
   } else {
     v = $P_requantize(acc, r->m[unit], r->shift[unit]);
   }
+  v += r->out_zp;
   if (v < r->lo) v = r->lo;
   if (v > r->hi) v = r->hi;
   return (int32_t)v;
 }
 
 /* Max or average pooling on codes. Cells outside the input never win a max and are not
-   counted in an average (count_include_pad = 0). */
-static inline void $P_pool(const int32_t* x, int32_t* y, const $P_geometry_t* g, int is_max) {
+   counted in an average (count_include_pad = 0). $POOL_DOC */
+static inline void $P_pool(const int32_t* x, int32_t* y, const $P_geometry_t* g, int is_max,
+                           int64_t zp) {
   int c, oh, ow, h, w;
+  int64_t center = $POOL_CENTER;
   for (c = 0; c < g->in_c; ++c) {
     for (oh = 0; oh < g->out_h; ++oh) {
       for (ow = 0; ow < g->out_w; ++ow) {
@@ -138,16 +143,20 @@ static inline void $P_pool(const int32_t* x, int32_t* y, const $P_geometry_t* g,
             }
           }
         }
-        if (!is_max) acc = $P_rounding_divide(acc, (int64_t)(h1 - h0) * (w1 - w0));
+        if (!is_max) {
+          int64_t count = (int64_t)(h1 - h0) * (w1 - w0);
+          acc = center + $P_rounding_divide(acc - center * count, count);
+        }
         y[((long)c * g->out_h + oh) * g->out_w + ow] = (int32_t)acc;
       }
     }
   }
 }
 
-static inline void $P_relu(const int32_t* x, int32_t* y, long n) {
+/* max(real, 0): the code of real 0 is the zero point. */
+static inline void $P_relu(const int32_t* x, int32_t* y, long n, int32_t zp) {
   long i;
-  for (i = 0; i < n; ++i) y[i] = x[i] > 0 ? x[i] : 0;
+  for (i = 0; i < n; ++i) y[i] = x[i] > zp ? x[i] : zp;
 }
 
 /* Top-1: the lowest index wins ties. */
@@ -181,7 +190,7 @@ static inline void $P_dense_$S(const int32_t* x, int32_t* y, const $T* w, const 
   for (u = 0; u < n_out; ++u) {
     const $T* row = w + (long)u * n_in;
     int64_t acc = b[u];
-    for (j = 0; j < n_in; ++j) acc += (int64_t)row[j] * x[j];
+    for (j = 0; j < n_in; ++j) acc += (int64_t)row[j] * (x[j] - r->in_zp);
     y[u] = $P_requant_unit(r, u, acc);
   }
 }
@@ -202,7 +211,7 @@ static inline void $P_conv_$S(const int32_t* x, int32_t* y, const $T* w, const i
               int iw = ow * g->stride_w - g->pad_left + kw;
               if (iw < 0 || iw >= g->in_w) continue;
               acc += (int64_t)w[(((long)o * g->in_c + c) * g->kernel_h + kh) * g->kernel_w + kw] *
-                     x[((long)c * g->in_h + ih) * g->in_w + iw];
+                     (x[((long)c * g->in_h + ih) * g->in_w + iw] - r->in_zp);
             }
           }
         }
@@ -275,6 +284,11 @@ std::string CHeaderRuntime(const std::string& prefix, const std::vector<std::str
   ReplaceAll(out, "$DIV_ROUND", text.div_round);
   ReplaceAll(out, "$TIE_DIV", text.tie_div);
   ReplaceAll(out, "$TIE_REAL", text.tie_real);
+  const bool tflite = mode == RoundingMode::kTflite;
+  ReplaceAll(out, "$POOL_DOC",
+             tflite ? "TFLite averages the codes themselves."
+                    : "The average is of the real values:\n   zp + round(sum(code - zp) / count).");
+  ReplaceAll(out, "$POOL_CENTER", tflite ? "0;\n  (void)zp" : "zp");
   for (const std::string& type : weight_types) {
     std::string typed = kTyped;
     std::string short_name = type.substr(0, type.size() - 2);  // "int8_t" -> "int8"

@@ -167,24 +167,31 @@ class QdqEmitter {
       const std::string q = id + "/Quantize";
       std::string divided = g_.Node("Div", {x, scale}, q + "/Div")->output(0);
       std::string rounded = g_.Node("Round", {divided}, q + "/Round")->output(0);
-      std::string lo = g_.Floats(q + "/code_min", {static_cast<double>(code.Min())}, true);
-      std::string hi = g_.Floats(q + "/code_max", {static_cast<double>(code.Max())}, true);
+      // The codes minus the zero point: round(x / s) clipped to [min - zp, max - zp].
+      const double zp = static_cast<double>(code.zero_point);
+      std::string lo = g_.Floats(q + "/code_min", {static_cast<double>(code.Min()) - zp}, true);
+      std::string hi = g_.Floats(q + "/code_max", {static_cast<double>(code.Max()) - zp}, true);
       codes_ = g_.Node("Clip", {rounded, lo, hi}, q + "/Clip")->output(0);
+      codes_zero_point_ = 0;
       return g_.Node("Mul", {codes_, scale}, id + "/Dequantize")->output(0);
     }
-    std::string zero = code.is_signed ? g_.Initializer(id + "/zero_point", onnx::TensorProto::INT8,
-                                                       {}, std::vector<int8_t>{0})
-                                      : g_.Initializer(id + "/zero_point", onnx::TensorProto::UINT8,
-                                                       {}, std::vector<uint8_t>{0});
+    std::string zero =
+        code.is_signed
+            ? g_.Initializer(id + "/zero_point", onnx::TensorProto::INT8, {},
+                             std::vector<int8_t>{static_cast<int8_t>(code.zero_point)})
+            : g_.Initializer(id + "/zero_point", onnx::TensorProto::UINT8, {},
+                             std::vector<uint8_t>{static_cast<uint8_t>(code.zero_point)});
     std::string in = x;
     if (code.bits < 8) {
+      const double zp = static_cast<double>(code.zero_point);
       std::string lo =
-          g_.Floats(id + "/clip_min", {static_cast<double>(code.Min()) * code.scale}, true);
+          g_.Floats(id + "/clip_min", {(static_cast<double>(code.Min()) - zp) * code.scale}, true);
       std::string hi =
-          g_.Floats(id + "/clip_max", {static_cast<double>(code.Max()) * code.scale}, true);
+          g_.Floats(id + "/clip_max", {(static_cast<double>(code.Max()) - zp) * code.scale}, true);
       in = g_.Node("Clip", {x, lo, hi}, id + "/Clip")->output(0);
     }
     codes_ = g_.Node("QuantizeLinear", {in, scale, zero}, id + "/QuantizeLinear")->output(0);
+    codes_zero_point_ = code.zero_point;
     return g_.Node("DequantizeLinear", {codes_, scale, zero}, id + "/DequantizeLinear")->output(0);
   }
 
@@ -272,7 +279,13 @@ class QdqEmitter {
     }
     onnx::NodeProto* cast = g_.Node("Cast", {codes_}, id_ + "/Cast");
     AttrInt(cast, "to", onnx::TensorProto::FLOAT);
-    onnx::NodeProto* pool = g_.Node("AveragePool", {cast->output(0)}, id_ + "/AveragePool");
+    std::string centered = cast->output(0);  // codes - zero point: the reference's average
+    if (codes_zero_point_ != 0) {
+      std::string zp =
+          g_.Floats(id_ + "/pool_zero_point", {static_cast<double>(codes_zero_point_)}, true);
+      centered = g_.Node("Sub", {centered, zp}, id_ + "/Center")->output(0);
+    }
+    onnx::NodeProto* pool = g_.Node("AveragePool", {centered}, id_ + "/AveragePool");
     WindowAttrs(pool, l.window);
     std::string rounded = g_.Node("Round", {pool->output(0)}, id_ + "/Round")->output(0);
     std::string real = g_.Node("Mul", {rounded, codes_scale_}, id_ + "/Mul")->output(0);
@@ -281,10 +294,11 @@ class QdqEmitter {
 
   const QuantizedNetwork& net_;
   GraphBuilder g_;
-  std::string id_;           // current layer's name prefix
-  int rank_ = 2;             // rank of the current tensor (2: [N, F], 4: [N, C, H, W])
-  std::string codes_;        // the latest integer codes (QuantizeLinear, or Clip past 8 bits)
-  std::string codes_scale_;  // its scale initializer
+  std::string id_;                // current layer's name prefix
+  int rank_ = 2;                  // rank of the current tensor (2: [N, F], 4: [N, C, H, W])
+  std::string codes_;             // the latest integer codes (QuantizeLinear, or Clip past 8 bits)
+  std::string codes_scale_;       // its scale initializer
+  int64_t codes_zero_point_ = 0;  // its zero point (0 where codes_ holds centered codes)
 };
 
 void AddValueInfo(onnx::ValueInfoProto* info, const std::string& name,

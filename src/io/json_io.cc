@@ -129,7 +129,9 @@ class Reader {
 };
 
 json CodeToJson(const ActivationCode& c) {
-  return {{"scale", c.scale}, {"bits", c.bits}, {"signed", c.is_signed}};
+  json j = {{"scale", c.scale}, {"bits", c.bits}, {"signed", c.is_signed}};
+  if (c.zero_point != 0) j["zero_point"] = c.zero_point;  // absent: 0 (files stay as they were)
+  return j;
 }
 ActivationCode CodeFromJson(const Reader& r, const json& obj, const std::string& path) {
   ActivationCode c;
@@ -142,6 +144,12 @@ ActivationCode CodeFromJson(const Reader& r, const json& obj, const std::string&
   if (!c.is_signed && c.bits == 32) {  // codes are int32: [0, 2^32 - 1] does not fit
     throw BadInput(r.source(), path + ".bits",
                    "an unsigned code has at most 31 bits (codes are int32)");
+  }
+  if (obj.contains("zero_point")) {
+    c.zero_point = r.Int(obj, "zero_point", path, c.Min(), c.Max());
+    if (c.bits == 32 && c.zero_point != 0) {
+      throw BadInput(r.source(), path + ".zero_point", "int32 logits have zero point 0");
+    }
   }
   return c;
 }
@@ -309,7 +317,7 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net,
       // The integer pass feeds each layer the previous layer's codes; exports use each layer's own
       // input code, so the two must be the same code.
       if (l.input.scale != code.scale || l.input.bits != code.bits ||
-          l.input.is_signed != code.is_signed) {
+          l.input.is_signed != code.is_signed || l.input.zero_point != code.zero_point) {
         throw BadInput(source, p + ".input",
                        "differs from the code the previous layer (or the network input) produces");
       }

@@ -103,9 +103,14 @@ QuantConfig ParseQuantConfig(const json& root, const std::string& source) {
     if (a == "float") {
       config.activation_bits = 0;
     } else if (a.is_object()) {
-      RefuseUnknownKeys(a, {"bits"}, source, "$.activations");
+      RefuseUnknownKeys(a, {"bits", "symmetric"}, source, "$.activations");
       if (!a.contains("bits")) throw BadInput(source, "$.activations", "missing key \"bits\"");
       config.activation_bits = ReadBits(a["bits"], source, "$.activations.bits", 2, 16);
+      if (a.contains("symmetric")) {
+        if (!a["symmetric"].is_boolean())
+          throw BadInput(source, "$.activations.symmetric", "expected true or false");
+        config.activation_symmetric = a["symmetric"].get<bool>();
+      }
     } else {
       throw BadInput(source, "$.activations", "expected {\"bits\": N} or \"float\"");
     }
@@ -171,6 +176,7 @@ void to_json(json& out, const QuantConfig& config) {
     out["activations"] = "float";
   } else {
     out["activations"] = {{"bits", config.activation_bits}};
+    if (!config.activation_symmetric) out["activations"]["symmetric"] = false;
   }
   if (!config.layers.empty()) {
     json layers = json::object();

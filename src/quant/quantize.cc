@@ -73,11 +73,26 @@ std::vector<Range> LayerRanges(const Network& network, const FloatBatch& calibra
   return ranges;
 }
 
-ActivationCode CodeFor(const Range& range, int bits, bool force_signed, ScaleRule rule) {
+// The code of a calibrated range. Symmetric: signed when forced or when the range reaches below
+// 0, zero point 0. Asymmetric (ONNX Runtime's uint8 QDQ, TFLite's affine codes): unsigned codes
+// over [min(lo, 0), max(hi, 0)], scale = width / (2^b - 1) and zero point round(-lo / scale), an
+// integer code, so real 0 is exactly representable (ReLU outputs get zero point 0: the same code
+// as symmetric).
+ActivationCode CodeFor(const Range& range, int bits, bool force_signed, ScaleRule rule,
+                       bool symmetric) {
   ActivationCode code;
   code.bits = bits;
   double lo = range.lo;
   double hi = range.hi;
+  if (!symmetric) {
+    lo = std::min(lo, 0.0);
+    hi = std::max(hi, 0.0);
+    code.is_signed = false;
+    code.scale = ChooseScale(hi - lo, code.Max(), rule);
+    code.zero_point =
+        std::clamp<int64_t>(static_cast<int64_t>(RoundHalfEven(-lo / code.scale)), 0, code.Max());
+    return code;
+  }
   code.is_signed = force_signed || lo < 0.0;
   double max_abs = std::max(std::abs(lo), std::abs(hi));
   code.scale = ChooseScale(max_abs, code.Max(), rule);
@@ -175,7 +190,8 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
     first = 1;
   }
   if (!qnet.float_activations)
-    qnet.input = CodeFor(ranges[first], config.activation_bits, false, act_rule);
+    qnet.input = CodeFor(ranges[first], config.activation_bits, false, act_rule,
+                         config.activation_symmetric);
 
   const int last_linear = network.LastLinearLayer();
   if (last_linear < 0)
@@ -257,8 +273,9 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
       if (static_cast<int>(i) == last_linear && out_index == i) {
         q.output = LogitCode(q, std::max(-ranges[out_index + 1].lo, ranges[out_index + 1].hi));
       } else {
-        q.output = CodeFor(ranges[out_index + 1], config.activation_bits,
-                           q.activation != QActivation::kRelu, act_rule);
+        q.output =
+            CodeFor(ranges[out_index + 1], config.activation_bits,
+                    q.activation != QActivation::kRelu, act_rule, config.activation_symmetric);
       }
       RoundWeights(q, layer.weights, layer.bias);
       q.UpdateMultipliers();
@@ -270,7 +287,9 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
       }
     } else if (layer.kind == LayerKind::kRelu) {
       q.output = current;
-      q.output.is_signed = false;  // codes after max(x,0) are non-negative; range kept
+      // Symmetric codes after max(x, 0) are non-negative; range kept. An asymmetric code is
+      // unsigned already: ReLU is max(code, zero_point) on the same code.
+      if (current.zero_point == 0) q.output.is_signed = false;
     }
     current = q.output;
     qnet.layers.push_back(std::move(q));

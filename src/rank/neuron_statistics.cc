@@ -180,7 +180,9 @@ class Collector {
     runner_up = RunnerUp(codes.back(), target);
     out.resize(codes.size());
     for (size_t k = 0; k < codes.size(); ++k) {
-      out[k] = codes[k].cast<float>() * static_cast<float>(qnet_.layers[k].output.scale);
+      const ActivationCode& code = qnet_.layers[k].output;
+      out[k] = (codes[k].array() - static_cast<int32_t>(code.zero_point)).cast<float>() *
+               static_cast<float>(code.scale);
     }
     return out;
   }

@@ -12,12 +12,14 @@
 
 namespace qrepair {
 
-// How an activation tensor is coded: real = scale * code, code in [Min(), Max()].
-// Zero point is always 0 (symmetric signed, or unsigned after ReLU).
+// How an activation tensor is coded: real = scale * (code - zero_point), code in [Min(), Max()].
+// Symmetric codes (signed, or unsigned after ReLU) have zero point 0; asymmetric ones
+// ("activations": {"symmetric": false}) the integer code of real 0, so 0 is exactly represented.
 struct ActivationCode {
   double scale = 1.0;
   int bits = 8;  // 32 for the final logits
   bool is_signed = false;
+  int64_t zero_point = 0;  // in [Min(), Max()]
   int64_t Min() const { return is_signed ? SignedMin(bits) : 0; }
   int64_t Max() const { return is_signed ? SignedMax(bits) : UnsignedMax(bits); }
 };

@@ -35,8 +35,9 @@ struct QuantConfig {
   LayerQuantSpec defaults;
   std::map<std::string, LayerQuantSpec> layers;  // overrides by layer name
   int activation_bits = 8;                       // 2..16; 0 means float activations
-  Decision decision = Decision::kArgmax;         // "decision": "argmax" | "argmin"
-  std::string source;                            // the file it came from, for messages (not saved)
+  bool activation_symmetric = true;       // false: unsigned codes with a zero point ("symmetric")
+  Decision decision = Decision::kArgmax;  // "decision": "argmax" | "argmin"
+  std::string source;                     // the file it came from, for messages (not saved)
   // "rounding": the runtime's rounding (integer_ops.h), a fact of the quantized network.
   RoundingMode rounding = RoundingMode::kHalfEven;
   bool FloatActivations() const { return activation_bits == 0; }
