@@ -400,5 +400,20 @@ TEST(CHeaderExportTest, ZeroPointsMatchReferencePassInEveryRoundingMode) {
   }
 }
 
+// Requantized logits with every rounding mode and zero points: the header's saturating logit
+// codes and its argmax (ties to the lowest index) against the reference pass.
+TEST(CHeaderExportTest, RequantizedLogitsMatchReferencePass) {
+  std::mt19937_64 rng(1818);
+  for (int n = 0; n < 8; ++n) {
+    auto c = MakeRandomCase(rng, 20, n % 2 == 1);
+    QuantizedNetwork q = testing::QuantizedWith(
+        c, [&](QuantConfig& config) { testing::SetSemantics(config, 8 + n); });
+    std::mt19937_64 codes_rng(n);
+    ExpectLogitsMatch(q, MakeCodes(q, c.inputs, codes_rng),
+                      "requantized logits, semantics " + std::to_string(8 + n));
+    if (HasFatalFailure() || IsSkipped()) return;
+  }
+}
+
 }  // namespace
 }  // namespace qrepair

@@ -99,6 +99,29 @@ TEST(ForwardTest, ZeroPointsMatchScalarOracleInEveryRoundingMode) {
   EXPECT_GT(with_zero_points, 800);
 }
 
+// Every combination of rounding mode, zero points and requantized logits (4..8-bit, saturating).
+TEST(ForwardTest, EverySemanticsMatchesScalarOracle) {
+  std::mt19937_64 rng(1616);
+  int saturated = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    testing::RandomCase c = testing::MakeRandomCase(rng, 8, trial % 2 == 0);
+    for (int k = 0; k < testing::kSemanticsCount; ++k) {
+      QuantizedNetwork q =
+          testing::QuantizedWith(c, [&](QuantConfig& config) { testing::SetSemantics(config, k); });
+      const QuantLayer& logits = q.layers[q.LogitLayer()];
+      ASSERT_EQ(logits.output.bits, k < 8 ? 32 : 4 + k % 5);
+      SCOPED_TRACE("trial " + std::to_string(trial) + " semantics " + std::to_string(k));
+      ExpectMatchesOracle(q, c.inputs);
+      if (k >= 8) {
+        const CodeBatch y = ForwardInteger(q, QuantizeInput(q, c.inputs));
+        saturated +=
+            (y.array() == logits.output.Max()).any() || (y.array() == logits.output.Min()).any();
+      }
+    }
+  }
+  EXPECT_GT(saturated, 50);  // the saturating logits are exercised
+}
+
 TEST(ForwardTest, HighBitWidthsUseTheExactDoublePath) {
   std::mt19937_64 rng(5);
   testing::RandomCase c = testing::MakeRandomCase(rng, 16, false);

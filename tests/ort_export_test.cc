@@ -100,6 +100,18 @@ TEST(OrtExportTest, ZeroPointsAgreeWithReference) {
   });
 }
 
+// Requantized logits ("logits": {"bits": 8}): a QuantizeLinear/DequantizeLinear pair on the
+// logits, so ORT's outputs are the saturated codes times the logit scale.
+TEST(OrtExportTest, RequantizedLogitsAgreeWithReference) {
+  SKIP_WITHOUT_ORT();
+  ExpectRandomNetworksAgree(1919, 12, "requantized logits", [](int n, testing::RandomCase& c) {
+    QuantConfig config = c.quantized.config;
+    config.logit_bits = n % 3 == 2 ? 12 : 8;
+    config.activation_symmetric = n % 2 == 0;
+    c.quantized = QuantizeNetwork(c.network, config, c.inputs, "random");
+  });
+}
+
 // "decision": "argmin": the model ends in Neg, so ORT gives the loaded network's outputs and the
 // lowest is the reference pass's decision.
 TEST(OrtExportTest, ArgminNetworksGiveTheLoadedOrientation) {

@@ -120,6 +120,25 @@ TEST(ProblemBuilderTest, GoodIntervalsWithZeroPoints) {
   }
 }
 
+// Requantized, saturating logits (ties at the code limits go to the lowest index) with every
+// rounding mode and zero points: the good sets stay exact.
+TEST(ProblemBuilderTest, GoodIntervalsWithRequantizedLogits) {
+  std::mt19937_64 rng(1717);
+  int checked_rows = 0, changed_outcomes = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    testing::RandomCase c = testing::MakeRandomCase(rng, 40, trial % 4 == 0);
+    const int k = 8 + trial % 8;
+    QuantizedNetwork q =
+        testing::QuantizedWith(c, [&](QuantConfig& config) { testing::SetSemantics(config, k); });
+    CheckGoodIntervals(q, c.inputs, rng,
+                       "semantics " + std::to_string(k) + " trial " + std::to_string(trial),
+                       checked_rows, changed_outcomes);
+    if (HasFatalFailure()) return;
+  }
+  EXPECT_GT(checked_rows, 1000);
+  EXPECT_GT(changed_outcomes, 50);
+}
+
 TEST(ProblemBuilderTest, ReachableRangeBoundsEveryPatch) {
   std::mt19937_64 rng(4);
   testing::RandomCase c = testing::MakeRandomCase(rng, 30, false);

@@ -196,5 +196,60 @@ TEST(SemanticsTest, ModelFileKeepsZeroPoints) {
   }
 }
 
+TEST(SemanticsTest, ConfigPicksRequantizedLogits) {
+  const json base = {{"weights", {{"bits", 8}}}};
+  EXPECT_EQ(ParseQuantConfig(base, "q.json").logit_bits, 32);
+  json j = base;
+  j["logits"] = "int32";
+  EXPECT_EQ(ParseQuantConfig(j, "q.json").logit_bits, 32);
+  j["logits"] = {{"bits", 6}};
+  QuantConfig config = ParseQuantConfig(j, "q.json");
+  EXPECT_EQ(config.logit_bits, 6);
+  json back;
+  to_json(back, config);
+  EXPECT_EQ(ParseQuantConfig(back, "q.json").logit_bits, 6);
+  json plain;
+  to_json(plain, ParseQuantConfig(base, "q.json"));
+  EXPECT_FALSE(plain.contains("logits"));
+  for (const json& bad :
+       {json{{"bits", 1}}, json{{"bits", 17}}, json("int8"), json{{"width", 8}}}) {
+    j["logits"] = bad;
+    std::string message = ErrorOf([&] { ParseQuantConfig(j, "q.json"); });
+    EXPECT_NE(message.find("$.logits"), std::string::npos) << message;
+  }
+}
+
+// The verification literature's output layer: logits requantized to signed Q-bit codes and
+// saturated; saturated ties decide by the lowest index.
+TEST(SemanticsTest, RequantizedLogitsSaturateAndTiesGoToTheLowestIndex) {
+  std::mt19937_64 rng(13);
+  testing::RandomCase c = testing::MakeRandomCase(rng, 200, false);
+  QuantizedNetwork q = testing::QuantizedWith(c, [](QuantConfig& k) { k.logit_bits = 4; });
+  QuantLayer& logits = q.layers[q.LogitLayer()];
+  ASSERT_EQ(logits.output.bits, 4);
+  ASSERT_TRUE(logits.output.is_signed);
+  // Every accumulator beyond the range lands on the limits.
+  EXPECT_EQ(RequantizeUnit(logits, 0, int64_t{1} << 40), 7);
+  EXPECT_EQ(RequantizeUnit(logits, 0, -(int64_t{1} << 40)), -8);
+  // Make units 0 and 1 saturate high together: the decision is unit 0.
+  const int64_t fan_in = logits.FanIn();
+  for (int u : {0, 1}) {
+    std::fill(logits.weights_q.begin() + u * fan_in, logits.weights_q.begin() + (u + 1) * fan_in,
+              0);
+    logits.bias_q[u] = 1 << 30;
+  }
+  const CodeBatch y = ForwardInteger(q, QuantizeInput(q, c.inputs));
+  for (Eigen::Index s = 0; s < y.cols(); ++s) {
+    ASSERT_EQ(y(0, s), 7);
+    ASSERT_EQ(y(1, s), 7);
+  }
+  for (int top : PredictQuantized(q, c.inputs)) EXPECT_EQ(top, 0);
+  // The model file keeps the logits' code.
+  json file = ModelFileToJson(QuantizedModel(c, q));
+  ModelFile back = ModelFileFromJson(file, "m.json");
+  EXPECT_EQ(back.quantized.layers[back.quantized.LogitLayer()].output.bits, 4);
+  EXPECT_EQ(ForwardInteger(back.quantized, QuantizeInput(q, c.inputs)), y);
+}
+
 }  // namespace
 }  // namespace qrepair

@@ -111,7 +111,8 @@ class QdqEmitter {
         case LayerKind::kDense:
         case LayerKind::kConv2d:
           x = Linear(x, l);
-          if (!is_logits && !net_.float_activations) x = Qdq(x, l.output, id_);
+          if ((!is_logits || l.output.bits < 32) && !net_.float_activations)
+            x = Qdq(x, l.output, id_);
           break;
         case LayerKind::kMaxPool: {
           onnx::NodeProto* pool = g_.Node("MaxPool", {x}, id_ + "/MaxPool");

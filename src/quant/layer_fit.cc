@@ -409,7 +409,9 @@ void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
   const std::vector<double> factor = SearchScaleFactors(fit, *search, q, f, base, float_act);
   QuantLayer chosen = AtScales(q, f, base, factor, float_act);
   const Eigen::VectorXd err = fit.Fit(chosen, all);
-  if (is_logits && q.activation == QActivation::kNone && !float_act) {
+  // int32 logits sit at the smallest weight scale, which the fit moved; requantized logits keep
+  // their calibrated code.
+  if (is_logits && q.activation == QActivation::kNone && !float_act && q.output.bits == 32) {
     chosen.output = LogitCode(chosen, fit.OutputAbsMax(all));  // at the new smallest weight scale
   }
   if (!float_act) chosen.UpdateMultipliers();  // weights-only layers have none (QuantizeNetwork)

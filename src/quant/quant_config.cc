@@ -88,7 +88,8 @@ LayerQuantSpec QuantConfig::ForLayer(const std::string& name) const {
 
 QuantConfig ParseQuantConfig(const json& root, const std::string& source) {
   if (!root.is_object()) throw BadInput(source, "$", "expected a JSON object");
-  RefuseUnknownKeys(root, {"weights", "activations", "layers", "scale", "decision", "rounding"},
+  RefuseUnknownKeys(root,
+                    {"weights", "activations", "layers", "scale", "decision", "rounding", "logits"},
                     source, "$");
   QuantConfig config;
   config.source = source;
@@ -123,6 +124,18 @@ QuantConfig ParseQuantConfig(const json& root, const std::string& source) {
       config.decision = Decision::kArgmin;
     } else {
       throw BadInput(source, "$.decision", "expected \"argmax\" or \"argmin\"");
+    }
+  }
+  if (root.contains("logits")) {
+    const json& l = root["logits"];
+    if (l == "int32") {
+      config.logit_bits = 32;
+    } else if (l.is_object()) {
+      RefuseUnknownKeys(l, {"bits"}, source, "$.logits");
+      if (!l.contains("bits")) throw BadInput(source, "$.logits", "missing key \"bits\"");
+      config.logit_bits = ReadBits(l["bits"], source, "$.logits.bits", 2, 16);
+    } else {
+      throw BadInput(source, "$.logits", "expected \"int32\" or {\"bits\": N} (N in 2..16)");
     }
   }
   if (root.contains("rounding")) {
@@ -184,6 +197,7 @@ void to_json(json& out, const QuantConfig& config) {
     out["layers"] = layers;
   }
   if (config.decision == Decision::kArgmin) out["decision"] = "argmin";
+  if (config.logit_bits < 32) out["logits"] = {{"bits", config.logit_bits}};
   // Written only when not the default, so files of the default semantics stay as they were.
   if (config.rounding != RoundingMode::kHalfEven)
     out["rounding"] = RoundingModeName(config.rounding);

@@ -143,7 +143,13 @@ void SetWeightScales(QuantLayer& q, const Layer& layer, const LayerQuantSpec& sp
 
 }  // namespace
 
-ActivationCode LogitCode(const QuantLayer& q, double logit_abs_max) {
+ActivationCode LogitCode(const QuantLayer& q, double logit_abs_max, int logit_bits,
+                         ScaleRule rule) {
+  if (logit_bits < 32) {  // requantized like a hidden layer: symmetric signed codes
+    ActivationCode code{1.0, logit_bits, true};
+    code.scale = ChooseScale(logit_abs_max, code.Max(), rule);
+    return code;
+  }
   const double s_min = *std::min_element(q.weight_scales.begin(), q.weight_scales.end());
   const double fits = kLogitHeadroom * logit_abs_max / 2147483647.0;
   return ActivationCode{std::max(s_min * q.input.scale, fits), 32, true};
@@ -271,7 +277,8 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
       SetWeightScales(q, layer, config.ForLayer(layer.name));
       RaiseScalesForBias(q.weight_scales, layer, q.input.scale);
       if (static_cast<int>(i) == last_linear && out_index == i) {
-        q.output = LogitCode(q, std::max(-ranges[out_index + 1].lo, ranges[out_index + 1].hi));
+        q.output = LogitCode(q, std::max(-ranges[out_index + 1].lo, ranges[out_index + 1].hi),
+                             config.logit_bits, act_rule);
       } else {
         q.output =
             CodeFor(ranges[out_index + 1], config.activation_bits,
