@@ -364,7 +364,7 @@ std::string ExportOnnxQdq(const QuantizedNetwork& net, const Network& float_net)
   int rank = static_cast<int>(input_dims.size()) + 1;
   QdqEmitter emitter(net, graph);
   std::string logits = emitter.Emit("input", rank);
-  if (net.config.decision == Decision::kArgmin) {
+  if (net.decision == Decision::kArgmin) {
     // qrepair negated the last layer so that argmax decides (OrientForDecision); the model gives
     // the outputs in the loaded network's orientation, where the lowest is the decision.
     logits = GraphBuilder(graph).Node("Neg", {logits}, "decision/Neg")->output(0);

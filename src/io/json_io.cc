@@ -261,6 +261,8 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net,
   q.name = float_net.name;
   q.input_shape = float_net.input_shape;
   q.config = ParseQuantConfig(r.Get(root, "config", path), source);
+  // Facts this format records only inside its config: read from it once, here.
+  q.decision = q.config.decision;
   const json& fa = r.Get(root, "float_activations", path);
   if (!fa.is_boolean())
     throw BadInput(source, path + ".float_activations", "expected true or false");
@@ -348,6 +350,7 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net,
         throw BadInput(source, p + ".granularity", "expected \"per-tensor\" or \"per-channel\"");
       }
       l.granularity = g == "per-tensor" ? Granularity::kPerTensor : Granularity::kPerChannel;
+      l.scale_rule = q.config.ForLayer(l.name).scale_rule;
       l.weight_scales = r.Array<double>(j, "weight_scales", p);
       l.weights_q = r.Array<int32_t>(j, "weights_q", p);
       if (q.float_activations) {
@@ -451,7 +454,7 @@ ModelFile ModelFileFromJson(const json& root, const std::string& source) {
     model.has_quantized = true;
     model.quantized = QuantizedFromJson(r.Get(root, "quantized", "$"), model.float_network, source);
     // The quantized network decides by argmax in its own orientation; the float one follows.
-    OrientForDecision(model.float_network, model.quantized.config.decision, source);
+    OrientForDecision(model.float_network, model.quantized.decision, source);
   }
   if (root.contains("provenance") && root["provenance"].is_object()) {
     const json& p = root["provenance"];

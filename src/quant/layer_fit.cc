@@ -393,7 +393,7 @@ void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
   const LayerFit fit(f, q, float_act, is_logits, method, checkpoint);
   FitProblem all;
   fit.Load(all, state, q.input, x_float, PlanColumns(samples, positions));
-  if (qnet.config.ForLayer(q.name).scale_rule != ScaleRule::kMse) {
+  if (q.scale_rule != ScaleRule::kMse) {
     fit.Fit(q, all);
     return;
   }
@@ -403,7 +403,9 @@ void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
     fit.Subsample(strided, all, (all.x.cols() + kSearchColumns - 1) / kSearchColumns);
     search = &strided;
   }
-  LayerQuantSpec max_abs = qnet.config.ForLayer(q.name);
+  LayerQuantSpec max_abs;
+  max_abs.weight_bits = q.weight_bits;
+  max_abs.granularity = q.granularity;
   max_abs.scale_rule = ScaleRule::kMaxAbs;
   const std::vector<double> base = WeightScales(f, max_abs);
   const std::vector<double> factor = SearchScaleFactors(fit, *search, q, f, base, float_act);

@@ -138,6 +138,7 @@ double ScaleOf(const float* w, int64_t n, int64_t qmax, ScaleRule rule) {
 void SetWeightScales(QuantLayer& q, const Layer& layer, const LayerQuantSpec& spec) {
   q.weight_bits = spec.weight_bits;
   q.granularity = spec.granularity;
+  q.scale_rule = spec.scale_rule;
   q.weight_scales = WeightScales(layer, spec);
 }
 
@@ -185,6 +186,7 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
   qnet.config = config;
   qnet.float_activations = config.FloatActivations();
   qnet.rounding = config.rounding;
+  qnet.decision = config.decision;
   const ScaleRule act_rule = config.defaults.scale_rule;
 
   const std::vector<Range> ranges = LayerRanges(network, calibration);

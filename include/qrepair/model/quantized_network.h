@@ -39,6 +39,7 @@ struct QuantLayer {
   // Linear layers only.
   int weight_bits = 8;
   Granularity granularity = Granularity::kPerTensor;
+  ScaleRule scale_rule = ScaleRule::kMaxAbs;  // the rule quantize chose the weight scales by
   std::vector<double> weight_scales;          // 1 (per-tensor) or one per output unit
   std::vector<int32_t> weights_q;             // same layout as the float layer's weights
   std::vector<int64_t> bias_q;                // at scale weight_scale * input.scale, int32 range
@@ -73,9 +74,14 @@ struct QuantizedNetwork {
   std::vector<float> input_divisor;
   ActivationCode input;
   std::vector<QuantLayer> layers;
+  // The recipe it was quantized by, kept for the record (the model file); later stages read the
+  // facts below and in the layers, never the recipe.
   QuantConfig config;
+  // Which output is the decision (argmin networks run negated: OrientForDecision).
+  Decision decision = Decision::kArgmax;
 
-  // Weights-only mode: integer weights, float activations (input and requant unused).
+  // Weights-only mode: integer weights, float activations (input and requant unused). The one
+  // fact for "activation_bits == 0"; otherwise the activation bits are input.bits.
   bool float_activations = false;
   // The rounding of the input coding and of every layer (each QuantLayer::rounding equals it).
   RoundingMode rounding = RoundingMode::kHalfEven;
