@@ -37,8 +37,14 @@ def config_cases(c):
     add("string.json", b'"4-bit"', "a JSON string", "expected a JSON object")
     add("missing_weights.json", mutate(good, ["weights"], DELETE), "no weights",
         "missing key \"weights\"")
-    add("unknown_top_key.json", mutate(good, ["rounding"], "nearest"), "unknown key rounding",
-        "$.rounding: unknown key")
+    add("unknown_top_key.json", mutate(good, ["roundng"], "half-up"), "unknown key roundng",
+        "$.roundng: unknown key")
+    add("bad_rounding.json", mutate(good, ["rounding"], "nearest"), "unknown rounding mode",
+        "$.rounding: expected \"half-even\"")
+    add("bad_logits.json", mutate(good, ["logits"], {"bits": 32}), "logits past 16 bits",
+        "$.logits.bits: bit width 32 out of range")
+    add("bad_symmetric.json", mutate(good, ["activations", "symmetric"], "no"),
+        "symmetric not a boolean", "$.activations.symmetric: expected true or false")
     add("unknown_weights_key.json", mutate(good, ["weights", "bitz"], 4), "typo bitz",
         "$.weights.bitz: unknown key")
     add("weights_array.json", mutate(good, ["weights"], [4]), "weights as an array",

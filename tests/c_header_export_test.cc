@@ -167,6 +167,32 @@ TEST(CHeaderExportTest, MatchesReferencePassOnRandomNetworks) {
   }
 }
 
+// Every rounding mode: the requantization, the average pooling and the logits' int32 left shift
+// (tflite) of the header against the reference pass.
+TEST(CHeaderExportTest, EveryRoundingModeMatchesReferencePass) {
+  std::mt19937_64 rng(20261203);
+  for (int n = 0; n < 12; ++n) {
+    const bool conv = n % 2 == 1;
+    auto c = MakeRandomCase(rng, 20, conv);
+    const uint64_t perturb_seed = rng();
+    for (RoundingMode mode : testing::kAllRoundingModes) {
+      QuantizedNetwork q = testing::QuantizedWith(c, [&](QuantConfig& k) {
+        k.rounding = mode;
+        if (n % 4 == 3) {  // wide codes: accumulators past int32 (tflite saturates them)
+          k.defaults.weight_bits = 14;
+          k.activation_bits = 16;
+        }
+      });
+      std::mt19937_64 perturb(perturb_seed);
+      if (n % 3 != 0) PerturbWeights(q, perturb);
+      ExpectLogitsMatch(q, MakeCodes(q, c.inputs, perturb),
+                        std::string(RoundingModeName(mode)) + " case " + std::to_string(n) +
+                            (conv ? " (conv)" : " (dense)"));
+      if (HasFatalFailure() || IsSkipped()) return;
+    }
+  }
+}
+
 // "decision": "argmin" (ACAS Xu): predict() returns the lowest logit of the loaded network.
 TEST(CHeaderExportTest, ArgminNetworksReturnTheLowestLogit) {
   std::mt19937_64 rng(31);
@@ -185,12 +211,9 @@ TEST(CHeaderExportTest, ArgminNetworksReturnTheLowestLogit) {
   }
 }
 
-// The 64x32-bit multiply only carries between words once |acc| >= 2^32, which real networks
-// rarely reach: drive the helper directly with wide accumulators and exact ties.
-TEST(CHeaderExportTest, RequantizeHelperIsExactOnWideProducts) {
-  if (!HaveCompiler()) GTEST_SKIP() << "no system C compiler (cc)";
-  std::mt19937_64 rng(11);
-  auto c = MakeRandomCase(rng, 5, false);
+// Accumulators up to 2^52 at every shift (the 64x32-bit multiply only carries between words
+// once |acc| >= 2^32, which real networks rarely reach), a third of them exact ties.
+std::vector<std::array<int64_t, 3>> WideRequantizeCases(std::mt19937_64& rng) {
   std::vector<std::array<int64_t, 3>> cases;  // acc, m, shift
   std::uniform_int_distribution<int64_t> mantissa(int64_t{1} << 30, (int64_t{1} << 31) - 1);
   std::uniform_int_distribution<int> shift_of(1, 62), bits_of(1, 52), sign(0, 1);
@@ -207,8 +230,15 @@ TEST(CHeaderExportTest, RequantizeHelperIsExactOnWideProducts) {
       continue;
     cases.push_back({acc, m, shift});
   }
+  return cases;
+}
+
+// Drives the header's net_requantize directly with `cases` (acc, m, shift) and compares it with
+// Requantize in the network's mode, with and without unsigned __int128.
+void ExpectRequantizeHelperMatches(const QuantizedNetwork& q,
+                                   const std::vector<std::array<int64_t, 3>>& cases) {
   TempDir dir("c_header_requant");
-  std::ofstream(dir.Path("net.h")) << ExportCHeader(c.quantized, "net");
+  std::ofstream(dir.Path("net.h")) << ExportCHeader(q, "net");
   std::ofstream(dir.Path("main.c")) << R"C(
 #include <stdio.h>
 #include "net.h"
@@ -237,17 +267,42 @@ int main(void) {
       FixedPointMultiplier f;
       f.m = t[1];
       f.shift = static_cast<int>(t[2]);
-      ASSERT_EQ(got, Requantize(t[0], f))
-          << flags << "acc " << t[0] << " m " << t[1] << " shift " << t[2];
+      ASSERT_EQ(got, Requantize(t[0], f, q.rounding))
+          << RoundingModeName(q.rounding) << " " << flags << "acc " << t[0] << " m " << t[1]
+          << " shift " << t[2];
     }
   }
 }
 
-TEST(CHeaderExportTest, QuantizesFloatInputLikeTheReference) {
+// The 64x32-bit multiply only carries between words once |acc| >= 2^32, which real networks
+// rarely reach: drive the helper directly with wide accumulators and exact ties.
+TEST(CHeaderExportTest, RequantizeHelperIsExactOnWideProducts) {
   if (!HaveCompiler()) GTEST_SKIP() << "no system C compiler (cc)";
-  std::mt19937_64 rng(7);
-  auto c = MakeRandomCase(rng, 50, false);
-  QuantizedNetwork& q = c.quantized;
+  std::mt19937_64 rng(11);
+  auto c = MakeRandomCase(rng, 5, false);
+  ExpectRequantizeHelperMatches(c.quantized, WideRequantizeCases(rng));
+}
+
+// Every rounding mode's helper on the same wide cases: ties of both signs, and for tflite the
+// int32 saturation of the accumulator and of the left shift (shift < 31).
+TEST(CHeaderExportTest, RequantizeHelperFollowsEveryRoundingMode) {
+  if (!HaveCompiler()) GTEST_SKIP() << "no system C compiler (cc)";
+  std::mt19937_64 rng(12);
+  auto c = MakeRandomCase(rng, 5, false);
+  std::vector<std::array<int64_t, 3>> cases = WideRequantizeCases(rng);
+  std::uniform_int_distribution<int64_t> small(-5000, 5000);
+  for (int shift = 0; shift <= 62; ++shift) {  // small accumulators, ties included
+    for (int k = 0; k < 20; ++k) cases.push_back({small(rng), int64_t{1} << 30, shift});
+  }
+  for (RoundingMode mode : testing::kAllRoundingModes) {
+    QuantizedNetwork q = testing::QuantizedWith(c, [&](QuantConfig& k) { k.rounding = mode; });
+    ExpectRequantizeHelperMatches(q, cases);
+    if (HasFatalFailure()) return;
+  }
+}
+
+// The header's net_quantize_input against QuantizeInput on ties, out-of-range and random inputs.
+void ExpectInputCodingMatches(QuantizedNetwork q, const FloatBatch& inputs) {
   const int64_t n = q.input_shape.Size();
   q.input_offset.assign(n, 0.0f);
   q.input_divisor.assign(n, 1.0f);
@@ -256,7 +311,7 @@ TEST(CHeaderExportTest, QuantizesFloatInputLikeTheReference) {
     q.input_divisor[i] = 0.5f + 0.25f * static_cast<float>(i % 4);
   }
   // Exact ties of the rounding, far out-of-range values and random ones.
-  FloatBatch x = c.inputs;
+  FloatBatch x = inputs;
   for (int64_t s = 0; s < 10; ++s) {
     for (int64_t i = 0; i < n; ++i) {
       float tie = static_cast<float>((static_cast<double>(s) - 3.5) * q.input.scale);
@@ -283,7 +338,25 @@ TEST(CHeaderExportTest, QuantizesFloatInputLikeTheReference) {
   ASSERT_EQ(static_cast<int64_t>(rows.size()), x.cols());
   for (int64_t s = 0; s < x.cols(); ++s) {
     for (int64_t i = 0; i < n; ++i)
-      EXPECT_EQ(rows[s][i], expected(i, s)) << "sample " << s << " input " << i;
+      EXPECT_EQ(rows[s][i], expected(i, s))
+          << RoundingModeName(q.rounding) << " sample " << s << " input " << i;
+  }
+}
+
+TEST(CHeaderExportTest, QuantizesFloatInputLikeTheReference) {
+  if (!HaveCompiler()) GTEST_SKIP() << "no system C compiler (cc)";
+  std::mt19937_64 rng(7);
+  auto c = MakeRandomCase(rng, 50, false);
+  ExpectInputCodingMatches(c.quantized, c.inputs);
+}
+
+TEST(CHeaderExportTest, QuantizesFloatInputInEveryRoundingMode) {
+  if (!HaveCompiler()) GTEST_SKIP() << "no system C compiler (cc)";
+  std::mt19937_64 rng(8);
+  auto c = MakeRandomCase(rng, 50, false);
+  for (RoundingMode mode : testing::kAllRoundingModes) {
+    ExpectInputCodingMatches(testing::QuantizedWith(c, [&](QuantConfig& k) { k.rounding = mode; }),
+                             c.inputs);
   }
 }
 
@@ -299,6 +372,46 @@ TEST(CHeaderExportTest, RefusesWeightsOnlyNetworksAndBadPrefixes) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::kBadInput);
     EXPECT_NE(std::string(e.what()).find("weights-only"), std::string::npos);
+  }
+}
+
+// Zero points (asymmetric activations) in every rounding mode: the centered accumulation, the
+// output zero point, ReLU at the zero point and the average pool, against the reference pass.
+TEST(CHeaderExportTest, ZeroPointsMatchReferencePassInEveryRoundingMode) {
+  std::mt19937_64 rng(5150);
+  for (int n = 0; n < 8; ++n) {
+    const bool conv = n % 2 == 1;
+    auto c = MakeRandomCase(rng, 20, conv);
+    const uint64_t perturb_seed = rng();
+    for (RoundingMode mode : testing::kAllRoundingModes) {
+      QuantizedNetwork q = testing::QuantizedWith(c, [&](QuantConfig& k) {
+        k.rounding = mode;
+        k.activation_symmetric = false;
+      });
+      std::mt19937_64 perturb(perturb_seed);
+      if (n % 3 != 0) PerturbWeights(q, perturb);
+      const std::string what = std::string(RoundingModeName(mode)) + " zero points case " +
+                               std::to_string(n) + (conv ? " (conv)" : " (dense)");
+      ExpectLogitsMatch(q, MakeCodes(q, c.inputs, perturb), what);
+      if (HasFatalFailure() || IsSkipped()) return;
+      ExpectInputCodingMatches(q, c.inputs);
+      if (HasFatalFailure()) return;
+    }
+  }
+}
+
+// Requantized logits with every rounding mode and zero points: the header's saturating logit
+// codes and its argmax (ties to the lowest index) against the reference pass.
+TEST(CHeaderExportTest, RequantizedLogitsMatchReferencePass) {
+  std::mt19937_64 rng(1818);
+  for (int n = 0; n < 8; ++n) {
+    auto c = MakeRandomCase(rng, 20, n % 2 == 1);
+    QuantizedNetwork q = testing::QuantizedWith(
+        c, [&](QuantConfig& config) { testing::SetSemantics(config, 8 + n); });
+    std::mt19937_64 codes_rng(n);
+    ExpectLogitsMatch(q, MakeCodes(q, c.inputs, codes_rng),
+                      "requantized logits, semantics " + std::to_string(8 + n));
+    if (HasFatalFailure() || IsSkipped()) return;
   }
 }
 

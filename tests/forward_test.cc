@@ -43,6 +43,85 @@ TEST(ForwardTest, IntegerPassMatchesScalarOracleOnRandomConvNetworks) {
   }
 }
 
+// Every rounding mode through the config, dense and conv (average pooling too), with and
+// without perturbed weights; the modes must also give different logits somewhere, or the pass
+// would be ignoring them.
+TEST(ForwardTest, EveryRoundingModeMatchesScalarOracle) {
+  std::mt19937_64 rng(4242);
+  int differs[4] = {0, 0, 0, 0};
+  for (int trial = 0; trial < 800; ++trial) {
+    testing::RandomCase c = testing::MakeRandomCase(rng, 8, trial % 3 == 0);
+    const uint64_t perturb_seed = rng();
+    CodeBatch half_even;
+    for (RoundingMode mode : testing::kAllRoundingModes) {
+      QuantizedNetwork q = testing::QuantizedWith(c, [&](QuantConfig& k) { k.rounding = mode; });
+      ASSERT_EQ(q.rounding, mode);
+      for (const QuantLayer& l : q.layers) ASSERT_EQ(l.rounding, mode);
+      std::mt19937_64 perturb(perturb_seed);
+      if (trial % 2) testing::PerturbWeights(q, perturb);
+      SCOPED_TRACE("trial " + std::to_string(trial) + " " + RoundingModeName(mode));
+      ExpectMatchesOracle(q, c.inputs);
+      CodeBatch logits = ForwardInteger(q, QuantizeInput(q, c.inputs));
+      if (mode == RoundingMode::kHalfEven) half_even = logits;
+      differs[static_cast<int>(mode)] += logits != half_even;
+    }
+  }
+  EXPECT_EQ(differs[0], 0);
+  for (int mode = 1; mode < 4; ++mode) EXPECT_GT(differs[mode], 20) << "mode " << mode;
+}
+
+// Asymmetric activations (zero points on the input and on signed outputs) in every rounding
+// mode: the pass against the oracle, which centers the codes itself.
+TEST(ForwardTest, ZeroPointsMatchScalarOracleInEveryRoundingMode) {
+  std::mt19937_64 rng(777);
+  int with_zero_points = 0;
+  for (int trial = 0; trial < 600; ++trial) {
+    testing::RandomCase c = testing::MakeRandomCase(rng, 8, trial % 2 == 0);
+    const uint64_t perturb_seed = rng();
+    for (RoundingMode mode : testing::kAllRoundingModes) {
+      QuantizedNetwork q = testing::QuantizedWith(c, [&](QuantConfig& k) {
+        k.rounding = mode;
+        k.activation_symmetric = false;
+      });
+      bool any = q.input.zero_point != 0;
+      for (const QuantLayer& l : q.layers) {
+        ASSERT_GE(l.output.zero_point, l.output.Min());
+        ASSERT_LE(l.output.zero_point, l.output.Max());
+        any = any || l.output.zero_point != 0;
+      }
+      with_zero_points += any;
+      std::mt19937_64 perturb(perturb_seed);
+      if (trial % 3 == 1) testing::PerturbWeights(q, perturb);
+      SCOPED_TRACE("trial " + std::to_string(trial) + " " + RoundingModeName(mode));
+      ExpectMatchesOracle(q, c.inputs);
+    }
+  }
+  EXPECT_GT(with_zero_points, 800);
+}
+
+// Every combination of rounding mode, zero points and requantized logits (4..8-bit, saturating).
+TEST(ForwardTest, EverySemanticsMatchesScalarOracle) {
+  std::mt19937_64 rng(1616);
+  int saturated = 0;
+  for (int trial = 0; trial < 400; ++trial) {
+    testing::RandomCase c = testing::MakeRandomCase(rng, 8, trial % 2 == 0);
+    for (int k = 0; k < testing::kSemanticsCount; ++k) {
+      QuantizedNetwork q =
+          testing::QuantizedWith(c, [&](QuantConfig& config) { testing::SetSemantics(config, k); });
+      const QuantLayer& logits = q.layers[q.LogitLayer()];
+      ASSERT_EQ(logits.output.bits, k < 8 ? 32 : 4 + k % 5);
+      SCOPED_TRACE("trial " + std::to_string(trial) + " semantics " + std::to_string(k));
+      ExpectMatchesOracle(q, c.inputs);
+      if (k >= 8) {
+        const CodeBatch y = ForwardInteger(q, QuantizeInput(q, c.inputs));
+        saturated +=
+            (y.array() == logits.output.Max()).any() || (y.array() == logits.output.Min()).any();
+      }
+    }
+  }
+  EXPECT_GT(saturated, 50);  // the saturating logits are exercised
+}
+
 TEST(ForwardTest, HighBitWidthsUseTheExactDoublePath) {
   std::mt19937_64 rng(5);
   testing::RandomCase c = testing::MakeRandomCase(rng, 16, false);

@@ -89,6 +89,30 @@ TEST(OrtExportTest, WideActivationCodesAgreeWithReference) {
   });
 }
 
+// Asymmetric activations: QuantizeLinear/DequantizeLinear with uint8 zero points (8 bits and
+// fewer), the centered Div/Round/Clip/Mul form past 8 bits, average pooling on centered codes.
+TEST(OrtExportTest, ZeroPointsAgreeWithReference) {
+  SKIP_WITHOUT_ORT();
+  ExpectRandomNetworksAgree(4040, 16, "zero points", [](int n, testing::RandomCase& c) {
+    QuantConfig config = c.quantized.config;
+    config.activation_symmetric = false;
+    if (n % 4 == 3) config.activation_bits = 12;
+    c.quantized = QuantizeNetwork(c.network, config, c.inputs, "random");
+  });
+}
+
+// Requantized logits ("logits": {"bits": 8}): a QuantizeLinear/DequantizeLinear pair on the
+// logits, so ORT's outputs are the saturated codes times the logit scale.
+TEST(OrtExportTest, RequantizedLogitsAgreeWithReference) {
+  SKIP_WITHOUT_ORT();
+  ExpectRandomNetworksAgree(1919, 12, "requantized logits", [](int n, testing::RandomCase& c) {
+    QuantConfig config = c.quantized.config;
+    config.logit_bits = n % 3 == 2 ? 12 : 8;
+    config.activation_symmetric = n % 2 == 0;
+    c.quantized = QuantizeNetwork(c.network, config, c.inputs, "random");
+  });
+}
+
 // "decision": "argmin": the model ends in Neg, so ORT gives the loaded network's outputs and the
 // lowest is the reference pass's decision.
 TEST(OrtExportTest, ArgminNetworksGiveTheLoadedOrientation) {

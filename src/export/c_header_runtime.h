@@ -6,10 +6,14 @@
 #include <string>
 #include <vector>
 
+#include "qrepair/quant/integer_ops.h"
+
 namespace qrepair {
 
 // The helpers' C source with every name prefixed by `prefix` (a C identifier). `weight_types`
-// lists the C weight types the dense and convolution helpers are emitted for ("int8_t", ...).
-std::string CHeaderRuntime(const std::string& prefix, const std::vector<std::string>& weight_types);
+// lists the C weight types the dense and convolution helpers are emitted for ("int8_t", ...);
+// `mode` is the network's rounding mode (its requantization, pooling and input coding).
+std::string CHeaderRuntime(const std::string& prefix, const std::vector<std::string>& weight_types,
+                           RoundingMode mode);
 
 }  // namespace qrepair

@@ -111,7 +111,8 @@ class QdqEmitter {
         case LayerKind::kDense:
         case LayerKind::kConv2d:
           x = Linear(x, l);
-          if (!is_logits && !net_.float_activations) x = Qdq(x, l.output, id_);
+          if ((!is_logits || l.output.bits < 32) && !net_.float_activations)
+            x = Qdq(x, l.output, id_);
           break;
         case LayerKind::kMaxPool: {
           onnx::NodeProto* pool = g_.Node("MaxPool", {x}, id_ + "/MaxPool");
@@ -167,24 +168,31 @@ class QdqEmitter {
       const std::string q = id + "/Quantize";
       std::string divided = g_.Node("Div", {x, scale}, q + "/Div")->output(0);
       std::string rounded = g_.Node("Round", {divided}, q + "/Round")->output(0);
-      std::string lo = g_.Floats(q + "/code_min", {static_cast<double>(code.Min())}, true);
-      std::string hi = g_.Floats(q + "/code_max", {static_cast<double>(code.Max())}, true);
+      // The codes minus the zero point: round(x / s) clipped to [min - zp, max - zp].
+      const double zp = static_cast<double>(code.zero_point);
+      std::string lo = g_.Floats(q + "/code_min", {static_cast<double>(code.Min()) - zp}, true);
+      std::string hi = g_.Floats(q + "/code_max", {static_cast<double>(code.Max()) - zp}, true);
       codes_ = g_.Node("Clip", {rounded, lo, hi}, q + "/Clip")->output(0);
+      codes_zero_point_ = 0;
       return g_.Node("Mul", {codes_, scale}, id + "/Dequantize")->output(0);
     }
-    std::string zero = code.is_signed ? g_.Initializer(id + "/zero_point", onnx::TensorProto::INT8,
-                                                       {}, std::vector<int8_t>{0})
-                                      : g_.Initializer(id + "/zero_point", onnx::TensorProto::UINT8,
-                                                       {}, std::vector<uint8_t>{0});
+    std::string zero =
+        code.is_signed
+            ? g_.Initializer(id + "/zero_point", onnx::TensorProto::INT8, {},
+                             std::vector<int8_t>{static_cast<int8_t>(code.zero_point)})
+            : g_.Initializer(id + "/zero_point", onnx::TensorProto::UINT8, {},
+                             std::vector<uint8_t>{static_cast<uint8_t>(code.zero_point)});
     std::string in = x;
     if (code.bits < 8) {
+      const double zp = static_cast<double>(code.zero_point);
       std::string lo =
-          g_.Floats(id + "/clip_min", {static_cast<double>(code.Min()) * code.scale}, true);
+          g_.Floats(id + "/clip_min", {(static_cast<double>(code.Min()) - zp) * code.scale}, true);
       std::string hi =
-          g_.Floats(id + "/clip_max", {static_cast<double>(code.Max()) * code.scale}, true);
+          g_.Floats(id + "/clip_max", {(static_cast<double>(code.Max()) - zp) * code.scale}, true);
       in = g_.Node("Clip", {x, lo, hi}, id + "/Clip")->output(0);
     }
     codes_ = g_.Node("QuantizeLinear", {in, scale, zero}, id + "/QuantizeLinear")->output(0);
+    codes_zero_point_ = code.zero_point;
     return g_.Node("DequantizeLinear", {codes_, scale, zero}, id + "/DequantizeLinear")->output(0);
   }
 
@@ -272,7 +280,13 @@ class QdqEmitter {
     }
     onnx::NodeProto* cast = g_.Node("Cast", {codes_}, id_ + "/Cast");
     AttrInt(cast, "to", onnx::TensorProto::FLOAT);
-    onnx::NodeProto* pool = g_.Node("AveragePool", {cast->output(0)}, id_ + "/AveragePool");
+    std::string centered = cast->output(0);  // codes - zero point: the reference's average
+    if (codes_zero_point_ != 0) {
+      std::string zp =
+          g_.Floats(id_ + "/pool_zero_point", {static_cast<double>(codes_zero_point_)}, true);
+      centered = g_.Node("Sub", {centered, zp}, id_ + "/Center")->output(0);
+    }
+    onnx::NodeProto* pool = g_.Node("AveragePool", {centered}, id_ + "/AveragePool");
     WindowAttrs(pool, l.window);
     std::string rounded = g_.Node("Round", {pool->output(0)}, id_ + "/Round")->output(0);
     std::string real = g_.Node("Mul", {rounded, codes_scale_}, id_ + "/Mul")->output(0);
@@ -281,10 +295,11 @@ class QdqEmitter {
 
   const QuantizedNetwork& net_;
   GraphBuilder g_;
-  std::string id_;           // current layer's name prefix
-  int rank_ = 2;             // rank of the current tensor (2: [N, F], 4: [N, C, H, W])
-  std::string codes_;        // the latest integer codes (QuantizeLinear, or Clip past 8 bits)
-  std::string codes_scale_;  // its scale initializer
+  std::string id_;                // current layer's name prefix
+  int rank_ = 2;                  // rank of the current tensor (2: [N, F], 4: [N, C, H, W])
+  std::string codes_;             // the latest integer codes (QuantizeLinear, or Clip past 8 bits)
+  std::string codes_scale_;       // its scale initializer
+  int64_t codes_zero_point_ = 0;  // its zero point (0 where codes_ holds centered codes)
 };
 
 void AddValueInfo(onnx::ValueInfoProto* info, const std::string& name,
@@ -314,6 +329,14 @@ std::string ExportOnnxQdq(const QuantizedNetwork& net, const Network& float_net)
   }
   const int logit_layer = net.LogitLayer();
   if (logit_layer < 0) throw BadInput(net.name, "", "no linear layer: nothing to export");
+  // QuantizeLinear rounds half to even; the other modes would need a graph of their own, and an
+  // export that ONNX Runtime does not run bit for bit as the integer pass would be a wrong file.
+  if (!net.float_activations && net.rounding != RoundingMode::kHalfEven) {
+    throw BadInput(net.name, "\"rounding\"",
+                   std::string("the network rounds \"") + RoundingModeName(net.rounding) +
+                       "\", but ONNX QuantizeLinear rounds half to even; the ONNX export writes "
+                       "only \"half-even\" networks (export a C header for this one)");
+  }
   onnx::ModelProto model;
   model.set_ir_version(kIrVersion);
   model.set_producer_name("qrepair");
@@ -341,7 +364,7 @@ std::string ExportOnnxQdq(const QuantizedNetwork& net, const Network& float_net)
   int rank = static_cast<int>(input_dims.size()) + 1;
   QdqEmitter emitter(net, graph);
   std::string logits = emitter.Emit("input", rank);
-  if (net.config.decision == Decision::kArgmin) {
+  if (net.decision == Decision::kArgmin) {
     // qrepair negated the last layer so that argmax decides (OrientForDecision); the model gives
     // the outputs in the loaded network's orientation, where the lowest is the decision.
     logits = GraphBuilder(graph).Node("Neg", {logits}, "decision/Neg")->output(0);

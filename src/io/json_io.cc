@@ -129,7 +129,9 @@ class Reader {
 };
 
 json CodeToJson(const ActivationCode& c) {
-  return {{"scale", c.scale}, {"bits", c.bits}, {"signed", c.is_signed}};
+  json j = {{"scale", c.scale}, {"bits", c.bits}, {"signed", c.is_signed}};
+  if (c.zero_point != 0) j["zero_point"] = c.zero_point;  // absent: 0 (files stay as they were)
+  return j;
 }
 ActivationCode CodeFromJson(const Reader& r, const json& obj, const std::string& path) {
   ActivationCode c;
@@ -142,6 +144,12 @@ ActivationCode CodeFromJson(const Reader& r, const json& obj, const std::string&
   if (!c.is_signed && c.bits == 32) {  // codes are int32: [0, 2^32 - 1] does not fit
     throw BadInput(r.source(), path + ".bits",
                    "an unsigned code has at most 31 bits (codes are int32)");
+  }
+  if (obj.contains("zero_point")) {
+    c.zero_point = r.Int(obj, "zero_point", path, c.Min(), c.Max());
+    if (c.bits == 32 && c.zero_point != 0) {
+      throw BadInput(r.source(), path + ".zero_point", "int32 logits have zero point 0");
+    }
   }
   return c;
 }
@@ -236,6 +244,8 @@ json QuantizedToJson(const QuantizedNetwork& q) {
   }
   json out = {{"config", q.config}, {"float_activations", q.float_activations}, {"layers", layers}};
   if (!q.float_activations) out["input"] = CodeToJson(q.input);
+  // Written only when not the default: files without it are half-even (and stay byte-identical).
+  if (q.rounding != RoundingMode::kHalfEven) out["rounding"] = RoundingModeName(q.rounding);
   if (!q.input_offset.empty()) {
     out["input_offset"] = q.input_offset;
     out["input_divisor"] = q.input_divisor;
@@ -251,11 +261,20 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net,
   q.name = float_net.name;
   q.input_shape = float_net.input_shape;
   q.config = ParseQuantConfig(r.Get(root, "config", path), source);
+  // Facts this format records only inside its config: read from it once, here.
+  q.decision = q.config.decision;
   const json& fa = r.Get(root, "float_activations", path);
   if (!fa.is_boolean())
     throw BadInput(source, path + ".float_activations", "expected true or false");
   q.float_activations = fa.get<bool>();
   if (!q.float_activations) q.input = CodeFromJson(r, r.Get(root, "input", path), path + ".input");
+  if (root.contains("rounding")) {
+    const json& mode = root["rounding"];
+    if (!mode.is_string() || !ParseRoundingMode(mode.get<std::string>(), &q.rounding)) {
+      throw BadInput(source, path + ".rounding",
+                     "expected \"half-even\", \"half-away\", \"half-up\" or \"tflite\"");
+    }
+  }
   q.input_offset = r.Array<float>(root, "input_offset", path, true);
   q.input_divisor = r.Array<float>(root, "input_divisor", path, true);
   if (q.input_offset.size() != q.input_divisor.size()) {
@@ -283,6 +302,7 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net,
     std::string p = path + ".layers[" + std::to_string(i) + "]";
     const json& j = layers[i];
     QuantLayer l;
+    l.rounding = q.rounding;
     l.kind = r.Kind(j, p);
     l.name = r.String(j, "name", p);
     l.input_shape = r.ShapeAt(j, "input_shape", p);
@@ -299,7 +319,7 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net,
       // The integer pass feeds each layer the previous layer's codes; exports use each layer's own
       // input code, so the two must be the same code.
       if (l.input.scale != code.scale || l.input.bits != code.bits ||
-          l.input.is_signed != code.is_signed) {
+          l.input.is_signed != code.is_signed || l.input.zero_point != code.zero_point) {
         throw BadInput(source, p + ".input",
                        "differs from the code the previous layer (or the network input) produces");
       }
@@ -330,6 +350,7 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net,
         throw BadInput(source, p + ".granularity", "expected \"per-tensor\" or \"per-channel\"");
       }
       l.granularity = g == "per-tensor" ? Granularity::kPerTensor : Granularity::kPerChannel;
+      l.scale_rule = q.config.ForLayer(l.name).scale_rule;
       l.weight_scales = r.Array<double>(j, "weight_scales", p);
       l.weights_q = r.Array<int32_t>(j, "weights_q", p);
       if (q.float_activations) {
@@ -433,7 +454,7 @@ ModelFile ModelFileFromJson(const json& root, const std::string& source) {
     model.has_quantized = true;
     model.quantized = QuantizedFromJson(r.Get(root, "quantized", "$"), model.float_network, source);
     // The quantized network decides by argmax in its own orientation; the float one follows.
-    OrientForDecision(model.float_network, model.quantized.config.decision, source);
+    OrientForDecision(model.float_network, model.quantized.decision, source);
   }
   if (root.contains("provenance") && root["provenance"].is_object()) {
     const json& p = root["provenance"];

@@ -49,7 +49,8 @@ CodeBatch QuantizeInput(const QuantizedNetwork& network, const FloatBatch& input
       float x = input(i, s);
       if (!off.empty())
         x = (x - (off.size() == 1 ? off[0] : off[i])) / (div.size() == 1 ? div[0] : div[i]);
-      double q = RoundHalfEven(static_cast<double>(x) / network.input.scale);
+      double q = RoundReal(static_cast<double>(x) / network.input.scale, network.rounding) +
+                 static_cast<double>(network.input.zero_point);
       q = std::min(std::max(q, static_cast<double>(lo)), static_cast<double>(hi));
       codes(i, s) = static_cast<int32_t>(q);
     }
@@ -62,7 +63,8 @@ double AccumulatorBound(const QuantLayer& layer) {
   for (int32_t w : layer.weights_q) w_max = std::max<int64_t>(w_max, std::abs(int64_t{w}));
   int64_t b_max = 0;
   for (int64_t b : layer.bias_q) b_max = std::max<int64_t>(b_max, b < 0 ? -b : b);
-  double x_max = static_cast<double>(std::max(-layer.input.Min(), layer.input.Max()));
+  const int64_t zp = layer.input.zero_point;  // the accumulation sees code - zero point
+  double x_max = static_cast<double>(std::max(zp - layer.input.Min(), layer.input.Max() - zp));
   return static_cast<double>(w_max) * x_max * static_cast<double>(layer.FanIn()) +
          static_cast<double>(b_max);
 }
@@ -135,20 +137,30 @@ Int64Batch LinearAccumulators(const QuantLayer& layer, const CodeBatch& input) {
   throw InternalError("layer '" + layer.name + "': accumulator may exceed 2^53");
 }
 
+int64_t AverageCode(int64_t sum, int64_t count, const QuantLayer& layer) {
+  // TFLite's integer AveragePool averages the codes themselves (input and output share scale and
+  // zero point); the others average the real values: zp + round(sum(code - zp) / count), which
+  // differs from rounding sum / count when a tie meets an odd zero point.
+  if (layer.rounding == RoundingMode::kTflite) return RoundingDivide(sum, count, layer.rounding);
+  const int64_t zp = layer.input.zero_point;
+  return zp + RoundingDivide(sum - zp * count, count, layer.rounding);
+}
+
 int32_t RequantizeUnit(const QuantLayer& layer, int unit, int64_t acc) {
   int64_t v;
   switch (layer.activation) {
     case QActivation::kRelu:
-      v = Requantize(std::max<int64_t>(acc, 0), layer.requant[unit]);
+      v = Requantize(std::max<int64_t>(acc, 0), layer.requant[unit], layer.rounding);
       break;
     case QActivation::kLeakyRelu:
-      v = acc >= 0 ? Requantize(acc, layer.requant[unit])
-                   : Requantize(acc, layer.requant_neg[unit]);
+      v = acc >= 0 ? Requantize(acc, layer.requant[unit], layer.rounding)
+                   : Requantize(acc, layer.requant_neg[unit], layer.rounding);
       break;
     default:
-      v = Requantize(acc, layer.requant[unit]);
+      v = Requantize(acc, layer.requant[unit], layer.rounding);
   }
-  return static_cast<int32_t>(Saturate(v, layer.output.Min(), layer.output.Max()));
+  return static_cast<int32_t>(
+      Saturate(v + layer.output.zero_point, layer.output.Min(), layer.output.Max()));
 }
 
 CodeBatch ForwardIntegerLayer(const QuantLayer& layer, const CodeBatch& input) {
@@ -158,7 +170,10 @@ CodeBatch ForwardIntegerLayer(const QuantLayer& layer, const CodeBatch& input) {
   switch (layer.kind) {
     case LayerKind::kDense:
     case LayerKind::kConv2d: {
-      Int64Batch acc = LinearAccumulators(layer, input);
+      // Real inputs are s_x * (x_q - zp): the products take the centered codes (a convolution's
+      // zero padding is then real 0), the bias stays at s_w * s_x.
+      const int32_t zp = static_cast<int32_t>(layer.input.zero_point);
+      Int64Batch acc = LinearAccumulators(layer, zp == 0 ? input : CodeBatch(input.array() - zp));
       const int64_t positions = int64_t{out.height} * out.width;
       CodeBatch y(acc.rows(), n);
       for (int64_t s = 0; s < n; ++s) {
@@ -168,8 +183,8 @@ CodeBatch ForwardIntegerLayer(const QuantLayer& layer, const CodeBatch& input) {
       }
       return y;
     }
-    case LayerKind::kRelu:
-      return input.cwiseMax(0);
+    case LayerKind::kRelu:  // real max(x, 0): the code of real 0 is the zero point
+      return input.cwiseMax(static_cast<int32_t>(layer.input.zero_point));
     case LayerKind::kMaxPool:
     case LayerKind::kAvgPool: {
       CodeBatch y(out.Size(), n);
@@ -191,7 +206,7 @@ CodeBatch ForwardIntegerLayer(const QuantLayer& layer, const CodeBatch& input) {
                   acc = is_max ? std::max(acc, v) : acc + v;
                 }
               }
-              if (!is_max) acc = RoundingDivide(acc, int64_t{h1 - h0} * (w1 - w0));
+              if (!is_max) acc = AverageCode(acc, int64_t{h1 - h0} * (w1 - w0), layer);
               y((int64_t{c} * out.height + oh) * out.width + ow, s) = static_cast<int32_t>(acc);
             }
           }

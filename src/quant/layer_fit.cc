@@ -63,13 +63,15 @@ ColumnPlan PlanColumns(int64_t samples, int64_t positions) {
 template <typename Scalar>
 Eigen::MatrixXd InputMatrix(const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::Dynamic>& batch,
                             double scale, const Layer& layer, const ColumnPlan& plan,
-                            bool append_ones, const Checkpoint& checkpoint) {
+                            bool append_ones, const Checkpoint& checkpoint,
+                            double zero_point = 0.0) {
   const int64_t fan_in = layer.FanIn();
   Eigen::MatrixXd x(fan_in + (append_ones ? 1 : 0), plan.count);
   if (append_ones) x.row(fan_in).setOnes();
   if (layer.kind == LayerKind::kDense) {
     for (int64_t k = 0; k < plan.count; ++k) {
-      x.col(k).head(fan_in) = batch.col(k * plan.stride).template cast<double>() * scale;
+      x.col(k).head(fan_in) =
+          (batch.col(k * plan.stride).template cast<double>().array() - zero_point) * scale;
     }
     return x;
   }
@@ -82,7 +84,7 @@ Eigen::MatrixXd InputMatrix(const Eigen::Matrix<Scalar, Eigen::Dynamic, Eigen::D
     const int64_t s = g / plan.positions;
     if (s != loaded) {
       if (++loads % 256 == 0) checkpoint();
-      sample = batch.col(s).template cast<double>() * scale;
+      sample = (batch.col(s).template cast<double>().array() - zero_point) * scale;
       Im2ColT<double>(sample.data(), layer.input_shape, layer.window, layer.output_shape, cols);
       loaded = s;
     }
@@ -227,10 +229,11 @@ class LayerFit {
 
   // The problem on the columns `plan` picks: X (real units; a row of ones for gptq-float) and
   // what the layer should compute on it, W X or W X_f + b.
-  void Load(FitProblem& p, const QuantState& state, double input_scale, const FloatBatch* x_float,
-            const ColumnPlan& plan) const {
+  void Load(FitProblem& p, const QuantState& state, const ActivationCode& input,
+            const FloatBatch* x_float, const ColumnPlan& plan) const {
     p.x = float_act_ ? InputMatrix(state.values, 1.0, f_, plan, with_bias_, checkpoint_)
-                     : InputMatrix(state.codes, input_scale, f_, plan, with_bias_, checkpoint_);
+                     : InputMatrix(state.codes, input.scale, f_, plan, with_bias_, checkpoint_,
+                                   static_cast<double>(input.zero_point));
     if (with_bias_) {
       p.targets =
           Product(w_, InputMatrix(*x_float, 1.0, f_, plan, false, checkpoint_), checkpoint_);
@@ -389,8 +392,8 @@ void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
   const int64_t positions = f.output_shape.height * int64_t{f.output_shape.width};
   const LayerFit fit(f, q, float_act, is_logits, method, checkpoint);
   FitProblem all;
-  fit.Load(all, state, q.input.scale, x_float, PlanColumns(samples, positions));
-  if (qnet.config.ForLayer(q.name).scale_rule != ScaleRule::kMse) {
+  fit.Load(all, state, q.input, x_float, PlanColumns(samples, positions));
+  if (q.scale_rule != ScaleRule::kMse) {
     fit.Fit(q, all);
     return;
   }
@@ -400,13 +403,17 @@ void ReroundLayer(QuantLayer& q, const Layer& f, const QuantizedNetwork& qnet,
     fit.Subsample(strided, all, (all.x.cols() + kSearchColumns - 1) / kSearchColumns);
     search = &strided;
   }
-  LayerQuantSpec max_abs = qnet.config.ForLayer(q.name);
+  LayerQuantSpec max_abs;
+  max_abs.weight_bits = q.weight_bits;
+  max_abs.granularity = q.granularity;
   max_abs.scale_rule = ScaleRule::kMaxAbs;
   const std::vector<double> base = WeightScales(f, max_abs);
   const std::vector<double> factor = SearchScaleFactors(fit, *search, q, f, base, float_act);
   QuantLayer chosen = AtScales(q, f, base, factor, float_act);
   const Eigen::VectorXd err = fit.Fit(chosen, all);
-  if (is_logits && q.activation == QActivation::kNone && !float_act) {
+  // int32 logits sit at the smallest weight scale, which the fit moved; requantized logits keep
+  // their calibrated code.
+  if (is_logits && q.activation == QActivation::kNone && !float_act && q.output.bits == 32) {
     chosen.output = LogitCode(chosen, fit.OutputAbsMax(all));  // at the new smallest weight scale
   }
   if (!float_act) chosen.UpdateMultipliers();  // weights-only layers have none (QuantizeNetwork)

@@ -88,7 +88,9 @@ LayerQuantSpec QuantConfig::ForLayer(const std::string& name) const {
 
 QuantConfig ParseQuantConfig(const json& root, const std::string& source) {
   if (!root.is_object()) throw BadInput(source, "$", "expected a JSON object");
-  RefuseUnknownKeys(root, {"weights", "activations", "layers", "scale", "decision"}, source, "$");
+  RefuseUnknownKeys(root,
+                    {"weights", "activations", "layers", "scale", "decision", "rounding", "logits"},
+                    source, "$");
   QuantConfig config;
   config.source = source;
   if (!root.contains("weights")) throw BadInput(source, "$", "missing key \"weights\"");
@@ -102,9 +104,14 @@ QuantConfig ParseQuantConfig(const json& root, const std::string& source) {
     if (a == "float") {
       config.activation_bits = 0;
     } else if (a.is_object()) {
-      RefuseUnknownKeys(a, {"bits"}, source, "$.activations");
+      RefuseUnknownKeys(a, {"bits", "symmetric"}, source, "$.activations");
       if (!a.contains("bits")) throw BadInput(source, "$.activations", "missing key \"bits\"");
       config.activation_bits = ReadBits(a["bits"], source, "$.activations.bits", 2, 16);
+      if (a.contains("symmetric")) {
+        if (!a["symmetric"].is_boolean())
+          throw BadInput(source, "$.activations.symmetric", "expected true or false");
+        config.activation_symmetric = a["symmetric"].get<bool>();
+      }
     } else {
       throw BadInput(source, "$.activations", "expected {\"bits\": N} or \"float\"");
     }
@@ -117,6 +124,25 @@ QuantConfig ParseQuantConfig(const json& root, const std::string& source) {
       config.decision = Decision::kArgmin;
     } else {
       throw BadInput(source, "$.decision", "expected \"argmax\" or \"argmin\"");
+    }
+  }
+  if (root.contains("logits")) {
+    const json& l = root["logits"];
+    if (l == "int32") {
+      config.logit_bits = 32;
+    } else if (l.is_object()) {
+      RefuseUnknownKeys(l, {"bits"}, source, "$.logits");
+      if (!l.contains("bits")) throw BadInput(source, "$.logits", "missing key \"bits\"");
+      config.logit_bits = ReadBits(l["bits"], source, "$.logits.bits", 2, 16);
+    } else {
+      throw BadInput(source, "$.logits", "expected \"int32\" or {\"bits\": N} (N in 2..16)");
+    }
+  }
+  if (root.contains("rounding")) {
+    const json& r = root["rounding"];
+    if (!r.is_string() || !ParseRoundingMode(r.get<std::string>(), &config.rounding)) {
+      throw BadInput(source, "$.rounding",
+                     "expected \"half-even\", \"half-away\", \"half-up\" or \"tflite\"");
     }
   }
   if (root.contains("layers")) {
@@ -163,6 +189,7 @@ void to_json(json& out, const QuantConfig& config) {
     out["activations"] = "float";
   } else {
     out["activations"] = {{"bits", config.activation_bits}};
+    if (!config.activation_symmetric) out["activations"]["symmetric"] = false;
   }
   if (!config.layers.empty()) {
     json layers = json::object();
@@ -170,6 +197,10 @@ void to_json(json& out, const QuantConfig& config) {
     out["layers"] = layers;
   }
   if (config.decision == Decision::kArgmin) out["decision"] = "argmin";
+  if (config.logit_bits < 32) out["logits"] = {{"bits", config.logit_bits}};
+  // Written only when not the default, so files of the default semantics stay as they were.
+  if (config.rounding != RoundingMode::kHalfEven)
+    out["rounding"] = RoundingModeName(config.rounding);
 }
 
 }  // namespace qrepair

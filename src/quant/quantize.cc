@@ -73,11 +73,26 @@ std::vector<Range> LayerRanges(const Network& network, const FloatBatch& calibra
   return ranges;
 }
 
-ActivationCode CodeFor(const Range& range, int bits, bool force_signed, ScaleRule rule) {
+// The code of a calibrated range. Symmetric: signed when forced or when the range reaches below
+// 0, zero point 0. Asymmetric (ONNX Runtime's uint8 QDQ, TFLite's affine codes): unsigned codes
+// over [min(lo, 0), max(hi, 0)], scale = width / (2^b - 1) and zero point round(-lo / scale), an
+// integer code, so real 0 is exactly representable (ReLU outputs get zero point 0: the same code
+// as symmetric).
+ActivationCode CodeFor(const Range& range, int bits, bool force_signed, ScaleRule rule,
+                       bool symmetric) {
   ActivationCode code;
   code.bits = bits;
   double lo = range.lo;
   double hi = range.hi;
+  if (!symmetric) {
+    lo = std::min(lo, 0.0);
+    hi = std::max(hi, 0.0);
+    code.is_signed = false;
+    code.scale = ChooseScale(hi - lo, code.Max(), rule);
+    code.zero_point =
+        std::clamp<int64_t>(static_cast<int64_t>(RoundHalfEven(-lo / code.scale)), 0, code.Max());
+    return code;
+  }
   code.is_signed = force_signed || lo < 0.0;
   double max_abs = std::max(std::abs(lo), std::abs(hi));
   code.scale = ChooseScale(max_abs, code.Max(), rule);
@@ -123,12 +138,19 @@ double ScaleOf(const float* w, int64_t n, int64_t qmax, ScaleRule rule) {
 void SetWeightScales(QuantLayer& q, const Layer& layer, const LayerQuantSpec& spec) {
   q.weight_bits = spec.weight_bits;
   q.granularity = spec.granularity;
+  q.scale_rule = spec.scale_rule;
   q.weight_scales = WeightScales(layer, spec);
 }
 
 }  // namespace
 
-ActivationCode LogitCode(const QuantLayer& q, double logit_abs_max) {
+ActivationCode LogitCode(const QuantLayer& q, double logit_abs_max, int logit_bits,
+                         ScaleRule rule) {
+  if (logit_bits < 32) {  // requantized like a hidden layer: symmetric signed codes
+    ActivationCode code{1.0, logit_bits, true};
+    code.scale = ChooseScale(logit_abs_max, code.Max(), rule);
+    return code;
+  }
   const double s_min = *std::min_element(q.weight_scales.begin(), q.weight_scales.end());
   const double fits = kLogitHeadroom * logit_abs_max / 2147483647.0;
   return ActivationCode{std::max(s_min * q.input.scale, fits), 32, true};
@@ -163,6 +185,8 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
   qnet.input_shape = network.input_shape;
   qnet.config = config;
   qnet.float_activations = config.FloatActivations();
+  qnet.rounding = config.rounding;
+  qnet.decision = config.decision;
   const ScaleRule act_rule = config.defaults.scale_rule;
 
   const std::vector<Range> ranges = LayerRanges(network, calibration);
@@ -174,7 +198,8 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
     first = 1;
   }
   if (!qnet.float_activations)
-    qnet.input = CodeFor(ranges[first], config.activation_bits, false, act_rule);
+    qnet.input = CodeFor(ranges[first], config.activation_bits, false, act_rule,
+                         config.activation_symmetric);
 
   const int last_linear = network.LastLinearLayer();
   if (last_linear < 0)
@@ -206,6 +231,7 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
     q.output_shape = layer.output_shape;
     q.window = layer.window;
     q.leaky_alpha = layer.alpha;
+    q.rounding = qnet.rounding;
     if (layer.kind == LayerKind::kNormalize) {
       throw BadInput(source, where, "input normalization is supported only as the first layer");
     }
@@ -253,10 +279,12 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
       SetWeightScales(q, layer, config.ForLayer(layer.name));
       RaiseScalesForBias(q.weight_scales, layer, q.input.scale);
       if (static_cast<int>(i) == last_linear && out_index == i) {
-        q.output = LogitCode(q, std::max(-ranges[out_index + 1].lo, ranges[out_index + 1].hi));
+        q.output = LogitCode(q, std::max(-ranges[out_index + 1].lo, ranges[out_index + 1].hi),
+                             config.logit_bits, act_rule);
       } else {
-        q.output = CodeFor(ranges[out_index + 1], config.activation_bits,
-                           q.activation != QActivation::kRelu, act_rule);
+        q.output =
+            CodeFor(ranges[out_index + 1], config.activation_bits,
+                    q.activation != QActivation::kRelu, act_rule, config.activation_symmetric);
       }
       RoundWeights(q, layer.weights, layer.bias);
       q.UpdateMultipliers();
@@ -268,7 +296,9 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
       }
     } else if (layer.kind == LayerKind::kRelu) {
       q.output = current;
-      q.output.is_signed = false;  // codes after max(x,0) are non-negative; range kept
+      // Symmetric codes after max(x, 0) are non-negative; range kept. An asymmetric code is
+      // unsigned already: ReLU is max(code, zero_point) on the same code.
+      if (current.zero_point == 0) q.output.is_signed = false;
     }
     current = q.output;
     qnet.layers.push_back(std::move(q));

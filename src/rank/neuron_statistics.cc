@@ -142,7 +142,7 @@ class Collector {
   void CountDeferred(size_t i) {
     LayerStatistics& st = stats_[i];
     Deferred& d = deferred_[i];
-    const int bits = qnet_.config.activation_bits > 0 ? qnet_.config.activation_bits : 8;
+    const int bits = qnet_.float_activations ? 8 : qnet_.input.bits;
     const double qmax = static_cast<double>(d.min < 0.0f ? SignedMax(bits) : UnsignedMax(bits));
     st.quantum = std::max(std::max(std::abs(d.min), std::abs(d.max)) / qmax, 1e-30);
     for (bool failing : {false, true}) {
@@ -180,7 +180,9 @@ class Collector {
     runner_up = RunnerUp(codes.back(), target);
     out.resize(codes.size());
     for (size_t k = 0; k < codes.size(); ++k) {
-      out[k] = codes[k].cast<float>() * static_cast<float>(qnet_.layers[k].output.scale);
+      const ActivationCode& code = qnet_.layers[k].output;
+      out[k] = (codes[k].array() - static_cast<int32_t>(code.zero_point)).cast<float>() *
+               static_cast<float>(code.scale);
     }
     return out;
   }

@@ -127,7 +127,8 @@ NeuronRepairProblem BuildNeuronProblem(const QuantizedNetwork& net, const Quanti
     p.weight_hi.push_back(std::min(layer.WeightMax(), std::max(w, w0 + o.max_delta)));
   }
   // The bias lives at accumulator scale: allow it the effect of max_delta on one full-scale input.
-  const int64_t bias_delta = o.max_delta * std::max<int64_t>(1, layer.input.Max());
+  const int64_t bias_delta =
+      o.max_delta * std::max<int64_t>(1, layer.input.Max() - layer.input.zero_point);
   p.bias = layer.bias_q[unit];
   p.bias_lo = std::max<int64_t>(INT32_MIN, std::min(p.bias, from.bias_q[unit] - bias_delta));
   p.bias_hi = std::min<int64_t>(INT32_MAX, std::max(p.bias, from.bias_q[unit] + bias_delta));
@@ -166,7 +167,7 @@ NeuronRepairProblem BuildNeuronProblem(const QuantizedNetwork& net, const Quanti
     row.x.resize(fan_in);
     int64_t acc = layer.bias_q[unit];
     for (int64_t j = 0; j < fan_in; ++j) {
-      row.x[j] = x(j, s);
+      row.x[j] = static_cast<int32_t>(x(j, s) - layer.input.zero_point);  // real / s_x
       acc += int64_t{layer.weights_q[unit * fan_in + j]} * row.x[j];
     }
     row.acc = acc;

@@ -28,14 +28,20 @@ FloatBatch ForwardFloat(const Network& network, const FloatBatch& input,
 
 // ---- Reference integer pass (see integer_ops.h for the arithmetic) ----
 //
-// input code  x_q = sat(rhe(((x - offset) / divisor) / s_in))
-// linear      acc = sum_j w_q[u][j] * x_q[j] + b_q[u]                 (exact, int64)
-//             y_q = sat(Requantize(acc, M[u]))         M[u] = s_w[u] * s_x / s_y
-//   with ReLU y_q = sat(Requantize(max(acc, 0), M[u]))
-//   LeakyReLU y_q = sat(acc >= 0 ? Requantize(acc, M[u]) : Requantize(acc, M[u] * alpha))
+// input code  x_q = sat(round(((x - offset) / divisor) / s_in) + zp_in)
+// linear      acc = sum_j w_q[u][j] * (x_q[j] - zp_x) + b_q[u]        (exact, int64)
+//             y_q = sat(Requantize(acc, M[u]) + zp_y)  M[u] = s_w[u] * s_x / s_y
+//   with ReLU y_q = sat(Requantize(max(acc, 0), M[u]) + zp_y)
+//   LeakyReLU y_q = sat(acc >= 0 ? Requantize(acc, M[u]) : Requantize(acc, M[u] * alpha)) + zp_y
 // max pool    y_q = max of the window's codes (padding never wins)
-// avg pool    y_q = RoundingDivide(sum of the window's codes, cells inside the input)
+// avg pool    y_q = zp + RoundingDivide(sum of the window's (codes - zp), cells inside the input)
+//             (tflite: RoundingDivide(sum of the codes, cells), as TFLite's integer AveragePool)
+// ReLU        y_q = max(x_q, zp)
 // flatten     codes unchanged
+// Requantize, RoundingDivide and RoundReal round in the network's rounding mode (integer_ops.h);
+// zero points (zp) are 0 unless the activations are asymmetric; the bias is at s_w * s_x, so the
+// input zero point is subtracted from the codes, not folded into the bias (a repaired weight
+// needs no bias update).
 // The last linear layer writes int32 logits at one common scale (so argmax is an integer
 // comparison): M[u] = s_w[u] / min_v s_w[v], exactly 1 for per-tensor weights.
 // Accumulation is exact: the fast path multiplies in float when every partial sum is below 2^24
@@ -53,6 +59,8 @@ void CheckIntegerRanges(const QuantLayer& layer, const std::string& source,
 // Accumulators (before requantization) of a linear layer: units*positions x samples.
 Eigen::Matrix<int64_t, Eigen::Dynamic, Eigen::Dynamic> LinearAccumulators(const QuantLayer& layer,
                                                                           const CodeBatch& input);
+// The average pool's code of a window whose `count` codes sum to `sum`.
+int64_t AverageCode(int64_t sum, int64_t count, const QuantLayer& layer);
 // Requantized output of one unit's accumulator (the fused activation included).
 int32_t RequantizeUnit(const QuantLayer& layer, int unit, int64_t acc);
 CodeBatch ForwardIntegerLayer(const QuantLayer& layer, const CodeBatch& input);

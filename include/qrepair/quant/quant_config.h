@@ -6,6 +6,7 @@
 #include <string>
 
 #include "qrepair/model/network.h"
+#include "qrepair/quant/integer_ops.h"
 
 namespace qrepair {
 
@@ -34,8 +35,14 @@ struct QuantConfig {
   LayerQuantSpec defaults;
   std::map<std::string, LayerQuantSpec> layers;  // overrides by layer name
   int activation_bits = 8;                       // 2..16; 0 means float activations
-  Decision decision = Decision::kArgmax;         // "decision": "argmax" | "argmin"
-  std::string source;                            // the file it came from, for messages (not saved)
+  // "logits": "int32" (32, the default) or {"bits": 2..16}: the last linear layer requantizes
+  // and saturates to signed codes of that width, like the hidden layers.
+  int logit_bits = 32;
+  bool activation_symmetric = true;       // false: unsigned codes with a zero point ("symmetric")
+  Decision decision = Decision::kArgmax;  // "decision": "argmax" | "argmin"
+  std::string source;                     // the file it came from, for messages (not saved)
+  // "rounding": the runtime's rounding (integer_ops.h), a fact of the quantized network.
+  RoundingMode rounding = RoundingMode::kHalfEven;
   bool FloatActivations() const { return activation_bits == 0; }
   LayerQuantSpec ForLayer(const std::string& name) const;
 };

@@ -31,8 +31,11 @@ std::vector<double> WeightScales(const Layer& layer, const LayerQuantSpec& spec)
 // accumulator), unless logits of kLogitHeadroom x `logit_abs_max` (the largest |logit| seen in
 // calibration) would not fit int32 there, as with 16-bit weights and activations or a per-channel
 // row of near-zero weights; then it is the smallest scale where they fit.
+// With `logit_bits` < 32 ("logits": {"bits": N}) the logits are requantized and saturated to
+// signed N-bit codes at the scale `rule` gives the calibrated |logit| max, like hidden layers.
 constexpr double kLogitHeadroom = 4.0;
-ActivationCode LogitCode(const QuantLayer& q, double logit_abs_max);
+ActivationCode LogitCode(const QuantLayer& q, double logit_abs_max, int logit_bits = 32,
+                         ScaleRule rule = ScaleRule::kMaxAbs);
 
 // Raises weight scales (one per tensor, or one per unit) so that every bias code, the float bias
 // over weight scale x `input_scale`, stays within +-2^30 (half the int32 range): a unit with a
