@@ -249,6 +249,17 @@ TEST(VnnlibTest, MarkerPointsUnderTheColumn) {
   }
 }
 
+TEST(VnnlibTest, ControlBytesAreNotEchoedRaw) {
+  try {
+    Parse(std::string("\x01\x02\x00 (", 5));
+    FAIL() << "accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("test.vnnlib:1:5: this '(' is never closed\n??? (\n"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(VnnlibTest, NoAssertAndUnreadableFileNameTheFile) {
   try {
     Parse(Declare(1, 1));

@@ -37,6 +37,9 @@ Error SexprSource::ErrorAt(int line, int column, const std::string& message) con
     from = static_cast<size_t>(column) - kMaxShown / 2;
   }
   shown = shown.substr(from, kMaxShown);
+  for (char& c : shown) {  // control bytes would garble the terminal (and NUL cuts what())
+    if (static_cast<unsigned char>(c) < 0x20 && c != '\t') c = '?';
+  }
   std::string marker;
   for (size_t i = from; i + 1 < static_cast<size_t>(column) && i - from < shown.size(); ++i) {
     marker += shown[i - from] == '\t' ? '\t' : ' ';
