@@ -57,7 +57,7 @@ void BackSubstitute(const CodeNetwork& net, const std::vector<LayerBounds>& boun
     a.noalias() = g * layer.weights;
     // The computed a' against the exact one, times the magnitude of the inputs of layer j.
     const Eigen::VectorXd mag = j == 0 ? Magnitude(input) : Magnitude(bounds[j - 1].codes);
-    err += gamma * (g_abs * (layer.weights.cwiseAbs() * mag));
+    err += gamma * (g_abs * (layer.weights_abs * mag));
     // The accumulation of the constants: three additions each.
     err += 4 * kUnit *
            (c_lo.cwiseAbs() + c_hi.cwiseAbs() + t_lo.cwiseAbs() + t_hi.cwiseAbs() +
