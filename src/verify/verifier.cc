@@ -5,6 +5,10 @@
 // refutation is largest. Counterexamples are searched for before the search and at every box
 // (the centre, and the corner that minimizes the symbolic lower bound), and each one is
 // confirmed by the reference pass on a float32 input of the box before it is returned.
+// Work units (VerifyOptions::work_limit): one per multiply-add of bound propagation and of point
+// evaluation, plus each Z3 leaf's rlimit count, so a work-limited run does not depend on the
+// machine. VerifyOptions::jobs is not used yet: the search runs in this process (Z3 leaves in
+// one child at a time).
 #include "qrepair/verify/verifier.h"
 
 #include <chrono>
