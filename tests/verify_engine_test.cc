@@ -43,8 +43,8 @@ int64_t RelaxationFailures(std::mt19937_64& rng, double rounding_error, int64_t*
         for (int64_t t = l; t <= u && !bad; ++t) {
           const double code = static_cast<double>(layer.Apply(r, t));
           const double td = static_cast<double>(t);
-          bad = code < x.code_lo || code > x.code_hi || code < x.slope * td + x.offset_lo ||
-                code > x.slope * td + x.offset_hi;
+          bad = code < x.code_lo || code > x.code_hi || code < x.slope_lo * td + x.offset_lo ||
+                code > x.slope_hi * td + x.offset_hi;
         }
         failures += bad;
       }

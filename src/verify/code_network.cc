@@ -81,6 +81,7 @@ CodeNetwork BuildCodeNetwork(const QuantizedNetwork& network, const std::string&
   auto split_signs = [](CodeLayer& layer) {
     layer.weights_pos = layer.weights.cwiseMax(0.0);
     layer.weights_neg = layer.weights.cwiseMin(0.0);
+    layer.weights_abs = layer.weights.cwiseAbs();
   };
   for (const QuantLayer& q : network.layers) {
     if (q.IsLinear()) {

@@ -33,6 +33,7 @@ struct CodeLayer {
   int inputs = 0, outputs = 0;
   RowMatrix weights;                    // outputs x inputs, integers (exact in a double)
   RowMatrix weights_pos, weights_neg;   // max(W, 0) and min(W, 0), for intervals
+  RowMatrix weights_abs;                // |W|, for the error charges of back-substitution
   Eigen::VectorXd bias;                 // integers
   std::vector<CodeFunction> functions;  // one per row
   // The reference: row r's code is RequantizeUnit(*source, unit[r], acc); source == nullptr

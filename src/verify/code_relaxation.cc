@@ -32,16 +32,19 @@ CodeRelaxation RelaxRow(const CodeLayer& layer, int row, int64_t acc_lo, int64_t
   r.code_lo = layer.Apply(row, acc_lo);
   r.code_hi = layer.Apply(row, acc_hi);
   if (r.code_lo == r.code_hi) {  // stable: the code itself
-    r.slope = 0;
+    r.slope_lo = r.slope_hi = 0;
     r.offset_lo = r.offset_hi = static_cast<double>(r.code_lo);
     return r;
   }
   const CodeFunction& f = layer.functions[row];
   const double l = static_cast<double>(acc_lo), u = static_cast<double>(acc_hi);
-  r.slope = (RealCode(f, u) - RealCode(f, l)) / (u - l);  // any slope is sound; this one is tight
 
   // Candidate points C: the ends, and the integers around each breakpoint inside (l, u). The
-  // breakpoints are computed in double, so their neighbours +-1 cover the exact floor and ceil.
+  // breakpoints are computed in double, so their neighbours -1..+2 cover the exact floor and ceil.
+  double points[4 + 5 * 4];
+  int n_points = 0;
+  points[n_points++] = l;
+  points[n_points++] = u;
   double breaks[5] = {0, static_cast<double>(f.out_min) / f.multiplier,
                       static_cast<double>(f.out_max) / f.multiplier, 0, 0};
   int n_breaks = 3;
@@ -49,27 +52,54 @@ CodeRelaxation RelaxRow(const CodeLayer& layer, int row, int64_t acc_lo, int64_t
     breaks[n_breaks++] = static_cast<double>(f.out_min) / f.multiplier_neg;
     breaks[n_breaks++] = static_cast<double>(f.out_max) / f.multiplier_neg;
   }
-  double lo = std::numeric_limits<double>::infinity();
-  double hi = -lo;
-  auto visit = [&](double t) {
-    if (!(t >= l && t <= u)) return;
-    const double h = RealCode(f, t);
-    const double st = r.slope * t;
-    const double v = h - st;
-    const double err = 4 * kUnit * (std::fabs(h) + std::fabs(st)) + 1e-300;
-    lo = std::min(lo, v - err);
-    hi = std::max(hi, v + err);
-  };
-  visit(l);
-  visit(u);
   for (int i = 0; i < n_breaks; ++i) {
     const double b = breaks[i];
     if (!(b > l && b < u)) continue;
     const double fl = std::floor(b);
-    for (double t : {fl - 1, fl, fl + 1, fl + 2}) visit(t);
+    for (double t : {fl - 1, fl, fl + 1, fl + 2}) {
+      if (t >= l && t <= u) points[n_points++] = t;
+    }
   }
-  r.offset_lo = std::nextafter(lo - rounding_error, -std::numeric_limits<double>::infinity());
-  r.offset_hi = std::nextafter(hi + rounding_error, std::numeric_limits<double>::infinity());
+  // min_C and max_C of H(t) - s t, each value widened by its rounding error.
+  auto offsets = [&](double s, double& lo, double& hi) {
+    lo = std::numeric_limits<double>::infinity();
+    hi = -lo;
+    for (int i = 0; i < n_points; ++i) {
+      const double h = RealCode(f, points[i]);
+      const double st = s * points[i];
+      const double v = h - st;
+      const double err = 4 * kUnit * (std::fabs(h) + std::fabs(st)) + 1e-300;
+      lo = std::min(lo, v - err);
+      hi = std::max(hi, v + err);
+    }
+  };
+  // Slopes tried: the chord, 0, and each piece's multiplier; each side keeps the one whose line
+  // encloses the least area over [l, u] (DeepPoly's choice between 0 and 1 for a ReLU).
+  const double candidates[4] = {(RealCode(f, u) - RealCode(f, l)) / (u - l), 0, f.multiplier,
+                                f.multiplier_neg};
+  const int n_candidates = f.activation == QActivation::kLeakyRelu ? 4 : 3;
+  const double mid = (l + u) / 2;
+  double best_lo = -std::numeric_limits<double>::infinity();
+  double best_hi = std::numeric_limits<double>::infinity();
+  for (int i = 0; i < n_candidates; ++i) {
+    const double s = candidates[i];
+    double lo = 0, hi = 0;
+    offsets(s, lo, hi);
+    if (s * mid + lo > best_lo) {
+      best_lo = s * mid + lo;
+      r.slope_lo = s;
+      r.offset_lo = lo;
+    }
+    if (s * mid + hi < best_hi) {
+      best_hi = s * mid + hi;
+      r.slope_hi = s;
+      r.offset_hi = hi;
+    }
+  }
+  r.offset_lo =
+      std::nextafter(r.offset_lo - rounding_error, -std::numeric_limits<double>::infinity());
+  r.offset_hi =
+      std::nextafter(r.offset_hi + rounding_error, std::numeric_limits<double>::infinity());
   return r;
 }
 

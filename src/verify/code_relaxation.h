@@ -10,13 +10,14 @@
 // out_min / M and out_max / M for saturation), so over the integers of [l, u] its extremes lie
 // in C = {l, u} u {floor(b), ceil(b) : b a breakpoint in (l, u)}:
 //     s t + min_C(H - s t) - e  <=  f(t)  <=  s t + max_C(H - s t) + e.
-// Slope: M (or M_neg, or 0) when [l, u] lies in one piece of H (the offsets are then exactly
-// -e and +e), else the chord (H(u) - H(l)) / (u - l); for a ReLU crossing 0 the upper line is
-// DeepPoly's chord and the lower one its parallel through the origin (Neurify's symbolic
-// intervals, Wang et al. NeurIPS'18, use the same parallel pair). Stable rows (f(l) = f(u)) get
-// s = 0 and the exact code as both offsets.
-// Doubles: M is exact; H(t) - s t takes three roundings, charged as 4u (|H(t)| + |s t|) with
-// u = 2^-53, and the offsets are rounded outward.
+// Slopes: each side tries the chord (H(u) - H(l)) / (u - l), 0 and each piece's multiplier
+// (M, M_neg) and keeps the line enclosing the least area over [l, u]: for a ReLU crossing 0 that
+// is DeepPoly's chord above and its choice between slopes 0 and M below (Singh et al. POPL'19);
+// inside one linear piece it is the piece's slope, with offsets -e and +e. Stable rows
+// (f(l) = f(u)) get slope 0 and the exact code as both offsets.
+// Doubles: M is exact; any slope is sound since the offsets are computed for it; H(t) - s t takes
+// three roundings, charged as 4u (|H(t)| + |s t|) with u = 2^-53, and the offsets are rounded
+// outward.
 #pragma once
 
 #include <cstdint>
@@ -32,8 +33,9 @@ constexpr double kRoundingError = 0.5;
 
 struct CodeRelaxation {
   int64_t code_lo = 0, code_hi = 0;  // exact: f(l), f(u)
-  double slope = 0;
-  double offset_lo = 0, offset_hi = 0;  // slope t + offset_lo <= f(t) <= slope t + offset_hi
+  double slope_lo = 0, slope_hi = 0;
+  // slope_lo t + offset_lo <= f(t) <= slope_hi t + offset_hi
+  double offset_lo = 0, offset_hi = 0;
 };
 
 // `rounding_error` is kRoundingError except in the soundness-mutation test, which leaves it out.

@@ -21,65 +21,87 @@ Eigen::VectorXd Magnitude(const CodeBox& box) {
 
 double DotProductErrorFactor(int64_t n) { return 2.0 * static_cast<double>(n + 8) * kUnit; }
 
+namespace {
+
+// One bound (lower or upper) of the objectives on its way to the input codes.
+struct Side {
+  bool upper = false;
+  RowMatrix a;
+  Eigen::VectorXd c, err;
+
+  // Through layer j: x_r >= s^lo_r acc_r + o^lo_r and x_r <= s^hi_r acc_r + o^hi_r; a lower bound
+  // takes the lower line where a_r >= 0 and the upper one where a_r < 0 (an upper bound the
+  // other way round).
+  void Step(const CodeLayer& layer, const Eigen::VectorXd& s_lo, const Eigen::VectorXd& s_hi,
+            const Eigen::VectorXd& o_lo, const Eigen::VectorXd& o_hi, const Eigen::VectorXd& mag) {
+    const RowMatrix a_pos = a.cwiseMax(0.0), a_neg = a.cwiseMin(0.0);
+    const Eigen::VectorXd& o_pos = upper ? o_hi : o_lo;
+    const Eigen::VectorXd& o_neg = upper ? o_lo : o_hi;
+    const Eigen::VectorXd t = a_pos * o_pos + a_neg * o_neg;
+    const double gamma = DotProductErrorFactor(layer.outputs + layer.inputs);
+    err += gamma * (a_pos * o_pos.cwiseAbs() - a_neg * o_neg.cwiseAbs());
+    const RowMatrix g = a_pos * (upper ? s_hi : s_lo).asDiagonal() +
+                        a_neg * (upper ? s_lo : s_hi).asDiagonal();  // exact: one product each
+    const RowMatrix g_abs = g.cwiseAbs();
+    const Eigen::VectorXd t_b = g * layer.bias;
+    err += gamma * (g_abs * layer.bias.cwiseAbs());
+    a.noalias() = g * layer.weights;
+    // The computed a' against the exact one, times the magnitude of the inputs of layer j.
+    err += gamma * (g_abs * (layer.weights_abs * mag));
+    // The accumulation of the constants: two additions.
+    err += 4 * kUnit * (c.cwiseAbs() + t.cwiseAbs() + t_b.cwiseAbs() + err);
+    c += t + t_b;
+  }
+
+  // The bound on the input box, rounded outward.
+  Eigen::VectorXd Concretize(const CodeBox& input) {
+    const RowMatrix a_pos = a.cwiseMax(0.0), a_neg = a.cwiseMin(0.0);
+    const Eigen::VectorXd m = upper ? Eigen::VectorXd(a_pos * input.hi + a_neg * input.lo)
+                                    : Eigen::VectorXd(a_pos * input.lo + a_neg * input.hi);
+    err += DotProductErrorFactor(a.cols()) * (a.cwiseAbs() * Magnitude(input));
+    err += 4 * kUnit * (c.cwiseAbs() + m.cwiseAbs() + err);
+    Eigen::VectorXd out(a.rows());
+    for (Eigen::Index r = 0; r < a.rows(); ++r) {
+      out[r] = upper ? std::nextafter(c[r] + m[r] + err[r], kInf)
+                     : std::nextafter(c[r] + m[r] - err[r], -kInf);
+    }
+    return out;
+  }
+};
+
+}  // namespace
+
 void BackSubstitute(const CodeNetwork& net, const std::vector<LayerBounds>& bounds,
                     const CodeBox& input, int k, RowMatrix a, Eigen::VectorXd c,
                     Eigen::VectorXd& lo, Eigen::VectorXd& hi, RowMatrix* input_coefficients,
                     uint64_t& work) {
   const Eigen::Index rows = a.rows();
-  Eigen::VectorXd c_lo = c, c_hi = c;
-  Eigen::VectorXd err = Eigen::VectorXd::Zero(rows);  // charged to both ends at the end
-  Eigen::VectorXd slope, o_lo, o_hi;
-  RowMatrix g, a_pos, a_neg;
+  Side lower{false, a, c, Eigen::VectorXd::Zero(rows)};
+  Side upper{true, std::move(a), std::move(c), Eigen::VectorXd::Zero(rows)};
+  Eigen::VectorXd s_lo, s_hi, o_lo, o_hi;
   for (int j = k - 1; j >= 0; --j) {
     const CodeLayer& layer = net.layers[j];
     const LayerBounds& b = bounds[j];
     const int n = layer.outputs;
-    slope.resize(n);
+    s_lo.resize(n);
+    s_hi.resize(n);
     o_lo.resize(n);
     o_hi.resize(n);
     for (int r = 0; r < n; ++r) {
-      slope[r] = b.relax[r].slope;
+      s_lo[r] = b.relax[r].slope_lo;
+      s_hi[r] = b.relax[r].slope_hi;
       o_lo[r] = b.relax[r].offset_lo;
       o_hi[r] = b.relax[r].offset_hi;
     }
-    a_pos = a.cwiseMax(0.0);
-    a_neg = a.cwiseMin(0.0);
-    // Offsets: sum_r a_r^+ o^lo_r + a_r^- o^hi_r (lower), mirrored (upper).
-    Eigen::VectorXd t_lo = a_pos * o_lo + a_neg * o_hi;
-    Eigen::VectorXd t_hi = a_pos * o_hi + a_neg * o_lo;
-    const Eigen::VectorXd o_mag = o_lo.cwiseAbs().cwiseMax(o_hi.cwiseAbs());
-    const double gamma = DotProductErrorFactor(n + layer.inputs);
-    err += gamma * (a.cwiseAbs() * o_mag);
-    g = a * slope.asDiagonal();
-    const RowMatrix g_abs = g.cwiseAbs();
-    Eigen::VectorXd t_b = g * layer.bias;
-    err += gamma * (g_abs * layer.bias.cwiseAbs());
-    a.noalias() = g * layer.weights;
-    // The computed a' against the exact one, times the magnitude of the inputs of layer j.
     const Eigen::VectorXd mag = j == 0 ? Magnitude(input) : Magnitude(bounds[j - 1].codes);
-    err += gamma * (g_abs * (layer.weights.cwiseAbs() * mag));
-    // The accumulation of the constants: three additions each.
-    err += 4 * kUnit *
-           (c_lo.cwiseAbs() + c_hi.cwiseAbs() + t_lo.cwiseAbs() + t_hi.cwiseAbs() +
-            2 * t_b.cwiseAbs() + err);
-    c_lo += t_lo + t_b;
-    c_hi += t_hi + t_b;
-    work += static_cast<uint64_t>(rows) * n * (3 + 2 * static_cast<uint64_t>(layer.inputs));
+    lower.Step(layer, s_lo, s_hi, o_lo, o_hi, mag);
+    upper.Step(layer, s_lo, s_hi, o_lo, o_hi, mag);
+    work += 2 * static_cast<uint64_t>(rows) * n * (4 + 2 * static_cast<uint64_t>(layer.inputs));
   }
-  // Concretize on the input box.
-  const double gamma = DotProductErrorFactor(a.cols());
-  Eigen::VectorXd m_lo = a.cwiseMax(0.0) * input.lo + a.cwiseMin(0.0) * input.hi;
-  Eigen::VectorXd m_hi = a.cwiseMax(0.0) * input.hi + a.cwiseMin(0.0) * input.lo;
-  err += gamma * (a.cwiseAbs() * Magnitude(input));
-  err += 4 * kUnit * (c_lo.cwiseAbs() + c_hi.cwiseAbs() + m_lo.cwiseAbs() + m_hi.cwiseAbs() + err);
-  work += static_cast<uint64_t>(rows) * a.cols() * 3;
-  lo.resize(rows);
-  hi.resize(rows);
-  for (Eigen::Index r = 0; r < rows; ++r) {
-    lo[r] = std::nextafter(c_lo[r] + m_lo[r] - err[r], -kInf);
-    hi[r] = std::nextafter(c_hi[r] + m_hi[r] + err[r], kInf);
-  }
-  if (input_coefficients != nullptr) *input_coefficients = std::move(a);
+  lo = lower.Concretize(input);
+  hi = upper.Concretize(input);
+  work += 2 * static_cast<uint64_t>(rows) * lower.a.cols() * 3;
+  if (input_coefficients != nullptr) *input_coefficients = std::move(lower.a);
 }
 
 void PropagateBounds(const CodeNetwork& net, const CodeBox& input, const BoundOptions& options,

@@ -3,12 +3,12 @@
 // lines of code_relaxation.h, and sound for the double arithmetic that computes them.
 //
 // Maths. An objective a^T x^k + c over layer k's codes (x^0: the input codes). Layer k-1 relates
-// x^k_r to its accumulator by s_r acc_r + o^lo_r <= x^k_r <= s_r acc_r + o^hi_r, so
-//     a^T x^k >= sum_r a_r s_r acc_r + sum_r (a_r >= 0 ? a_r o^lo_r : a_r o^hi_r)
-// (and the mirror image for the upper bound), with acc = W x^{k-1} + b: the objective becomes
-// a'^T x^{k-1} + c' with a' = W^T (a o s) and c' = c + (a o s)^T b + the offsets' sum. One slope
-// per row makes a' the same for the lower and the upper bound, so both travel together. At x^0
-// the box gives min/max of a'^T x directly.
+// x^k_r to its accumulator by s^lo_r acc_r + o^lo_r <= x^k_r <= s^hi_r acc_r + o^hi_r, so
+//     a^T x^k >= sum_r (a_r >= 0 ? a_r (s^lo_r acc_r + o^lo_r) : a_r (s^hi_r acc_r + o^hi_r))
+// (the mirror image for the upper bound), with acc = W x^{k-1} + b: the lower bound's objective
+// becomes a'^T x^{k-1} + c' with a' = W^T g, g_r = a_r s_r (the slope its sign picks) and
+// c' = c + g^T b + the offsets' sum. The lower and the upper bound travel separately. At x^0 the
+// box gives min/max of a'^T x directly.
 // Doubles (Higham, Accuracy and Stability, sec. 3.1: a computed n-term dot product of computed
 // products is within gamma_{n+2} sum |terms|, gamma_n = n u / (1 - n u)): a computed a' differs
 // from the exact W^T (a o s) by at most E = Gamma(n) |W|^T |a o s| per entry; the exact
