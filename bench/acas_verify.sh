@@ -44,6 +44,7 @@ for f in "$list" "$verdicts" "$q"; do
   [ -e "$f" ] || { echo "acas_verify.sh: $f is missing" >&2; exit 3; }
 done
 mkdir -p "$out"
+data=$(realpath "$data")
 
 # Calibration: 10000 uniform points of the normalized box, seeded.
 /usr/bin/python3 - "$out/cal.npy" <<'PY'
@@ -103,11 +104,12 @@ for r in csv.DictReader(open(results)):
     fv = f["float_verdict"] if f else "?"
     v = r["verdict"]
     seconds += float(r["seconds"])
+    nnenum = f"{float(f['nnenum_seconds']):.1f}" if f else ""
     status = "undecided" if v not in ("holds", "violated") else ("agree" if v == fv else "differ")
     counts[status] += 1
     rows.append(f"| {key[0].replace('ACASXU_run2a_', 'N').replace('_batch_2000.onnx', '')} | "
                 f"{key[1].replace('.vnnlib', '')} | {fv} | {v} | {float(r['seconds']):.1f} | "
-                f"{f['nnenum_seconds'] if f else ''} | {status} |")
+                f"{nnenum} | {status} |")
 head = (f"# ACAS Xu, {config}: quantized verdicts vs the float networks' (VNN-COMP 2021)\n\n"
         f"{len(rows)} instances: {counts['agree']} agree, {counts['differ']} differ, "
         f"{counts['undecided']} undecided; {seconds:.0f} s in total.\n\n"

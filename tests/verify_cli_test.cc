@@ -10,6 +10,7 @@
 
 #include "process_runner.h"
 #include "qrepair/io/json_io.h"
+#include "qrepair/io/model_source.h"
 #include "qrepair/quant/forward.h"
 #include "qrepair/quant/quantize.h"
 
@@ -169,6 +170,45 @@ TEST_F(VerifyCliTest, AFloatModelIsQuantizedOnTheFlyAsEvalDoes) {
   ProcessResult no_config = Qrepair({"verify", "float.json", "--property", "violated.vnnlib"});
   EXPECT_EQ(no_config.exit_code, 2) << no_config.err;
   EXPECT_NE(no_config.err.find("--config"), std::string::npos) << no_config.err;
+}
+
+// With "decision": "argmin" the last layer is negated in memory; Y_j must still be the outputs
+// the model file computes: the largest Y_0 is the smallest in-memory logit code, negated.
+TEST_F(VerifyCliTest, ArgminOutputsAreInTheModelFilesOrientation) {
+  std::ofstream(Path("qmin.json"))
+      << R"({"weights": {"bits": 6}, "activations": {"bits": 6}, "decision": "argmin"})";
+  DataOptions d;
+  d.data_path = Path("cal.csv");
+  ModelFile m = OpenModel(Path("float.json"), Path("qmin.json"), LoadDataset(d));
+  ASSERT_TRUE(m.quantized.config.decision == Decision::kArgmin);
+  FloatBatch corners(2, 2);
+  corners << -1, 1, -1, 1;
+  CodeBatch c = QuantizeInput(m.quantized, corners);
+  int64_t min_code = INT64_MAX;
+  for (int32_t a = c(0, 0); a <= c(0, 1); ++a) {
+    for (int32_t b = c(1, 0); b <= c(1, 1); ++b) {
+      CodeBatch x(2, 1);
+      x << a, b;
+      min_code = std::min<int64_t>(min_code, ForwardInteger(m.quantized, x)(0, 0));
+    }
+  }
+  const double scale = m.quantized.layers.back().output.scale;
+  const double largest_y0 = -static_cast<double>(min_code) * scale;
+  std::ofstream(Path("holds.vnnlib")) << Property(largest_y0 + 0.5 * scale);
+  std::ofstream(Path("violated.vnnlib")) << Property(largest_y0 - 0.5 * scale);
+  const std::vector<std::string> quantize = {"--config", "qmin.json", "--data", "cal.csv"};
+  std::vector<std::string> holds = {"verify", "float.json", "--property", "holds.vnnlib"};
+  holds.insert(holds.end(), quantize.begin(), quantize.end());
+  ProcessResult h = Qrepair(holds);
+  EXPECT_EQ(h.exit_code, 0) << h.err << h.out;
+  std::vector<std::string> violated = {"verify", "float.json", "--property", "violated.vnnlib",
+                                       "--json"};
+  violated.insert(violated.end(), quantize.begin(), quantize.end());
+  ProcessResult v = Qrepair(violated);
+  ASSERT_EQ(v.exit_code, 9) << v.err << v.out;
+  json ce = json::parse(v.out)["counterexample"];
+  EXPECT_EQ(ce["logits"][0].get<int64_t>(), min_code);
+  EXPECT_DOUBLE_EQ(ce["output"][0].get<double>(), largest_y0);
 }
 
 TEST_F(VerifyCliTest, AMalformedPropertyExits3WithLineAndColumn) {

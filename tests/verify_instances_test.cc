@@ -193,6 +193,15 @@ TEST_F(VerifyInstancesTest, ResumeRunsOnlyWhatIsMissingStaleOrFailed) {
   EXPECT_EQ(after_edit.resumed, 4);
   EXPECT_EQ(Lines(Read(dir_.Path("out/results.csv"))).size(), 7u);  // stale lines replaced
 
+  // Lines of another list (or of paths written differently) are dropped, not counted.
+  std::ofstream(dir_.Path("out/results.csv"), std::ios::app)
+      << "other.json,props/holds_1.vnnlib,holds,1.000,,abc\n";
+  FakeVerifier fifth;
+  InstancesRun other = Run(fifth);
+  EXPECT_EQ(fifth.calls.size(), 0u);
+  EXPECT_EQ(other.resumed, 6);
+  EXPECT_EQ(Read(dir_.Path("out/results.csv")).find("other.json"), std::string::npos);
+
   // Without --resume everything runs again.
   options_.resume = false;
   FakeVerifier fourth;

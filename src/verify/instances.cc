@@ -233,17 +233,17 @@ InstancesRun RunInstances(const std::string& list_path, const InstancesOptions& 
     key_of[{i->network, i->property}] = shard_keys.back();
   }
 
-  // Earlier results: kept unless they are this shard's and stale or errors; rewritten at once so
-  // that the file holds only what a later --resume may trust.
+  // Earlier results: kept when they are this shard's instances with the current key and not
+  // errors; rewritten at once, so the file holds only what a later --resume may trust and only
+  // this list's shard (a line of another list or set-up would be counted twice otherwise).
   std::map<std::pair<std::string, std::string>, InstanceResult> done;
   std::string kept = std::string(kResultsHeader) + "\n";
   if (options.resume && fs::exists(results_path, ec)) {
     for (InstanceResult& r : ReadResults(results_path)) {
       auto it = key_of.find({r.network, r.property});
-      bool ours = it != key_of.end();
-      if (r.verdict == "error" || (ours && it->second != r.key)) continue;
+      if (r.verdict == "error" || it == key_of.end() || it->second != r.key) continue;
       kept += ResultLine(r);
-      if (ours) done[{r.network, r.property}] = std::move(r);
+      done[{r.network, r.property}] = std::move(r);
     }
   }
   WriteFileAtomic(results_path, kept);

@@ -7,7 +7,8 @@
 // `verdict` one of holds, violated, timeout, unknown (ResultWord) or error (the instance could not
 // be run: its message is the reason), `key` the sha256 of what decides the result (the network,
 // property, config and calibration files' sha256, the data options and the limits). --resume
-// trusts a line only when its key matches the current set-up, and never an `error` line.
+// keeps a line only when it is an instance of this list's shard with the key of the current
+// set-up, and never an `error` line; everything else is dropped and runs again.
 // OUT_DIR/counterexamples/NETWORK__PROPERTY.json holds each violated instance's counterexample.
 #pragma once
 
