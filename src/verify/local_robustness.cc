@@ -81,37 +81,19 @@ Property DecisionChangeProperty(int num_outputs, int target, Decision decision, 
   return p;
 }
 
-std::optional<std::vector<double>> GridPointWithCodes(const QuantizedNetwork& network,
-                                                      const RawInputMap& map, const RawBall& ball,
-                                                      const std::vector<double>& input,
-                                                      const std::vector<int64_t>& codes) {
-  const int64_t n = static_cast<int64_t>(input.size());
-  if (!map.integer_grid) {
-    std::vector<double> raw(n);
-    for (int64_t i = 0; i < n; ++i) raw[i] = (input[i] - map.offset) / map.scale;
-    return raw;
+std::vector<int64_t> GridCodes(const QuantizedNetwork& network, const RawInputMap& map,
+                               const RawBall& ball, int64_t i) {
+  const int64_t n = static_cast<int64_t>(ball.lower.size());
+  const auto count = static_cast<int64_t>(ball.upper[i] - ball.lower[i]) + 1;
+  FloatBatch batch(n, count);
+  for (int64_t k = 0; k < count; ++k) {
+    for (int64_t j = 0; j < n; ++j) batch(j, k) = map.ToInput(ball.lower[j]);
+    batch(i, k) = map.ToInput(ball.lower[i] + static_cast<double>(k));
   }
-  // Input coding is per coordinate (a value's code depends on that value and its normalization
-  // only), so each coordinate is searched on its own: one batch column per grid value.
-  std::vector<double> raw(n);
-  for (int64_t i = 0; i < n; ++i) {
-    const auto count = static_cast<int64_t>(ball.upper[i] - ball.lower[i]) + 1;
-    FloatBatch batch(n, count);
-    for (int64_t k = 0; k < count; ++k) {
-      for (int64_t j = 0; j < n; ++j) batch(j, k) = static_cast<float>(input[j]);
-      batch(i, k) = map.ToInput(ball.lower[i] + static_cast<double>(k));
-    }
-    const CodeBatch coded = QuantizeInput(network, batch);
-    bool found = false;
-    for (int64_t k = 0; k < count && !found; ++k) {
-      if (coded(i, k) == codes[i]) {
-        raw[i] = ball.lower[i] + static_cast<double>(k);
-        found = true;
-      }
-    }
-    if (!found) return std::nullopt;
-  }
-  return raw;
+  const CodeBatch coded = QuantizeInput(network, batch);
+  std::vector<int64_t> codes(count);
+  for (int64_t k = 0; k < count; ++k) codes[k] = coded(i, k);
+  return codes;
 }
 
 }  // namespace qrepair

@@ -7,8 +7,9 @@
 // [x(lo), x(hi)] per input, lo = max(raw - R, clip_lo), hi = min(raw + R, clip_hi). For
 // integer-valued data (IDX bytes) the device is only ever fed the integer grid inside the ball;
 // the box contains every grid point, so a proof over the box is a proof over the grid, and a
-// counterexample found in the box is mapped back to a grid point with the same input codes
-// (GridPointWithCodes) or reported as not on the grid.
+// counterexample found in the box is mapped back to a grid point with the same input codes; when
+// no grid point has them, the box is split around the unreachable code and both parts are
+// verified again (certify.cc), so verdicts are exact over the grid.
 //
 // "Decision is not t" with ties to the lowest index (the reference pass's argmax): for argmax
 // networks, some Y_k >= Y_t with k < t or Y_k > Y_t with k > t; for argmin networks (outputs are
@@ -55,12 +56,9 @@ InputBox InputBoxOfBall(const RawInputMap& map, const RawBall& ball);
 Property DecisionChangeProperty(int num_outputs, int target, Decision decision, const InputBox& box,
                                 const std::string& name);
 
-// A grid point of `ball` whose input codes equal `codes` (per input, the raw integer inside the
-// ball that the network codes to the same value), or nullopt when some code is reached by no grid
-// point. For non-grid maps: the raw values of `input`.
-std::optional<std::vector<double>> GridPointWithCodes(const QuantizedNetwork& network,
-                                                      const RawInputMap& map, const RawBall& ball,
-                                                      const std::vector<double>& input,
-                                                      const std::vector<int64_t>& codes);
+// The input code of coordinate `i` at every grid value lower[i], lower[i] + 1, ..., upper[i] of
+// `ball` (input coding is per coordinate: the other coordinates do not matter). Monotone.
+std::vector<int64_t> GridCodes(const QuantizedNetwork& network, const RawInputMap& map,
+                               const RawBall& ball, int64_t i);
 
 }  // namespace qrepair
