@@ -58,9 +58,10 @@ struct Case {
   Dataset data;  // integer raw values mapped by `map`, labels = float top-1
 };
 
-Case MakeCase(std::mt19937_64& rng) {
+// `max_inputs` and `max_bits` bound the input codes the brute-force verifier enumerates.
+Case MakeCase(std::mt19937_64& rng, int max_inputs = 3, int max_bits = 6) {
   Case c;
-  const int inputs = Uniform(rng, 2, 3);
+  const int inputs = Uniform(rng, 2, max_inputs);
   const int levels = Uniform(rng, 3, 15);  // raw values 0..levels
   c.net = SmallNetwork(rng, inputs, Uniform(rng, 2, 4));
   c.map.scale = 1.0 / levels;
@@ -76,7 +77,7 @@ Case MakeCase(std::mt19937_64& rng) {
       c.data.values.push_back(c.map.ToInput(Uniform(rng, 0, levels)));
   QuantConfig config;
   config.defaults.weight_bits = Uniform(rng, 2, 6);
-  config.activation_bits = Uniform(rng, 2, 6);  // input codes to enumerate: <= 63^3
+  config.activation_bits = Uniform(rng, 2, max_bits);
   config.defaults.granularity =
       Uniform(rng, 0, 1) ? Granularity::kPerChannel : Granularity::kPerTensor;
   FloatBatch calibration = InputBatch(c.data);
@@ -167,11 +168,12 @@ VerifyResult BruteForceVerifier(const QuantizedNetwork& q, const Property& p,
   return r;
 }
 
-void ExpectCertifyMatchesEnumeration(const VerifierFn& verifier, int cases, uint64_t seed) {
+void ExpectCertifyMatchesEnumeration(const VerifierFn& verifier, int cases, uint64_t seed,
+                                     int max_inputs = 3, int max_bits = 6) {
   std::mt19937_64 rng(seed);
   int robust = 0, non_robust = 0, misclassified = 0, split = 0;
   for (int n = 0; n < cases; ++n) {
-    Case c = MakeCase(rng);
+    Case c = MakeCase(rng, max_inputs, max_bits);
     CertifyOptions o;
     o.radii = {1, 2};
     o.map = c.map;
@@ -218,6 +220,12 @@ void ExpectCertifyMatchesEnumeration(const VerifierFn& verifier, int cases, uint
 
 TEST(CertifyTest, BruteForceVerifierVerdictsEqualGridEnumeration) {
   ExpectCertifyMatchesEnumeration(BruteForceVerifier, 60, 7);
+}
+
+// The real engine (bounds, branch and bound, Z3 leaves) on wider inputs: 2..4 inputs, 2..8-bit
+// codes; the grid balls stay small enough to enumerate.
+TEST(CertifyTest, EngineVerdictsEqualGridEnumeration) {
+  ExpectCertifyMatchesEnumeration(VerifyProperty, 40, 11, 4, 8);
 }
 
 TEST(CertifyTest, BallIsClippedToTheDataRange) {
