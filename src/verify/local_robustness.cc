@@ -1,6 +1,8 @@
 // Balls around samples and the "decision changes" property (maths in local_robustness.h).
 #include "qrepair/verify/local_robustness.h"
 
+#include <zlib.h>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -9,6 +11,41 @@
 #include "qrepair/quant/forward.h"
 
 namespace qrepair {
+
+std::optional<std::pair<double, double>> RawTypeRange(const std::string& data_path) {
+  // gzread reads plain files as they are and inflates gzip ones.
+  gzFile f = gzopen(data_path.c_str(), "rb");
+  if (!f) return std::nullopt;
+  unsigned char head[256] = {};
+  const int n = gzread(f, head, sizeof(head));
+  gzclose(f);
+  if (n >= 4 && head[0] == 0 && head[1] == 0) {  // IDX: 00 00 <type> <ndims>
+    switch (head[2]) {
+      case 0x08:
+        return std::make_pair(0.0, 255.0);
+      case 0x09:
+        return std::make_pair(-128.0, 127.0);
+      case 0x0B:
+        return std::make_pair(-32768.0, 32767.0);
+      default:
+        return std::nullopt;
+    }
+  }
+  if (n >= 10 && head[0] == 0x93 && std::string(reinterpret_cast<char*>(head) + 1, 5) == "NUMPY") {
+    const std::string header(reinterpret_cast<char*>(head), static_cast<size_t>(n));
+    for (const auto& [descr, range] : {std::make_pair("u1'", std::make_pair(0.0, 255.0)),
+                                       std::make_pair("i1'", std::make_pair(-128.0, 127.0)),
+                                       std::make_pair("u2'", std::make_pair(0.0, 65535.0)),
+                                       std::make_pair("i2'", std::make_pair(-32768.0, 32767.0))}) {
+      if (header.find(std::string("'descr': '|") + descr) != std::string::npos ||
+          header.find(std::string("'descr': '<") + descr) != std::string::npos ||
+          header.find(std::string("'descr': '>") + descr) != std::string::npos) {
+        return range;
+      }
+    }
+  }
+  return std::nullopt;
+}
 
 std::optional<double> RawFromInput(const RawInputMap& map, float x) {
   const double raw = (static_cast<double>(x) - map.offset) / map.scale;

@@ -19,6 +19,8 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "qrepair/model/network.h"
@@ -36,6 +38,11 @@ struct RawInputMap {
   bool integer_grid = true;  // raw values are integers (the ball is the integer grid inside it)
   float ToInput(double raw) const { return static_cast<float>(raw * scale + offset); }
 };
+
+// The valid raw range of a data file's element type when its format states one: IDX and NumPy
+// files of 8- and 16-bit integers (uint8: 0..255). nullopt for CSV, float and wider types (the
+// caller then uses the observed range and says so). Reads only the header.
+std::optional<std::pair<double, double>> RawTypeRange(const std::string& data_path);
 
 // The raw value a network input came from: exact for integer grids (the nearest integer whose
 // mapped input is `x`; nullopt when none is), otherwise (x - O) / S.
