@@ -13,6 +13,7 @@
 #include "qrepair/verify/verifier.h"
 #include "qrepair/verify/verify_report.h"
 #include "qrepair/verify/vnnlib.h"
+#include "verify_certify.h"
 
 namespace qrepair::cli {
 
@@ -25,6 +26,7 @@ struct VerifyFlags {
   std::string instances, out_dir, shard = "1/1";
   bool resume = false, json = false;
   VerifyOptions options;
+  CertifyFlags certify;  // --radius: data-set certification (verify_certify.h)
 };
 
 VerifyModelSource ModelSource(const VerifyFlags& f) {
@@ -155,7 +157,9 @@ void SetUpVerify(CLI::App& app) {
   cmd->add_option("--data", f->data, "Calibration samples for --config (IDX, CSV or .npy)");
   cmd->add_option("--input-scale", f->input_scale, "Network input = raw * scale + offset");
   cmd->add_option("--input-offset", f->input_offset, "See --input-scale");
-  cmd->add_option("--range", f->range, "Calibration rows A:B of --data (end exclusive)");
+  cmd->add_option("--range", f->range,
+                  "Rows A:B of --data (end exclusive): calibration, or with --radius the certified "
+                  "samples");
   cmd->add_option("--time-limit", f->options.time_limit_seconds,
                   "Seconds per property (wall clock; 0 = none; overrides the list's timeouts)");
   cmd->add_option("--work-limit", f->options.work_limit,
@@ -179,7 +183,21 @@ void SetUpVerify(CLI::App& app) {
                 "--instances: keep the finished instances of DIR/results.csv (same set-up)");
   cmd->add_option("--shard", f->shard, "--instances: run shard I of N (I/N)")
       ->capture_default_str();
-  cmd->callback([f] { f->instances.empty() ? RunSingle(*f) : RunList(*f); });
+  AddCertifyFlags(cmd, f->certify);
+  cmd->callback([f] {
+    if (!f->certify.radii.empty()) {
+      if (!f->property.empty() || !f->instances.empty()) {
+        throw Error(ExitCode::kUsage,
+                    "verify: --radius certifies --data; it does not take "
+                    "--property or --instances");
+      }
+      CertifyCommon c{f->model,       f->config,       f->data, f->range,
+                      f->input_scale, f->input_offset, f->json, f->options};
+      RunCertify(c, f->certify);
+      return;
+    }
+    f->instances.empty() ? RunSingle(*f) : RunList(*f);
+  });
 }
 
 }  // namespace qrepair::cli
