@@ -42,27 +42,6 @@ using gptq::Checkpoint;
 // Thrown by the init's checkpoint once should_stop says so; InitializeWeights catches it.
 struct Stopped {};
 
-// The float layer a quantized one stands for, with its weights for the weights-only pass.
-Layer DequantizedLayer(const QuantLayer& q) {
-  Layer layer;
-  layer.kind = q.kind;
-  layer.name = q.name;
-  layer.input_shape = q.input_shape;
-  layer.output_shape = q.output_shape;
-  layer.window = q.window;
-  layer.alpha = q.leaky_alpha;
-  if (q.IsLinear()) {
-    const int64_t fan_in = q.FanIn();
-    layer.weights.resize(q.weights_q.size());
-    for (size_t i = 0; i < q.weights_q.size(); ++i) {
-      layer.weights[i] =
-          static_cast<float>(q.weights_q[i] * q.WeightScale(static_cast<int>(i / fan_in)));
-    }
-    layer.bias = q.bias_float;
-  }
-  return layer;
-}
-
 // `batch` (one column per sample) through `step`, `chunk` columns at a time: only the batch at
 // the next linear layer is kept whole, not the (often much larger) activations in between.
 // Measured on Convnet_maxpool with --augment shift8 (45,000 images): the init's peak fell from
