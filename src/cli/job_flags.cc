@@ -27,7 +27,10 @@ CLI::Validator TableCheck(const JobOptionSpec& spec, const std::string& descript
           default:
             value = text;
         }
-        return CheckJobOption(spec, value);
+        std::string problem = CheckJobOption(spec, value);
+        const std::string own = std::string(spec.key) + ": ";  // CLI11 names the flag itself
+        if (problem.compare(0, own.size(), own) == 0) problem.erase(0, own.size());
+        return problem;
       },
       description);
 }

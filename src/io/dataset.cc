@@ -110,6 +110,8 @@ Dataset Dataset::Slice(int64_t begin, int64_t end) const {
   }
   Dataset out;
   out.source = source;
+  out.labels_source = labels_source;
+  out.sample_shape = sample_shape;
   out.rows = end - begin;
   out.features = features;
   out.first_row = first_row + begin;
@@ -172,6 +174,7 @@ Dataset LoadDataset(const DataOptions& options) {
     int64_t end = resolve(file_rows);
     out.features = 1;
     for (size_t i = 1; i < header.shape.size(); ++i) out.features *= header.shape[i];
+    out.sample_shape.assign(header.shape.begin() + 1, header.shape.end());
     out.values =
         ReadArrayRows(source, header, range.begin, end, options.input_scale, options.input_offset);
   }
@@ -186,7 +189,19 @@ Dataset LoadDataset(const DataOptions& options) {
     file_labels.assign(all.begin() + out.first_row, all.begin() + out.first_row + out.rows);
   }
   out.labels = std::move(file_labels);
+  if (out.HasLabels()) out.labels_source = options.labels_path.empty() ? path : options.labels_path;
   return out;
+}
+
+void CheckLabelClasses(const Dataset& data, int classes) {
+  for (size_t i = 0; i < data.labels.size(); ++i) {
+    const int label = data.labels[i];
+    if (label >= 0 && label < classes) continue;
+    throw BadInput(
+        data.labels_source, "row " + std::to_string(data.first_row + static_cast<int64_t>(i)),
+        "label " + std::to_string(label) + " is not a class of the network: expected 0.." +
+            std::to_string(classes - 1) + " (it has " + std::to_string(classes) + " outputs)");
+  }
 }
 
 }  // namespace qrepair

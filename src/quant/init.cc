@@ -184,6 +184,10 @@ QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetw
 Augmentation ParseAugmentation(const std::string& text, const std::string& flag) {
   Augmentation a;
   if (text == "none" || text.empty()) return a;
+  if (text == "auto") {
+    a.automatic = true;
+    return a;
+  }
   const size_t colon = text.find(':');
   const std::string kind = text.substr(0, colon);
   if (kind == "shift") {
@@ -193,7 +197,7 @@ Augmentation ParseAugmentation(const std::string& text, const std::string& flag)
   } else {
     throw Error(
         ExitCode::kUsage,
-        flag + ": expected none, shift, shift8, shift:HxW or shift8:HxW, got '" + text + "'");
+        flag + ": expected none, shift, shift8, shift:HxW, shift8:HxW or auto, got '" + text + "'");
   }
   if (colon != std::string::npos) {
     const std::string size = text.substr(colon + 1);
@@ -210,10 +214,44 @@ Augmentation ParseAugmentation(const std::string& text, const std::string& flag)
 }
 
 std::string AugmentationName(const Augmentation& a) {
+  if (a.automatic) return "auto";
   if (a.shifts == 0) return "none";
   std::string name = a.shifts == 8 ? "shift8" : "shift";
   if (a.height > 0) name += ":" + std::to_string(a.height) + "x" + std::to_string(a.width);
   return name;
+}
+
+Augmentation ResolveAugmentation(const Augmentation& a, const std::vector<int64_t>& sample_shape,
+                                 const Shape& input, std::string* why) {
+  if (!a.automatic) {
+    *why = "given";
+    return a;
+  }
+  Augmentation out;
+  if (input.height >= 2 && input.width >= 2) {
+    out.shifts = 8;
+    *why = "the network's input is an image (" + input.ToString() + ")";
+    return out;
+  }
+  const size_t dims = sample_shape.size();
+  if ((dims == 2 || dims == 3) && sample_shape[dims - 2] >= 2 && sample_shape[dims - 1] >= 2 &&
+      sample_shape[dims - 2] <= 65536 && sample_shape[dims - 1] <= 65536) {
+    out.shifts = 8;
+    out.height = static_cast<int>(sample_shape[dims - 2]);
+    out.width = static_cast<int>(sample_shape[dims - 1]);
+    *why = "the data file gives each sample as an image (" +
+           (dims == 3 ? std::to_string(sample_shape[0]) + "x" : std::string()) +
+           std::to_string(out.height) + "x" + std::to_string(out.width) + ")";
+    return out;
+  }
+  *why =
+      sample_shape.empty()
+          ? "the samples are rows without an image shape (CSV) and the network's input is not an "
+            "image (" +
+                input.ToString() + ")"
+          : "neither the samples (" + std::to_string(sample_shape.size()) +
+                " dimension(s) each) nor the network's input (" + input.ToString() + ") are images";
+  return out;
 }
 
 FloatBatch AugmentCalibration(const FloatBatch& calibration, const Augmentation& a,

@@ -100,10 +100,11 @@ const std::vector<JobOptionSpec>& JobOptionSpecs() {
        "bv,pb,lia"},
       {"init", T::kString, "\"gptq-float\"", "Starting rounding: rtn, gptq, gptq-float",
        "Starting rounding", 0, 0, false, "rtn,gptq,gptq-float"},
-      {"augment", T::kString, "\"none\"",
-       "Init calibration: none, or the repair images also shifted by one pixel: shift "
-       "(4 directions), shift8 (and diagonals); shift:HxW for flat inputs",
-       "Init calibration: none, shift, shift8, shift:HxW", 0, 0, false, "", CheckAugment},
+      {"augment", T::kString, "\"auto\"",
+       "Init calibration: auto (shift8 when the samples are images, else none), none, or the "
+       "repair images also shifted by one pixel: shift (4 directions), shift8 (and diagonals); "
+       "shift:HxW for flat inputs",
+       "Init calibration: auto, none, shift, shift8, shift:HxW", 0, 0, false, "", CheckAugment},
       {"guard", T::kString, "\"augment\"",
        "Inputs that guard the SMT stage: augment (the --augment copies: a verified patch "
        "that lowers the agreement with float on them is refused) or none",

@@ -324,10 +324,29 @@ RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, 
                        const ProgressFn& progress) {
   CheckRepairable(start);
   RepairLoop loop(float_net, start, data, options, budget);
-  for (int round = 1; round <= options.max_rounds && !loop.Done(); ++round) {
-    if (loop.OutOfBudget() || !loop.Round(round, progress)) break;
+  std::string stopped = "it ran its " + std::to_string(options.max_rounds) + " rounds";
+  for (int round = 1; round <= options.max_rounds; ++round) {
+    if (loop.Done()) {
+      stopped = "every repair sample is right";
+      break;
+    }
+    if (loop.OutOfBudget()) break;  // Finish() names the limit
+    if (!loop.Round(round, progress)) {
+      stopped = "round " + std::to_string(round) + " gained nothing";
+      break;
+    }
   }
-  return loop.Finish();
+  RepairResult result = loop.Finish();
+  if (result.interrupted) {
+    result.stopped = "interrupted";
+  } else if (result.work_limit_reached) {
+    result.stopped = "the work limit";
+  } else if (result.limit_reached) {
+    result.stopped = "the time limit";
+  } else {
+    result.stopped = stopped;
+  }
+  return result;
 }
 
 double TargetMeasure(const EvalSummary& s, RepairTarget target) {

@@ -82,6 +82,7 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const JobProgressFn& pro
       o.data, o.repair_range,
       o.has_holdout ? std::optional<RowRange>(o.holdout_range) : std::nullopt, o.repair.target);
   const ModelFile model = OpenModel(o.model, o.config, data.repair);
+  CheckLabelClasses(data.holdout, model.float_network.NumClasses());
   CheckRepairable(model.quantized);  // before the init's work, not only in RunRepair after it
   RepairJobResult result;
   RepairReport& report = result.report;
@@ -96,8 +97,11 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const JobProgressFn& pro
   const double pass_seconds = SecondsSince(measure_begin);
 
   const FloatBatch repair_inputs = InputBatch(data.repair);
+  const Augmentation augment = ResolveAugmentation(
+      o.augment, data.repair.sample_shape, model.float_network.input_shape, &report.augment_reason);
+  report.augment = AugmentationName(augment);
   FloatBatch augmented =
-      AugmentCalibration(repair_inputs, o.augment, model.float_network.input_shape);
+      AugmentCalibration(repair_inputs, augment, model.float_network.input_shape);
   const int64_t guard_inputs = o.guard ? augmented.cols() - repair_inputs.cols() : 0;
   const JobReserves reserve = Reserves(
       pass_seconds, static_cast<double>(guard_inputs) /
@@ -123,6 +127,7 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const JobProgressFn& pro
   report.changes = rr.changes;
   report.solver = rr.solver;
   report.rounds = rr.rounds;
+  report.stopped = rr.stopped;
 
   // The written bytes are what is checked: serialize, parse back, re-run the reference pass.
   const std::string bytes = RepairedModelBytes(model, rr.network, o, report.model_sha256);

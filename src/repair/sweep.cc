@@ -72,6 +72,8 @@ SweepResult RunSweep(const SweepOptions& o, const SweepProgressFn& progress) {
                    "samples have " + std::to_string(data.repair.features) + " features, but " +
                        o.model + " expects " + std::to_string(net.input_shape.Size()));
   }
+  CheckLabelClasses(data.repair, net.NumClasses());
+  CheckLabelClasses(data.holdout, net.NumClasses());
   SweepResult result;
   result.model = o.model;
   result.measured_on = (o.has_holdout ? "holdout rows " : "repair rows ") +

@@ -82,6 +82,9 @@ struct RepairResult {
   int64_t guard_right_before = 0;  // guard inputs where the integer top-1 equals the float's
   int64_t guard_right_after = 0;
   int64_t guard_refused = 0;  // patches verified on the repair set but refused by it
+  // Why the SMT stage stopped: "every repair sample is right", "round N gained nothing", "it ran
+  // its N rounds", "the time limit", "the work limit" or "interrupted".
+  std::string stopped;
 };
 
 // Progress callback: (neurons done, neurons planned, repair samples right now).
