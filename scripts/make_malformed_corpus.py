@@ -305,6 +305,8 @@ def label_cases(c):
         "2 labels for 3 data rows", "2 labels, but")
     add("labels/negative-idx1", idx_header(0x09, [3]) + struct.pack(">3b", 1, -2, 3), "labels-idx",
         "int8 label -2", "label 1: expected a label")
+    add("labels/out_of_classes-idx1-ubyte", idx_u8([3], [0, 42, 1]), "labels-idx",
+        "label 42 for a network with fewer outputs", "row 1: label 42 is not a class")
     add("labels/trailing-idx1-ubyte", idx_u8([3], [1, 2, 3, 4]), "labels-idx",
         "one byte after the 3 labels", "trailing data")
     add("labels/truncated-idx1-ubyte", idx_u8([3], [1, 2]), "labels-idx",

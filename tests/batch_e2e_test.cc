@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -334,6 +335,33 @@ TEST_F(BatchE2eTest, JobOptionsAreTheRepairCommandsWithItsDefaults) {
     } else {
       EXPECT_EQ(echoed[key], json(value)) << key;
     }
+  }
+}
+
+// The other direction: every manifest option is a flag of `qrepair repair` and a job flag of
+// `qrepair batch`, both spelled "--" + key with '-' for '_', so the three cannot drift apart.
+TEST_F(BatchE2eTest, EveryManifestOptionIsARepairFlagAndABatchFlag) {
+  const CliRun repair = Qrepair("repair --help");
+  const CliRun batch = Qrepair("batch --help");
+  ASSERT_EQ(repair.code, 0);
+  ASSERT_EQ(batch.code, 0);
+  std::regex flag_line(R"(^\s+(?:-\w,)?--([a-z0-9-]+))");
+  auto flags = [&](const std::string& help) {
+    std::set<std::string> out;
+    std::istringstream lines(help);
+    std::string line;
+    while (std::getline(lines, line)) {
+      std::smatch m;
+      if (std::regex_search(line, m, flag_line)) out.insert(m[1]);
+    }
+    return out;
+  };
+  const std::set<std::string> repair_flags = flags(repair.out), batch_flags = flags(batch.out);
+  for (const JobOptionSpec& s : JobOptionSpecs()) {
+    std::string flag = s.key;
+    std::replace(flag.begin(), flag.end(), '_', '-');
+    EXPECT_TRUE(repair_flags.count(flag)) << "manifest option " << s.key << " has no repair flag";
+    EXPECT_TRUE(batch_flags.count(flag)) << "manifest option " << s.key << " has no batch flag";
   }
 }
 

@@ -65,8 +65,8 @@ TEST(BatchManifestTest, DefaultsApplyAndJobsOverrideThem) {
   EXPECT_EQ(m.jobs[1].name, "b");
   RepairJobOptions a = ToRepairJobOptions(m.jobs[0]);
   RepairJobOptions b = ToRepairJobOptions(m.jobs[1]);
-  EXPECT_EQ(a.repair.time_limit_seconds, 60);
-  EXPECT_EQ(b.repair.time_limit_seconds, 5);
+  EXPECT_EQ(a.limits.job_seconds, 60);
+  EXPECT_EQ(b.limits.job_seconds, 5);
   EXPECT_EQ(a.repair.neurons, 4);
   EXPECT_EQ(a.repair.max_rounds, 8);  // the repair command's default
   EXPECT_EQ(a.repair.layers, std::vector<std::string>{"fc1"});
@@ -265,7 +265,7 @@ TEST(BatchManifestTest, AFolderOfModelsBecomesJobsByStem) {
   EXPECT_EQ(m.jobs[1].name, "mid");
   EXPECT_EQ(m.jobs[2].name, "zeta");
   EXPECT_EQ(ToRepairJobOptions(m.jobs[2]).model, s.path() + "/zoo/zeta.onnx");
-  EXPECT_EQ(ToRepairJobOptions(m.jobs[2]).repair.time_limit_seconds, 5);
+  EXPECT_EQ(ToRepairJobOptions(m.jobs[2]).limits.job_seconds, 5);
   EXPECT_EQ(ToRepairJobOptions(m.jobs[2]).data.data_path, "images.gz");  // relative to the cwd
 
   s.Write("zoo/zeta.json", "x");

@@ -137,6 +137,27 @@ void ExpectBadInput(const DataOptions& options, const std::string& file, const s
 
 // ---- ParseRowRange ---------------------------------------------------------------------------
 
+TEST(DatasetTest, LabelsOutsideTheClassesNameTheFileRowAndValue) {
+  Dataset d;
+  d.labels = {0, 9, 10};
+  d.first_row = 100;
+  d.labels_source = "labels.idx";
+  try {
+    CheckLabelClasses(d, 10);
+    FAIL() << "label 10 accepted for 10 classes";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kBadInput);
+    EXPECT_NE(std::string(e.what()).find("labels.idx: row 102: label 10 is not a class of the "
+                                         "network: expected 0..9 (it has 10 outputs)"),
+              std::string::npos)
+        << e.what();
+  }
+  d.labels = {0, 9, 3};
+  EXPECT_NO_THROW(CheckLabelClasses(d, 10));
+  d.labels.clear();  // no labels: nothing to check
+  EXPECT_NO_THROW(CheckLabelClasses(d, 2));
+}
+
 TEST(DatasetTest, ParsesRowRanges) {
   RowRange r = ParseRowRange("5:10", "--range");
   EXPECT_EQ(r.begin, 5);

@@ -171,6 +171,56 @@ TEST_F(ExportCliTest, RepairWithMseScalesWritesWhatEvalReproduces) {
                    report["after"]["holdout"]["accuracy"].get<double>());
 }
 
+// `eval` of a float model without --config: the float accuracy and the per-class table, the
+// same accuracy that eval with a config reports for the float network.
+TEST_F(ExportCliTest, EvalOfAFloatModelWithoutConfigPrintsItsAccuracy) {
+  std::string alone, with_config, table;
+  ASSERT_EQ(Qrepair(dir_, "eval " + kModel + kData + " --range 0:500 --json", &alone), 0);
+  ASSERT_EQ(Qrepair(dir_, "eval " + kModel + " --config q.json" + kData + " --range 0:500 --json",
+                    &with_config),
+            0);
+  const nlohmann::json a = nlohmann::json::parse(alone), b = nlohmann::json::parse(with_config);
+  EXPECT_EQ(a["samples"], 500);
+  EXPECT_TRUE(a["quantized"].is_null());
+  EXPECT_DOUBLE_EQ(a["float"]["accuracy"].get<double>(), b["float"]["accuracy"].get<double>());
+  ASSERT_EQ(a["per_class"].size(), 10u);
+  int64_t samples = 0;
+  for (const nlohmann::json& c : a["per_class"]) samples += c["samples"].get<int64_t>();
+  EXPECT_EQ(samples, 500);
+  ASSERT_EQ(Qrepair(dir_, "eval " + kModel + kData + " --range 0:500", &table), 0);
+  EXPECT_NE(table.find("float accuracy:"), std::string::npos) << table;
+  EXPECT_NE(table.find("| 9 |"), std::string::npos) << table;
+  EXPECT_EQ(table.find("quantized"), std::string::npos) << table;
+}
+
+// Labels outside the network's classes are bad input in every command that reads labels, and
+// the message names the labels file, the row and the value.
+TEST_F(ExportCliTest, LabelsOutsideTheClassesAreBadInput) {
+  {
+    std::ofstream labels(dir_.Path("labels.txt"));  // one label per image of the data file
+    for (int row = 0; row < 10000; ++row) labels << (row == 2 ? 42 : row % 10) << "\n";
+  }
+  const std::string data =
+      " --data /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz --range 0:4"
+      " --labels labels.txt --input-scale 0.00392156862745098";
+  for (const std::string& command :
+       {"eval " + kModel + data, "eval " + kModel + " --config q.json" + data,
+        "rank " + kModel + " --config q.json" + data}) {
+    EXPECT_EQ(Qrepair(dir_, command), 3) << command;
+    std::ifstream err(dir_.Path("stderr.txt"));
+    const std::string text((std::istreambuf_iterator<char>(err)), {});
+    EXPECT_NE(text.find("labels.txt: row 2: label 42 is not a class of the network: expected 0..9"),
+              std::string::npos)
+        << command << ": " << text;
+  }
+  const std::string repair = "repair " + kModel +
+                             " --config q.json --data "
+                             "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz "
+                             "--labels labels.txt --repair-range 0:2 --holdout-range 2:4 -o r.json";
+  EXPECT_EQ(Qrepair(dir_, repair), 3);
+  EXPECT_FALSE(std::filesystem::exists(dir_.Path("r.json")));
+}
+
 TEST_F(ExportCliTest, SweepPrintsOneRowPerWidthAndWritesThePlot) {
   std::string out;
   ASSERT_EQ(Qrepair(dir_,

@@ -258,6 +258,33 @@ TEST(InitTest, ParsesMethodNamesAndRejectsOthersAsUsageErrors) {
   }
 }
 
+// --augment auto: shifted copies for images (by the network's input or the data file's sample
+// shape), none for CSV rows, flat rows and non-image inputs such as ACAS Xu's five numbers.
+TEST(InitTest, AutoAugmentationChoosesShiftsForImagesOnly) {
+  const Augmentation automatic = ParseAugmentation("auto");
+  ASSERT_TRUE(automatic.automatic);
+  auto choose = [&](const std::vector<int64_t>& sample_shape, Shape input) {
+    std::string why;
+    const Augmentation a = ResolveAugmentation(automatic, sample_shape, input, &why);
+    EXPECT_FALSE(why.empty());
+    return AugmentationName(a);
+  };
+  const Shape flat784{784, 1, 1}, image{1, 28, 28}, rgb{3, 32, 32}, acas{5, 1, 1};
+  EXPECT_EQ(choose({28, 28}, flat784), "shift8:28x28");     // IDX [N, 28, 28], an MLP
+  EXPECT_EQ(choose({1, 28, 28}, flat784), "shift8:28x28");  // .npy [N, C, H, W]
+  EXPECT_EQ(choose({784}, image), "shift8");                // the network's input is C x H x W
+  EXPECT_EQ(choose({}, rgb), "shift8");                     // CSV rows into a CNN
+  EXPECT_EQ(choose({}, flat784), "none");                   // CSV rows, flat network
+  EXPECT_EQ(choose({784}, flat784), "none");                // flat .npy rows
+  EXPECT_EQ(choose({5}, acas), "none");                     // ACAS Xu
+  EXPECT_EQ(choose({}, acas), "none");
+  EXPECT_EQ(choose({28, 1}, flat784), "none");  // a column is not an image
+  std::string why;
+  EXPECT_EQ(AugmentationName(ResolveAugmentation(ParseAugmentation("none"), {28, 28}, image, &why)),
+            "none");  // an explicit choice is kept
+  EXPECT_EQ(why, "given");
+}
+
 TEST(InitTest, RtnReturnsTheSameNetwork) {
   std::mt19937_64 rng(7);
   testing::RandomCase c = RandomCase(rng, 32, false);

@@ -48,9 +48,15 @@ class RepairTest : public ::testing::Test {
     o.layers = {net_.layers.back().name};
     o.neurons = 4;
     o.max_rounds = 1;
-    o.time_limit_seconds = 120;
-    o.solver.time_limit_seconds = 60;
     return o;
+  }
+  // The whole run 120 s, a solver call 60 s, no work budget (SolverOptions' default).
+  static Budget TestBudget() {
+    BudgetLimits limits;
+    limits.job_seconds = 120;
+    limits.call_seconds = 60;
+    limits.call_work = 0;
+    return Budget::Start(limits);
   }
 
   // Inputs (columns) where the integer top-1 of `q` equals the float top-1.
@@ -83,7 +89,7 @@ QuantizedNetwork WithChange(QuantizedNetwork q, const NeuronChange& c) {
 }
 
 TEST_F(RepairTest, AcceptedPatchesAreConfirmedByTheReferencePass) {
-  const RepairResult r = RunRepair(net_, start_, repair_, Options());
+  const RepairResult r = RunRepair(net_, start_, repair_, Options(), TestBudget());
   ASSERT_FALSE(r.changes.empty()) << "the tiny MLP at 4 bits should have a last-layer fix";
   const FloatBatch x = InputBatch(repair_);
   const int64_t before = Count(Agrees(start_, x));
@@ -106,7 +112,7 @@ TEST_F(RepairTest, AcceptedPatchesAreConfirmedByTheReferencePass) {
 // A guard made of the inputs the first unguarded patch breaks must refuse that patch, and the
 // guarded run must end with at least the guard agreement it started with.
 TEST_F(RepairTest, GuardSetRefusesPatchesThatLowerItsAgreement) {
-  const RepairResult plain = RunRepair(net_, start_, repair_, Options());
+  const RepairResult plain = RunRepair(net_, start_, repair_, Options(), TestBudget());
   ASSERT_FALSE(plain.changes.empty());
   const QuantizedNetwork first = WithChange(start_, plain.changes.front());
   const FloatBatch pool = InputBatch(all_, 300, 3000);  // outside the repair set
@@ -122,7 +128,7 @@ TEST_F(RepairTest, GuardSetRefusesPatchesThatLowerItsAgreement) {
   for (size_t k = 0; k < hurt.size(); ++k)
     o.guard.col(static_cast<Eigen::Index>(k)) = pool.col(hurt[k]);
 
-  const RepairResult guarded = RunRepair(net_, start_, repair_, o);
+  const RepairResult guarded = RunRepair(net_, start_, repair_, o, TestBudget());
   EXPECT_EQ(guarded.guard_samples, static_cast<int64_t>(hurt.size()));
   EXPECT_EQ(guarded.guard_right_before, static_cast<int64_t>(hurt.size()));
   EXPECT_GE(guarded.guard_refused, 1);
@@ -147,7 +153,7 @@ TEST_F(RepairTest, ShiftedCopiesAsGuardNeverLoseAgreement) {
   const FloatBatch x = InputBatch(repair_);
   const FloatBatch augmented = AugmentCalibration(x, a, net_.input_shape);
   o.guard = augmented.rightCols(augmented.cols() - x.cols());
-  const RepairResult r = RunRepair(net_, start_, repair_, o);
+  const RepairResult r = RunRepair(net_, start_, repair_, o, TestBudget());
   EXPECT_EQ(r.guard_samples, 4 * x.cols());
   EXPECT_EQ(r.guard_right_before, Count(Agrees(start_, o.guard)));
   EXPECT_EQ(r.guard_right_after, Count(Agrees(r.network, o.guard)));
@@ -171,6 +177,7 @@ TEST_F(RepairTest, JobWritesNothingWhenAnOutputFailsToRender) {
   o.data.input_scale = 1.0 / 255;
   o.repair_range = RowRange{0, 300};
   o.repair = Options();
+  o.limits = TestBudget().limits();
   o.output = dir.Path("r.json");
   o.report_json = dir.Path("r.report.json");
   o.report_md = dir.Path("r.md");

@@ -51,7 +51,7 @@ BatchEntry RunJob(const BatchJob& job, const std::string& job_dir) {
     o.output = job_dir + "/repaired.json";
     o.report_json = job_dir + "/report.json";
     o.report_md = job_dir + "/report.md";
-    o.repair.stop = &g_stop;
+    o.stop = &g_stop;
     RepairJobResult r = RunRepairJob(o);
     json report = ReportToJson(r.report);
     e.name = job.name;

@@ -6,12 +6,11 @@
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <functional>
-#include <iterator>
 #include <map>
 #include <set>
 
+#include "io/json_file.h"
 #include "qrepair/error.h"
 #include "qrepair/io/atomic_file.h"
 
@@ -186,18 +185,8 @@ BatchManifest ParseBatchManifest(const json& root, const std::string& source,
 }
 
 BatchManifest LoadBatchManifest(const std::string& path, const json& option_defaults) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw BadInput(path, "", "cannot open the batch manifest");
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  json root;
-  try {
-    root = json::parse(bytes);
-  } catch (const json::parse_error& e) {
-    throw BadInput(path, "byte " + std::to_string(e.byte),
-                   std::string("invalid JSON: ") + e.what());
-  } catch (const json::exception& e) {  // e.g. a number too large for a double (1e999)
-    throw BadInput(path, "", std::string("invalid JSON: ") + e.what());
-  }
+  std::string bytes;
+  const json root = ReadJsonFile(path, "cannot open the batch manifest", &bytes);
   BatchManifest m =
       ParseBatchManifest(root, path, fs::path(path).parent_path().string(), option_defaults);
   m.sha256 = Sha256(bytes);

@@ -2,11 +2,12 @@
 #include "qrepair/batch/batch_merge.h"
 
 #include <algorithm>
-#include <fstream>
 #include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+
+#include "io/json_file.h"
 
 namespace qrepair {
 
@@ -15,16 +16,7 @@ using nlohmann::json;
 namespace {
 
 json ReadJson(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw BadInput(path, "", "cannot open (is this a `qrepair batch --out-dir` folder?)");
-  try {
-    return json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw BadInput(path, "byte " + std::to_string(e.byte),
-                   std::string("invalid JSON: ") + e.what());
-  } catch (const json::exception& e) {  // e.g. a number too large for a double (1e999)
-    throw BadInput(path, "", std::string("invalid JSON: ") + e.what());
-  }
+  return ReadJsonFile(path, "cannot open (is this a `qrepair batch --out-dir` folder?)");
 }
 
 }  // namespace

@@ -11,118 +11,13 @@
 #include <optional>
 
 #include "commands.h"
+#include "job_flags.h"
 #include "qrepair/batch/batch.h"
 #include "qrepair/batch/batch_merge.h"
 
 namespace qrepair::cli {
 
 namespace {
-
-// The repair options as flags, for a folder of models (a manifest carries them itself).
-struct JobFlags {
-  std::map<std::string, std::string> text;
-  std::map<std::string, double> number;
-  std::map<std::string, int64_t> integer;
-  std::map<std::string, bool> flag;
-  std::map<std::string, std::vector<std::string>> list;
-  std::map<std::string, CLI::Option*> given;
-};
-
-void AddJobFlags(CLI::App* cmd, JobFlags& f) {
-  for (const JobOptionSpec& s : JobOptionSpecs()) {
-    std::string name = "--" + std::string(s.key);
-    std::replace(name.begin(), name.end(), '_', '-');
-    std::string help = std::string(s.help) + " (default: as for `qrepair repair`)";
-    CLI::Option* o = nullptr;
-    switch (s.type) {
-      case JobOptionType::kPath:
-      case JobOptionType::kString:
-      case JobOptionType::kRange:
-        o = cmd->add_option(name, f.text[s.key], help);
-        break;
-      case JobOptionType::kNumber:
-        o = cmd->add_option(name, f.number[s.key], help);
-        break;
-      case JobOptionType::kInteger:
-        o = cmd->add_option(name, f.integer[s.key], help);
-        break;
-      case JobOptionType::kBool:
-        o = cmd->add_flag(name, f.flag[s.key], help);
-        break;
-      case JobOptionType::kStringList:
-        o = cmd->add_option(name, f.list[s.key], help);
-        break;
-    }
-    o->group("Job options (with a folder of models)");
-    f.given[s.key] = o;
-  }
-}
-
-nlohmann::json GivenJobFlags(const JobFlags& f) {
-  nlohmann::json out = nlohmann::json::object();
-  for (const JobOptionSpec& s : JobOptionSpecs()) {
-    if (f.given.at(s.key)->count() == 0) continue;
-    switch (s.type) {
-      case JobOptionType::kPath:
-      case JobOptionType::kString:
-      case JobOptionType::kRange:
-        out[s.key] = f.text.at(s.key);
-        break;
-      case JobOptionType::kNumber:
-        out[s.key] = f.number.at(s.key);
-        break;
-      case JobOptionType::kInteger:
-        out[s.key] = f.integer.at(s.key);
-        break;
-      case JobOptionType::kBool:
-        out[s.key] = f.flag.at(s.key);
-        break;
-      case JobOptionType::kStringList:
-        out[s.key] = f.list.at(s.key);
-        break;
-    }
-  }
-  return out;
-}
-
-// The repair command's defaults as its flags declare them, so a manifest option left out means
-// what leaving out the flag means for `qrepair repair`. Options it shows no default for keep the
-// table's.
-nlohmann::json RepairCommandDefaults(CLI::App& app) {
-  nlohmann::json defaults = JobOptionDefaults();
-  CLI::App* repair = app.get_subcommand("repair");
-  for (const JobOptionSpec& s : JobOptionSpecs()) {
-    std::string flag = "--" + std::string(s.key);
-    std::replace(flag.begin(), flag.end(), '_', '-');
-    CLI::Option* o = repair->get_option_no_throw(flag);
-    std::string text = o ? o->get_default_str() : "";
-    if (text.empty()) continue;
-    nlohmann::json value;
-    try {
-      switch (s.type) {
-        case JobOptionType::kNumber:
-          value = std::stod(text);
-          break;
-        case JobOptionType::kInteger:
-          value = std::stoll(text);
-          break;
-        case JobOptionType::kBool:
-          value = text == "true" || text == "1";
-          break;
-        case JobOptionType::kStringList:
-          continue;
-        default:
-          value = text;
-      }
-    } catch (const std::exception&) {
-      throw InternalError("repair flag " + flag + " has the default '" + text + "'");
-    }
-    std::string problem = CheckJobOption(s, value);
-    if (!problem.empty()) throw InternalError("repair flag " + flag + ": default: " + problem);
-    defaults[s.key] = value;
-  }
-  return defaults;
-}
 
 struct GateFlags {
   double fail_under = -1;
@@ -193,7 +88,6 @@ struct MergeFlags {
 
 void SetUpBatch(CLI::App& app) {
   auto f = std::make_shared<BatchFlags>();
-  CLI::App* app_ptr = &app;
   CLI::App* cmd =
       app.add_subcommand("batch", "Run many repair jobs: a manifest, or a folder of models");
   cmd->add_option("input", f->input,
@@ -212,29 +106,27 @@ void SetUpBatch(CLI::App& app) {
   cmd->add_flag("--resume", f->resume,
                 "Skip jobs already finished with the same inputs (sha256) and options");
   AddGateFlags(cmd, f->gate);
-  AddJobFlags(cmd, f->job);
+  AddJobFlags(cmd, f->job, JobFlagStyle::kBatch);
   cmd->footer(
       R"(Manifest: {"defaults": {OPTIONS}, "jobs": [{"name": "a", "model": "a.onnx", OPTIONS}, ...]}
 OPTIONS are the job options below with '_' for '-' ("repair_range": "0:5000"); relative paths
 resolve against the manifest's folder (docs/batch.md). Exit codes: 0 all finished and gates met,
 6 a gate missed, 7 a job did not finish (wins over 6), 130 stopped (re-run with --resume).)");
-  cmd->callback([f, app_ptr] {
+  cmd->callback([f] {
     nlohmann::json flags = GivenJobFlags(f->job);
     Shard shard = ParseShard(f->shard);
     BatchGate gate = ToGate(f->gate);  // refuse a bad gate before hours of work
     BatchManifest manifest;
     if (std::filesystem::is_directory(f->input)) {
-      manifest = ManifestFromModelFolder(f->input, flags, RepairCommandDefaults(*app_ptr));
+      manifest = ManifestFromModelFolder(f->input, flags, JobOptionDefaults());
     } else {
       if (!flags.empty()) {
-        std::string key = flags.begin().key();
-        std::string flag = "--" + key;
-        std::replace(flag.begin(), flag.end(), '_', '-');
-        throw Error(ExitCode::kUsage, flag +
+        const std::string key = flags.begin().key();
+        throw Error(ExitCode::kUsage, JobOptionFlag(*FindJobOption(key)) +
                                           " applies to a folder of models; with a manifest put \"" +
                                           key + "\" in its \"defaults\" or in a job");
       }
-      manifest = LoadBatchManifest(f->input, RepairCommandDefaults(*app_ptr));
+      manifest = LoadBatchManifest(f->input, JobOptionDefaults());
     }
     BatchOptions o;
     o.out_dir = f->out_dir;

@@ -9,6 +9,7 @@
 #include "qrepair/io/atomic_file.h"
 #include "qrepair/io/model_source.h"
 #include "qrepair/quant/evaluate.h"
+#include "qrepair/quant/forward.h"
 
 namespace qrepair::cli {
 
@@ -39,13 +40,69 @@ void PrintTable(const EvalSummary& s) {
   }
 }
 
+// A float model without a config: its own accuracy and per-class table (what a user checking a
+// freshly exported model asks first).
+void RunFloatEval(const EvalFlags& f, const Network& net, const Dataset& data) {
+  const std::vector<int> top1 = ArgmaxColumns(ForwardFloat(net, InputBatch(data)));
+  if (!f.predictions.empty()) {
+    std::string csv = "index,label,float_top1\n";
+    for (size_t i = 0; i < top1.size(); ++i) {
+      csv += std::to_string(data.first_row + static_cast<int64_t>(i)) + "," +
+             (data.HasLabels() ? std::to_string(data.labels[i]) : "") + "," +
+             std::to_string(top1[i]) + "\n";
+    }
+    WriteFileAtomic(f.predictions, csv);
+  }
+  std::vector<ClassStats> classes(net.NumClasses());
+  int64_t right = 0;
+  for (size_t i = 0; i < data.labels.size(); ++i) {
+    ClassStats& c = classes[data.labels[i]];
+    c.label = data.labels[i];
+    ++c.samples;
+    c.float_correct += top1[i] == data.labels[i];
+    right += top1[i] == data.labels[i];
+  }
+  const double accuracy = data.rows > 0 ? static_cast<double>(right) / data.rows : 0.0;
+  nlohmann::json j = {
+      {"samples", data.rows},
+      {"float",
+       {{"accuracy", data.HasLabels() ? nlohmann::json(accuracy) : nlohmann::json(nullptr)}}},
+      {"quantized", nullptr}};
+  if (f.json) {
+    nlohmann::json per_class = nlohmann::json::array();
+    for (size_t k = 0; k < classes.size() && data.HasLabels(); ++k) {
+      const double n = classes[k].samples > 0 ? static_cast<double>(classes[k].samples) : 1.0;
+      per_class.push_back({{"label", static_cast<int>(k)},
+                           {"samples", classes[k].samples},
+                           {"float_accuracy", classes[k].float_correct / n}});
+    }
+    if (data.HasLabels()) j["per_class"] = per_class;
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+  std::printf("samples: %lld\n", static_cast<long long>(data.rows));
+  if (!data.HasLabels()) {
+    std::printf("(no labels: give --labels for the float accuracy)\n");
+    return;
+  }
+  std::printf("float accuracy:      %7.2f %%\n", 100 * accuracy);
+  std::printf("\n| class | samples | float %% |\n|---:|---:|---:|\n");
+  for (size_t k = 0; k < classes.size(); ++k) {
+    const double n = classes[k].samples > 0 ? static_cast<double>(classes[k].samples) : 1.0;
+    std::printf("| %d | %lld | %.2f |\n", static_cast<int>(k),
+                static_cast<long long>(classes[k].samples), 100 * classes[k].float_correct / n);
+  }
+}
+
 void RunEval(const EvalFlags& f) {
   Dataset data = LoadDataset(ToDataOptions(f.data, f.data.range));
   Dataset calibration = data;
   if (!f.calibration_range.empty()) {
     calibration = LoadDataset(ToDataOptions(f.data, f.calibration_range));
   }
-  ModelFile model = OpenModel(f.model, f.config, calibration);
+  ModelFile model = OpenModel(f.model, f.config, calibration, /*float_alone=*/true);
+  CheckLabelClasses(data, model.float_network.NumClasses());
+  if (!model.has_quantized) return RunFloatEval(f, model.float_network, data);
   Predictions p = Predict(model.float_network, model.quantized, data);
   EvalSummary s = Summarize(p, model.float_network.NumClasses());
   if (!f.predictions.empty()) {
@@ -72,7 +129,8 @@ void SetUpEval(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("eval", "Float vs quantized accuracy and top-1 agreement");
   cmd->add_option("model", flags->model, "Float model (.onnx, .nnet, .json) or quantized .json")
       ->required();
-  cmd->add_option("--config", flags->config, "Quantization config JSON (needed for a float model)");
+  cmd->add_option("--config", flags->config,
+                  "Quantization config JSON (without it, a float model's own accuracy)");
   AddDataFlags(cmd, flags->data, true);
   cmd->add_option("--calibration-range", flags->calibration_range,
                   "Rows A:B used to calibrate activation scales (default: the evaluated rows)");

@@ -54,6 +54,7 @@ void RunRank(const RankFlags& f) {
     calibration = LoadDataset(ToDataOptions(f.data, f.calibration_range));
   }
   ModelFile model = OpenModel(f.model, f.config, calibration);
+  CheckLabelClasses(data, model.float_network.NumClasses());
   SampleSplit split = SplitSamples(model.float_network, model.quantized, data, target);
   spdlog::info("{} samples: {} failing, {} passing (target {}); method {}", data.rows,
                split.failing.size(), split.passing.size(), f.target,

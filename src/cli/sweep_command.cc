@@ -50,15 +50,18 @@ void RunSweepCommand(const SweepFlags& f) {
   o.activation_bits = f.activation_bits;
   o.decision = f.decision == "argmin" ? Decision::kArgmin : Decision::kArgmax;
   o.init = ParseInitMethod(f.init);
-  o.repair.time_limit_seconds = f.time_limit;
+  o.limits.job_seconds = f.time_limit;
+  // The sweep's solver calls as they have always been: SolverOptions' own limits, no work budget.
+  o.limits.call_seconds = SolverOptions().time_limit_seconds;
+  o.limits.call_work = 0;
   o.repair.neurons = f.neurons;
   o.repair.build.max_delta = f.max_delta;
   o.repair.build.margin = f.margin;
   o.repair.jobs = f.jobs;
-  o.repair.stop = InstallStopHandlers();
+  o.stop = InstallStopHandlers();
   RefuseOverwritingInputs(f.svg, {f.model, f.data.data, f.data.labels}, f.force);
   SweepResult result = RunSweep(o, [&](int done, int total, int bits) {
-    ShowProgress("sweep", done, total, (total - done) * f.time_limit,
+    ShowProgress("sweep", done, total, (total - done) * o.limits.job_seconds,
                  std::to_string(bits) + " bits");
   });
   EndProgress();
@@ -72,7 +75,7 @@ void RunSweepCommand(const SweepFlags& f) {
   } else {
     std::cout << SweepMarkdown(result);
   }
-  if (o.repair.stop->load()) CommandExitCode() = ExitCode::kInterrupted;
+  if (o.stop->load()) CommandExitCode() = ExitCode::kInterrupted;
 }
 
 }  // namespace

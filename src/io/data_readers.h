@@ -93,6 +93,13 @@ CsvTable ReadCsv(ByteSource& source, const CsvOptions& options);
 // Checks one label value; `place` names where it was read.
 int CheckLabel(double value, const std::string& file, const std::string& place);
 
+// Rows [begin, end) of a binary array (IDX, .npy) as floats raw * scale + offset; the other rows
+// are skipped, not converted (binary_array.cc).
+std::vector<float> ReadArrayRows(ByteSource& source, const ArrayHeader& header, int64_t begin,
+                                 int64_t end, double scale, double offset);
+// A one-dimensional array (N or N x 1) of labels, each checked by CheckLabel.
+std::vector<int> ReadArrayLabels(ByteSource& source, const ArrayHeader& header);
+
 // Shared formatting helpers for messages.
 std::string ShapeText(const std::vector<int64_t>& shape);
 

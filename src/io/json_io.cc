@@ -3,10 +3,10 @@
 #include "qrepair/io/json_io.h"
 
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "io/json_file.h"
 #include "qrepair/error.h"
 #include "qrepair/quant/forward.h"
 
@@ -468,18 +468,7 @@ ModelFile ModelFileFromJson(const json& root, const std::string& source) {
 }
 
 ModelFile LoadModelJson(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw BadInput(path, "", "cannot open");
-  json root;
-  try {
-    root = json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw BadInput(path, "byte " + std::to_string(e.byte),
-                   std::string("invalid JSON: ") + e.what());
-  } catch (const json::exception& e) {  // number overflow (1e999) is an out_of_range error
-    throw BadInput(path, "", std::string("invalid JSON: ") + e.what());
-  }
-  return ModelFileFromJson(root, path);
+  return ModelFileFromJson(ReadJsonFile(path, "cannot open"), path);
 }
 
 }  // namespace qrepair

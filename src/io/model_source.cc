@@ -18,7 +18,7 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
 }  // namespace
 
 ModelFile OpenModel(const std::string& model_path, const std::string& config_path,
-                    const Dataset& calibration) {
+                    const Dataset& calibration, bool float_alone) {
   ModelFile model;
   if (EndsWith(model_path, ".json")) {
     model = LoadModelJson(model_path);
@@ -32,7 +32,8 @@ ModelFile OpenModel(const std::string& model_path, const std::string& config_pat
                        std::to_string(model.float_network.input_shape.Size()) + " (" +
                        model.float_network.input_shape.ToString() + ")");
   }
-  if (model.has_quantized && config_path.empty()) return model;
+  CheckLabelClasses(calibration, model.float_network.NumClasses());
+  if (config_path.empty() && (model.has_quantized || float_alone)) return model;
   if (config_path.empty()) {
     throw Error(ExitCode::kUsage,
                 model_path + " is a float network: --config is required to quantize it");

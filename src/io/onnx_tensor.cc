@@ -4,6 +4,7 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -92,13 +93,9 @@ uint64_t LittleEndian(const unsigned char* p, int bytes) {
 int64_t ParseCount(const std::string& text, const std::string& path, const std::string& place,
                    const std::string& key) {
   int64_t v = -1;
-  size_t used = 0;
-  try {
-    v = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used == 0 || used != text.size() || v < 0) {
+  const char* end = text.data() + text.size();
+  const auto [stop, ec] = std::from_chars(text.data(), end, v);
+  if (ec != std::errc() || text.empty() || stop != end || v < 0) {
     throw BadInput(path, place,
                    "external data " + key + " '" + text + "' is not a non-negative integer");
   }

@@ -5,6 +5,7 @@
 
 #include "qrepair/error.h"
 #include "qrepair/quant/forward.h"
+#include "quant/im2col.h"
 
 namespace qrepair {
 
@@ -59,7 +60,7 @@ void Pool(const T* x, const Shape& in, const Window& w, const Shape& out, T* y, 
 
 }  // namespace
 
-// Exposed to integer_forward.cc through these declarations.
+// Declared in quant/im2col.h for the integer pass and the layer fit.
 template <typename T>
 void Im2ColT(const T* x, const Shape& in, const Window& w, const Shape& out,
              Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>& cols) {
@@ -148,7 +149,11 @@ FloatBatch ForwardFloat(const Network& network, const FloatBatch& input,
   return x;
 }
 
-std::vector<int> ArgmaxColumns(const FloatBatch& logits) {
+namespace {
+
+// The first index of the largest value in each column (ties go to the lowest index).
+template <typename Batch>
+std::vector<int> ArgmaxOfColumns(const Batch& logits) {
   std::vector<int> top(logits.cols());
   for (int64_t s = 0; s < logits.cols(); ++s) {
     int best = 0;
@@ -160,16 +165,9 @@ std::vector<int> ArgmaxColumns(const FloatBatch& logits) {
   return top;
 }
 
-std::vector<int> ArgmaxColumns(const CodeBatch& logits) {
-  std::vector<int> top(logits.cols());
-  for (int64_t s = 0; s < logits.cols(); ++s) {
-    int best = 0;
-    for (int k = 1; k < logits.rows(); ++k) {
-      if (logits(k, s) > logits(best, s)) best = k;
-    }
-    top[s] = best;
-  }
-  return top;
-}
+}  // namespace
+
+std::vector<int> ArgmaxColumns(const FloatBatch& logits) { return ArgmaxOfColumns(logits); }
+std::vector<int> ArgmaxColumns(const CodeBatch& logits) { return ArgmaxOfColumns(logits); }
 
 }  // namespace qrepair

@@ -42,27 +42,6 @@ using gptq::Checkpoint;
 // Thrown by the init's checkpoint once should_stop says so; InitializeWeights catches it.
 struct Stopped {};
 
-// The float layer a quantized one stands for, with its weights for the weights-only pass.
-Layer DequantizedLayer(const QuantLayer& q) {
-  Layer layer;
-  layer.kind = q.kind;
-  layer.name = q.name;
-  layer.input_shape = q.input_shape;
-  layer.output_shape = q.output_shape;
-  layer.window = q.window;
-  layer.alpha = q.leaky_alpha;
-  if (q.IsLinear()) {
-    const int64_t fan_in = q.FanIn();
-    layer.weights.resize(q.weights_q.size());
-    for (size_t i = 0; i < q.weights_q.size(); ++i) {
-      layer.weights[i] =
-          static_cast<float>(q.weights_q[i] * q.WeightScale(static_cast<int>(i / fan_in)));
-    }
-    layer.bias = q.bias_float;
-  }
-  return layer;
-}
-
 // `batch` (one column per sample) through `step`, `chunk` columns at a time: only the batch at
 // the next linear layer is kept whole, not the (often much larger) activations in between.
 // Measured on Convnet_maxpool with --augment shift8 (45,000 images): the init's peak fell from
@@ -205,6 +184,10 @@ QuantizedNetwork InitializeWeights(const Network& float_net, const QuantizedNetw
 Augmentation ParseAugmentation(const std::string& text, const std::string& flag) {
   Augmentation a;
   if (text == "none" || text.empty()) return a;
+  if (text == "auto") {
+    a.automatic = true;
+    return a;
+  }
   const size_t colon = text.find(':');
   const std::string kind = text.substr(0, colon);
   if (kind == "shift") {
@@ -214,7 +197,7 @@ Augmentation ParseAugmentation(const std::string& text, const std::string& flag)
   } else {
     throw Error(
         ExitCode::kUsage,
-        flag + ": expected none, shift, shift8, shift:HxW or shift8:HxW, got '" + text + "'");
+        flag + ": expected none, shift, shift8, shift:HxW, shift8:HxW or auto, got '" + text + "'");
   }
   if (colon != std::string::npos) {
     const std::string size = text.substr(colon + 1);
@@ -231,10 +214,44 @@ Augmentation ParseAugmentation(const std::string& text, const std::string& flag)
 }
 
 std::string AugmentationName(const Augmentation& a) {
+  if (a.automatic) return "auto";
   if (a.shifts == 0) return "none";
   std::string name = a.shifts == 8 ? "shift8" : "shift";
   if (a.height > 0) name += ":" + std::to_string(a.height) + "x" + std::to_string(a.width);
   return name;
+}
+
+Augmentation ResolveAugmentation(const Augmentation& a, const std::vector<int64_t>& sample_shape,
+                                 const Shape& input, std::string* why) {
+  if (!a.automatic) {
+    *why = "given";
+    return a;
+  }
+  Augmentation out;
+  if (input.height >= 2 && input.width >= 2) {
+    out.shifts = 8;
+    *why = "the network's input is an image (" + input.ToString() + ")";
+    return out;
+  }
+  const size_t dims = sample_shape.size();
+  if ((dims == 2 || dims == 3) && sample_shape[dims - 2] >= 2 && sample_shape[dims - 1] >= 2 &&
+      sample_shape[dims - 2] <= 65536 && sample_shape[dims - 1] <= 65536) {
+    out.shifts = 8;
+    out.height = static_cast<int>(sample_shape[dims - 2]);
+    out.width = static_cast<int>(sample_shape[dims - 1]);
+    *why = "the data file gives each sample as an image (" +
+           (dims == 3 ? std::to_string(sample_shape[0]) + "x" : std::string()) +
+           std::to_string(out.height) + "x" + std::to_string(out.width) + ")";
+    return out;
+  }
+  *why =
+      sample_shape.empty()
+          ? "the samples are rows without an image shape (CSV) and the network's input is not an "
+            "image (" +
+                input.ToString() + ")"
+          : "neither the samples (" + std::to_string(sample_shape.size()) +
+                " dimension(s) each) nor the network's input (" + input.ToString() + ") are images";
+  return out;
 }
 
 FloatBatch AugmentCalibration(const FloatBatch& calibration, const Augmentation& a,

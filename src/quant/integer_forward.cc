@@ -5,12 +5,9 @@
 
 #include "qrepair/error.h"
 #include "qrepair/quant/forward.h"
+#include "quant/im2col.h"
 
 namespace qrepair {
-
-template <typename T>
-void Im2ColT(const T* x, const Shape& in, const Window& w, const Shape& out,
-             Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>& cols);
 
 using Int64Batch = Eigen::Matrix<int64_t, Eigen::Dynamic, Eigen::Dynamic>;
 
@@ -233,36 +230,44 @@ CodeBatch ForwardInteger(const QuantizedNetwork& network, const CodeBatch& input
   return x;
 }
 
-FloatBatch ForwardWeightsOnly(const QuantizedNetwork& network, const FloatBatch& input) {
-  FloatBatch x = input;
+Layer DequantizedLayer(const QuantLayer& q) {
+  Layer layer;
+  layer.kind = q.kind;
+  layer.name = q.name;
+  layer.input_shape = q.input_shape;
+  layer.output_shape = q.output_shape;
+  layer.window = q.window;
+  layer.alpha = q.leaky_alpha;
+  if (q.IsLinear()) {
+    const int64_t fan_in = q.FanIn();
+    layer.weights.resize(q.weights_q.size());
+    for (size_t i = 0; i < q.weights_q.size(); ++i) {
+      layer.weights[i] =
+          static_cast<float>(q.weights_q[i] * q.WeightScale(static_cast<int>(i / fan_in)));
+    }
+    layer.bias = q.bias_float;
+  }
+  return layer;
+}
+
+Network DequantizedNetwork(const QuantizedNetwork& network) {
+  Network net;
+  net.input_shape = network.input_shape;
   if (!network.input_offset.empty()) {
     Layer norm;
     norm.kind = LayerKind::kNormalize;
+    norm.name = "input";
     norm.input_shape = norm.output_shape = network.input_shape;
     norm.offset = network.input_offset;
     norm.divisor = network.input_divisor;
-    x = ForwardFloatLayer(norm, x);
+    net.layers.push_back(norm);
   }
-  for (const QuantLayer& q : network.layers) {
-    Layer layer;
-    layer.kind = q.kind;
-    layer.name = q.name;
-    layer.input_shape = q.input_shape;
-    layer.output_shape = q.output_shape;
-    layer.window = q.window;
-    layer.alpha = q.leaky_alpha;
-    if (q.IsLinear()) {
-      layer.weights.resize(q.weights_q.size());
-      const int64_t fan_in = q.FanIn();
-      for (size_t i = 0; i < q.weights_q.size(); ++i) {
-        layer.weights[i] =
-            static_cast<float>(q.weights_q[i] * q.WeightScale(static_cast<int>(i / fan_in)));
-      }
-      layer.bias = q.bias_float;
-    }
-    x = ForwardFloatLayer(layer, x);
-  }
-  return x;
+  for (const QuantLayer& q : network.layers) net.layers.push_back(DequantizedLayer(q));
+  return net;
+}
+
+FloatBatch ForwardWeightsOnly(const QuantizedNetwork& network, const FloatBatch& input) {
+  return ForwardFloat(DequantizedNetwork(network), input);
 }
 
 std::vector<int> PredictQuantized(const QuantizedNetwork& network, const FloatBatch& input) {

@@ -47,40 +47,6 @@ int FloatActivationLayer(const Network& float_net, const QuantLayer& layer) {
   return j;
 }
 
-Network DequantizedMirror(const QuantizedNetwork& qnet) {
-  Network net;
-  net.input_shape = qnet.input_shape;
-  if (!qnet.input_offset.empty()) {
-    Layer norm;
-    norm.kind = LayerKind::kNormalize;
-    norm.name = "input";
-    norm.input_shape = norm.output_shape = qnet.input_shape;
-    norm.offset = qnet.input_offset;
-    norm.divisor = qnet.input_divisor;
-    net.layers.push_back(norm);
-  }
-  for (const QuantLayer& ql : qnet.layers) {
-    Layer l;
-    l.kind = ql.kind;
-    l.name = ql.name;
-    l.input_shape = ql.input_shape;
-    l.output_shape = ql.output_shape;
-    l.window = ql.window;
-    l.alpha = ql.leaky_alpha;
-    if (ql.IsLinear()) {
-      const int64_t fan_in = ql.FanIn();
-      l.weights.resize(ql.weights_q.size());
-      for (size_t i = 0; i < ql.weights_q.size(); ++i) {
-        l.weights[i] =
-            static_cast<float>(ql.weights_q[i] * ql.WeightScale(static_cast<int>(i / fan_in)));
-      }
-      l.bias = ql.bias_float;
-    }
-    net.layers.push_back(std::move(l));
-  }
-  return net;
-}
-
 std::vector<double> DownstreamWeights(const QuantizedNetwork& qnet, const Network& float_net,
                                       int k) {
   const int units = qnet.layers[k].Units();

@@ -21,10 +21,6 @@ int FindFloatLayer(const Network& float_net, const QuantLayer& layer);
 int QuantizedActivationLayer(const QuantizedNetwork& qnet, int k);
 int FloatActivationLayer(const Network& float_net, const QuantLayer& layer);
 
-// The float network a weights-only quantized network computes (dequantized weights), with its
-// input mapping as a leading Normalize layer when it has one.
-Network DequantizedMirror(const QuantizedNetwork& qnet);
-
 // Per unit of linear layer `k`: the mean, over the positions of the next linear layer's input
 // that the unit feeds, of sum_j |W_next[j][position]| (float weights); 1 for every unit when no
 // linear layer follows or the layers do not line up channel by channel.

@@ -11,12 +11,9 @@
 #include <vector>
 
 #include "qrepair/quant/quantize.h"
+#include "quant/im2col.h"
 
 namespace qrepair {
-
-template <typename T>
-void Im2ColT(const T* x, const Shape& in, const Window& w, const Shape& out,
-             Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>& cols);
 
 namespace {
 

@@ -1,10 +1,10 @@
 // Parsing of the quantization config JSON (format in README "Quantization config").
 #include "qrepair/quant/quant_config.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "io/json_file.h"
 #include "qrepair/error.h"
 
 namespace qrepair {
@@ -159,18 +159,7 @@ QuantConfig ParseQuantConfig(const json& root, const std::string& source) {
 }
 
 QuantConfig LoadQuantConfig(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw BadInput(path, "", "cannot open the quantization config");
-  json root;
-  try {
-    root = json::parse(in);
-  } catch (const json::parse_error& e) {
-    throw BadInput(path, "byte " + std::to_string(e.byte),
-                   std::string("invalid JSON: ") + e.what());
-  } catch (const json::exception& e) {  // number overflow (1e999) is an out_of_range error
-    throw BadInput(path, "", std::string("invalid JSON: ") + e.what());
-  }
-  return ParseQuantConfig(root, path);
+  return ParseQuantConfig(ReadJsonFile(path, "cannot open the quantization config"), path);
 }
 
 namespace {

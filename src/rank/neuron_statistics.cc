@@ -72,7 +72,7 @@ class Collector {
             &float_net.layers[FindFloatLayer(float_net, qnet.layers[k])].weights;
       }
     }
-    if (qnet.float_activations) mirror_ = DequantizedMirror(qnet);
+    if (qnet.float_activations) mirror_ = DequantizedNetwork(qnet);
     post_to_stat_.assign(n, -1);
     for (int k : options.layers) {
       const QuantLayer& q = qnet.layers[k];

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <nlohmann/json.hpp>
 
 #include "qrepair/error.h"
 #include "qrepair/quant/init.h"
@@ -49,45 +50,76 @@ std::string CheckAugment(const std::string& text) {
 
 }  // namespace
 
-// Defaults as `qrepair repair` had them when this was written; the batch command uses the repair
-// command's current ones (see JobOptionDefaults).
+// The one declaration of every job option, in `qrepair repair --help`'s order. `help` is the
+// repair command's flag help, `brief` the batch command's and the manifest's.
 const std::vector<JobOptionSpec>& JobOptionSpecs() {
   using T = JobOptionType;
+  constexpr double kMaxWork = 1099511627776.0;  // 2^40 millions of units: no real job reaches it
   static const std::vector<JobOptionSpec> specs = {
-      {"config", T::kPath, "null", "Quantization config JSON"},
-      {"data", T::kPath, "null", "Samples: IDX (.gz), CSV or .npy"},
-      {"labels", T::kPath, "null", "Labels: IDX, .npy or one integer per line"},
-      {"input_scale", T::kNumber, "1.0", "Network input = raw * scale + offset", -1e30, 1e30},
-      {"input_offset", T::kNumber, "0.0", "See input_scale", -1e30, 1e30},
-      {"repair_range", T::kRange, "\"0:5000\"", "Rows A:B the repair may look at"},
-      {"holdout_range", T::kRange, "null", "Rows A:B only measured"},
-      {"neurons", T::kInteger, "16", "Most critical neurons tried per round", 1, 1e6},
-      {"layers", T::kStringList, "[]", "Only repair these layers (names)"},
-      {"max_delta", T::kInteger, "2", "Largest change of an integer weight", 1, 1 << 15},
-      {"margin", T::kInteger, "1", "Logit quanta a fixed sample must win by", 0, 1 << 30},
-      {"keep_margin", T::kInteger, "0", "Passing samples keep min(their margin, this)", 0, 1 << 30},
-      {"max_changes", T::kInteger, "8", "Weights changed per neuron and solve (0: no bound)", 0,
-       1 << 20},
-      {"target", T::kString, "\"float\"", "float or labels", 0, 0, "float,labels"},
-      {"time_limit", T::kNumber, "120.0", "Wall-clock seconds per job", 0.001, 1e9},
-      {"call_time_limit", T::kNumber, "30.0", "Seconds per solver call", 0.001, 1e9},
-      {"work_limit", T::kInteger, "0", "Millions of Z3 resource units per job (0: off)", 0, 1e12},
-      {"call_work_limit", T::kInteger, "100", "Millions of Z3 resource units per solver call", 0,
-       1e12},
-      {"memory_limit", T::kInteger, "4096", "MiB per solver process", 16, 1 << 24},
-      {"encoding", T::kString, "\"lia\"", "bv, pb or lia", 0, 0, "bv,pb,lia"},
-      {"init", T::kString, "\"gptq-float\"", "Starting rounding", 0, 0, "rtn,gptq,gptq-float"},
-      {"augment", T::kString, "\"none\"", "Init calibration: none, shift, shift8, shift:HxW", 0, 0,
-       "", CheckAugment},
-      {"guard", T::kString, "\"augment\"", "Inputs that guard the SMT stage: augment or none", 0, 0,
-       "augment,none"},
-      {"strategy", T::kString, "\"default\"", "default or qnnrepair", 0, 0, "default,qnnrepair"},
-      {"rank_method", T::kString, "\"gradient\"", "Neuron ranking (see `qrepair rank --help`)", 0,
-       0, "", CheckRankMethod},
-      {"max_rounds", T::kInteger, "8", "Ranking/solving rounds", 1, 1e6},
-      {"max_passing_rows", T::kInteger, "2000", "Hidden layers: passing samples per problem", 1,
-       1e8},
-      {"allow_broken", T::kBool, "false", "Accept patches that break passing samples"},
+      {"config", T::kPath, "null", "Quantization config JSON", "Quantization config JSON"},
+      {"data", T::kPath, "null", nullptr, "Samples: IDX (.gz), CSV or .npy"},
+      {"labels", T::kPath, "null", nullptr, "Labels: IDX, .npy or one integer per line"},
+      {"input_scale", T::kNumber, "1.0", nullptr, "Network input = raw * scale + offset", -1e30,
+       1e30, true},
+      {"input_offset", T::kNumber, "0.0", nullptr, "See input_scale", -1e30, 1e30, true},
+      {"repair_range", T::kRange, "\"0:5000\"", "Rows A:B the repair may look at",
+       "Rows A:B the repair may look at"},
+      {"holdout_range", T::kRange, "null", "Rows A:B only measured, never repaired on",
+       "Rows A:B only measured"},
+      {"neurons", T::kInteger, "16", "Most critical neurons tried per round (K)",
+       "Most critical neurons tried per round", 1, 1e6, true},
+      {"layers", T::kStringList, "[]", "Only repair these layers (names)",
+       "Only repair these layers (names)"},
+      {"max_delta", T::kInteger, "2", "Largest change of an integer weight from its start value",
+       "Largest change of an integer weight", 1, 1 << 15},
+      {"margin", T::kInteger, "1", "Logit quanta a fixed sample's target must win by",
+       "Logit quanta a fixed sample must win by", 0, 1 << 30},
+      {"keep_margin", T::kInteger, "0",
+       "Passing samples keep min(their margin, this) logit quanta (guards unseen data)",
+       "Passing samples keep min(their margin, this)", 0, 1 << 30},
+      {"max_changes", T::kInteger, "8",
+       "At most this many weights changed per neuron and solve (0: no bound)",
+       "Weights changed per neuron and solve (0: no bound)", 0, 1 << 20},
+      {"target", T::kString, "\"float\"",
+       "float: agree with the float network; labels: true labels", "float or labels", 0, 0, false,
+       "float,labels"},
+      {"time_limit", T::kNumber, "120.0", "Wall-clock seconds for the whole job",
+       "Wall-clock seconds per job", 0.001, 1e9, true},
+      {"call_time_limit", T::kNumber, "30.0", "Seconds per solver call (killed from outside)",
+       "Seconds per solver call", 0.001, 1e9, true},
+      {"work_limit", T::kUnsigned, "0",
+       "Deterministic budget for the whole job in millions of Z3 resource units (0: off); "
+       "results then do not depend on machine speed (see docs/repair.md)",
+       "Millions of Z3 resource units per job (0: off)", 0, kMaxWork},
+      {"call_work_limit", T::kUnsigned, "100",
+       "Millions of Z3 resource units per solver call (0: only the job's budget)",
+       "Millions of Z3 resource units per solver call", 0, kMaxWork},
+      {"memory_limit", T::kUnsigned, "4096", "MiB per solver process", "MiB per solver process", 16,
+       1 << 24, true},
+      {"encoding", T::kString, "\"lia\"", "bv, pb or lia", "bv, pb or lia", 0, 0, false,
+       "bv,pb,lia"},
+      {"init", T::kString, "\"gptq-float\"", "Starting rounding: rtn, gptq, gptq-float",
+       "Starting rounding", 0, 0, false, "rtn,gptq,gptq-float"},
+      {"augment", T::kString, "\"auto\"",
+       "Init calibration: auto (shift8 when the samples are images, else none), none, or the "
+       "repair images also shifted by one pixel: shift (4 directions), shift8 (and diagonals); "
+       "shift:HxW for flat inputs",
+       "Init calibration: auto, none, shift, shift8, shift:HxW", 0, 0, false, "", CheckAugment},
+      {"guard", T::kString, "\"augment\"",
+       "Inputs that guard the SMT stage: augment (the --augment copies: a verified patch "
+       "that lowers the agreement with float on them is refused) or none",
+       "Inputs that guard the SMT stage: augment or none", 0, 0, false, "augment,none"},
+      {"strategy", T::kString, "\"default\"", "default or qnnrepair", "default or qnnrepair", 0, 0,
+       false, "default,qnnrepair"},
+      {"rank_method", T::kString, "\"gradient\"", "Neuron ranking (see `qrepair rank --help`)",
+       "Neuron ranking (see `qrepair rank --help`)", 0, 0, false, "", CheckRankMethod},
+      {"max_rounds", T::kInteger, "8", "Ranking/solving rounds", "Ranking/solving rounds", 1, 1e6,
+       true},
+      {"max_passing_rows", T::kInteger, "2000", "Hidden layers: passing samples per problem",
+       "Hidden layers: passing samples per problem", 1, 1e8, true},
+      {"allow_broken", T::kBool, "false",
+       "Accept patches that break passing samples when the net gain is positive",
+       "Accept patches that break passing samples"},
   };
   return specs;
 }
@@ -97,6 +129,12 @@ const JobOptionSpec* FindJobOption(const std::string& key) {
     if (key == s.key) return &s;
   }
   return nullptr;
+}
+
+std::string JobOptionFlag(const JobOptionSpec& spec) {
+  std::string flag = "--" + std::string(spec.key);
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
 }
 
 namespace {
@@ -112,6 +150,7 @@ std::string TypeName(JobOptionType t) {
     case JobOptionType::kNumber:
       return "a number";
     case JobOptionType::kInteger:
+    case JobOptionType::kUnsigned:
       return "an integer";
     case JobOptionType::kBool:
       return "true or false";
@@ -148,8 +187,9 @@ std::string CheckJobOption(const JobOptionSpec& spec, json& value) {
       return "";
     }
     case JobOptionType::kNumber:
-    case JobOptionType::kInteger: {
-      bool integer = spec.type == JobOptionType::kInteger;
+    case JobOptionType::kInteger:
+    case JobOptionType::kUnsigned: {
+      bool integer = spec.type != JobOptionType::kNumber;
       if (!value.is_number() || (integer && !value.is_number_integer())) return expected;
       double v = value.get<double>();
       if (!std::isfinite(v) || v < spec.min || v > spec.max) {
@@ -210,15 +250,15 @@ RepairJobOptions RepairJobOptionsFromJson(const json& j) {
   r.solver.max_changes = j["max_changes"].get<int>();
   r.build.max_passing_rows = j["max_passing_rows"].get<int>();
   r.solver.encoding = ParseEncoding(j["encoding"].get<std::string>());
-  r.solver.time_limit_seconds = j["call_time_limit"].get<double>();
-  r.solver.memory_limit_mb = j["memory_limit"].get<uint64_t>();
-  r.solver.work_limit = j["call_work_limit"].get<uint64_t>() * kWorkUnit;
-  r.work_limit = j["work_limit"].get<uint64_t>() * kWorkUnit;
   r.strategy = ParseStrategy(j["strategy"].get<std::string>());
-  r.time_limit_seconds = j["time_limit"].get<double>();
   r.max_rounds = j["max_rounds"].get<int>();
   r.allow_broken = j["allow_broken"].get<bool>();
   r.jobs = 1;
+  o.limits.job_seconds = j["time_limit"].get<double>();
+  o.limits.job_work = j["work_limit"].get<uint64_t>() * kWorkUnit;
+  o.limits.call_seconds = j["call_time_limit"].get<double>();
+  o.limits.call_work = j["call_work_limit"].get<uint64_t>() * kWorkUnit;
+  o.limits.call_memory_mb = j["memory_limit"].get<uint64_t>();
   o.echo = j;
   return o;
 }

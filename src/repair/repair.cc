@@ -21,8 +21,6 @@ RepairStrategy ParseStrategy(const std::string& name) {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 // Problems solved against one base network: fixed size, so results do not depend on --jobs.
 constexpr size_t kGroupSize = 4;
 
@@ -116,192 +114,237 @@ void CheckRepairable(const QuantizedNetwork& start) {
   }
 }
 
-RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, const Dataset& data,
-                       const RepairOptions& options, const ProgressFn& progress) {
-  CheckRepairable(start);
-  const auto begin = Clock::now();
-  RepairResult result;
-  auto seconds_left = [&] {
-    return options.time_limit_seconds - std::chrono::duration<double>(Clock::now() - begin).count();
-  };
-  auto stopped = [&] { return options.stop && options.stop->load(); };
-  SolverStats& stats = result.solver;
-  auto out_of_work = [&] { return options.work_limit > 0 && stats.work >= options.work_limit; };
-  // A call's options: the job's deadline (and work budget) cap the per-call ones.
-  auto call_options = [&] {
-    SolverOptions so = options.solver;
-    so.time_limit_seconds = std::max(0.2, std::min(so.time_limit_seconds, seconds_left()));
-    if (options.work_limit > 0) {
-      const uint64_t left = options.work_limit - std::min(options.work_limit, stats.work);
-      so.work_limit = so.work_limit > 0 ? std::min(so.work_limit, left) : left;
-    }
-    so.stop = options.stop;
-    return so;
-  };
+namespace {
 
-  RepairOptions o = options;
-  RankMethod method = o.rank_method;
-  int count = o.neurons;
-  if (o.strategy == RepairStrategy::kQnnRepair) {
-    method = RankMethod::kDStar2;
-    count = 5;
-    o.build.max_failing_rows = 50;
-    o.build.max_passing_rows = 50;
-    o.max_rounds = 1;
-    o.cegar_rounds = 0;
+// One repair's state: the current network, its trace over the repair rows, the split into
+// failing and passing rows, and the guard set's trace. Patches are accepted one at a time, each
+// only when the reference pass (RetraceFrom) confirms it.
+class RepairLoop {
+ public:
+  RepairLoop(const Network& float_net, const QuantizedNetwork& start, const Dataset& data,
+             const RepairOptions& options, const Budget& budget)
+      : float_net_(float_net), start_(start), data_(data), o_(options), budget_(budget) {
+    if (o_.strategy == RepairStrategy::kQnnRepair) {
+      o_.build.max_failing_rows = 50;
+      o_.build.max_passing_rows = 50;
+      o_.max_rounds = 1;
+      o_.cegar_rounds = 0;
+    }
+    result_.network = start;
+    split_ = SplitSamples(float_net, start, data, o_.target);
+    trace_ = TraceNetwork(result_.network, QuantizeInput(result_.network, InputBatch(data)));
+    right_ = CountRight(trace_.layers.back(), split_, &top1_);
+    UpdateSplit(split_, top1_);
+    result_.right_before = right_;
+    first_top1_ = top1_;
+    if (o_.guard.cols() > 0) {  // the guard's float top-1 and trace: a patch may not lower it
+      guard_trace_ = GuardTrace(float_net, result_.network, o_.guard, &guard_target_);
+      guard_right_ = CountGuard(guard_trace_);
+      result_.guard_samples = o_.guard.cols();
+      result_.guard_right_before = guard_right_;
+    }
   }
 
-  result.network = start;
-  QuantizedNetwork& current = result.network;
-  SampleSplit split = SplitSamples(float_net, start, data, o.target);
-  NetworkTrace trace = TraceNetwork(current, QuantizeInput(current, InputBatch(data)));
-  std::vector<int> top1;
-  int64_t right = CountRight(trace.layers.back(), split, &top1);
-  UpdateSplit(split, top1);
-  result.right_before = right;
-  const std::vector<int> first_top1 = top1;
-
-  // The guard set's float top-1 and integer trace; a patch must not lower its agreement.
-  std::vector<int> guard_target;
-  NetworkTrace guard_trace;
-  int64_t guard_right = 0;
-  auto count_guard = [&](const NetworkTrace& t) {
-    const std::vector<int> g = ArgmaxColumns(t.layers.back());
-    int64_t n = 0;
-    for (size_t s = 0; s < g.size(); ++s) n += g[s] == guard_target[s];
-    return n;
-  };
-  if (o.guard.cols() > 0) {
-    guard_trace = GuardTrace(float_net, current, o.guard, &guard_target);
-    guard_right = count_guard(guard_trace);
-    result.guard_samples = o.guard.cols();
-    result.guard_right_before = guard_right;
+  bool OutOfBudget() const {
+    return budget_.TimeUp() || budget_.OutOfWork(result_.solver.work) || budget_.Stopped();
   }
+  bool Done() const { return split_.failing.empty(); }
 
-  for (int round = 1; round <= o.max_rounds && !split.failing.empty(); ++round) {
-    if (seconds_left() <= 0 || out_of_work() || stopped()) break;
-    result.rounds = round;
-    std::vector<Candidate> candidates =
-        SelectCandidates(float_net, current, data, split, o, method, count);
-    if (o.strategy == RepairStrategy::kQnnRepair) {  // QNNRepair keeps at most 100 images in all
-      o.build.max_passing_rows = 50;
-    }
-    int64_t right_at_round_start = right;
+  // One round: rank, then solve the top candidates a fixed-size group at a time. Returns whether
+  // the round gained anything.
+  bool Round(int round, const ProgressFn& progress) {
+    result_.rounds = round;
+    const bool qnn = o_.strategy == RepairStrategy::kQnnRepair;
+    const std::vector<Candidate> candidates =
+        SelectCandidates(float_net_, result_.network, data_, split_, o_,
+                         qnn ? RankMethod::kDStar2 : o_.rank_method, qnn ? 5 : o_.neurons);
+    if (qnn) o_.build.max_passing_rows = 50;  // QNNRepair keeps at most 100 images in all
+    const int64_t right_at_start = right_;
     int done = 0;
-    for (size_t g = 0; g < candidates.size(); g += kGroupSize) {
-      if (seconds_left() <= 0 || out_of_work() || stopped()) break;
-      size_t end = std::min(candidates.size(), g + kGroupSize);
+    for (size_t g = 0; g < candidates.size() && !OutOfBudget(); g += kGroupSize) {
+      const size_t end = std::min(candidates.size(), g + kGroupSize);
       std::vector<NeuronRepairProblem> problems;
-      for (size_t c = g; c < end; ++c) {
-        if (seconds_left() <= 0 || stopped()) break;
-        problems.push_back(BuildNeuronProblem(current, start, trace, split, candidates[c].layer,
-                                              candidates[c].unit, o.build, {}));
+      for (size_t c = g; c < end && !budget_.TimeUp() && !budget_.Stopped(); ++c) {
+        problems.push_back(BuildNeuronProblem(result_.network, start_, trace_, split_,
+                                              candidates[c].layer, candidates[c].unit, o_.build,
+                                              {}));
       }
-      const SolverOptions group_options = call_options();  // the same budget for the whole group
-      std::vector<bool> solved(problems.size(), false);
-      std::vector<SolveOutcome> outcomes =
-          SolveNeurons(problems, o.jobs, [&](size_t i) -> std::optional<SolverOptions> {
-            if (problems[i].rows.empty() || seconds_left() <= 0 || stopped()) return std::nullopt;
-            SolverOptions so = group_options;
-            so.time_limit_seconds = std::max(0.2, std::min(so.time_limit_seconds, seconds_left()));
-            solved[i] = true;
-            return so;
-          });
-      for (size_t i = 0; i < problems.size(); ++i) {
-        if (!solved[i]) continue;
-        int64_t failing = 0;
-        for (const SampleRow& r : problems[i].rows) failing += r.failing;
-        spdlog::debug(
-            "  {}[{}]: {} failing + {} passing rows: {} after {} checks, {:.2f} s, {:.0f} M work "
-            "{}",
-            problems[i].layer_name, problems[i].unit, failing,
-            static_cast<int64_t>(problems[i].rows.size()) - failing,
-            SolveStatusName(outcomes[i].status), outcomes[i].checks, outcomes[i].seconds,
-            static_cast<double>(outcomes[i].work) / kWorkUnit, outcomes[i].detail);
-      }
-
+      const std::vector<SolveOutcome> outcomes = SolveGroup(problems);
       for (size_t i = 0; i < problems.size(); ++i) {
         ++done;
-        SolveOutcome out = outcomes[i];
-        if (!problems[i].rows.empty()) AddStats(result.solver, out);
-        std::vector<int64_t> extra;
-        for (int cegar = 0; out.status == SolveStatus::kSat && !out.fixed_rows.empty(); ++cegar) {
-          QuantizedNetwork trial = current;
-          ApplyPatch(trial, out.patch);
-          NetworkTrace trial_trace = trace;
-          RetraceFrom(trial, out.patch.layer, trial_trace);
-          std::vector<int> trial_top1;
-          int64_t trial_right = CountRight(trial_trace.layers.back(), split, &trial_top1);
-          std::vector<int64_t> broken;
-          for (int64_t s : split.passing) {
-            if (trial_top1[s] != split.target[s]) broken.push_back(s);
-          }
-          bool accept = trial_right > right && (o.allow_broken || broken.empty());
-          NetworkTrace guard_trial;
-          int64_t guard_trial_right = 0;
-          if (accept && o.guard.cols() > 0) {
-            guard_trial = guard_trace;
-            RetraceFrom(trial, out.patch.layer, guard_trial);
-            guard_trial_right = count_guard(guard_trial);
-            if (guard_trial_right < guard_right) {
-              spdlog::debug("{}[{}]: refused by the guard set ({} -> {} of {} agree)",
-                            current.layers[out.patch.layer].name, out.patch.unit, guard_right,
-                            guard_trial_right, o.guard.cols());
-              ++result.guard_refused;
-              break;
-            }
-          }
-          if (accept) {
-            NeuronChange change{out.patch.layer,     current.layers[out.patch.layer].name,
-                                out.patch.unit,      {},
-                                trial_right - right, round};
-            const QuantLayer& before = current.layers[out.patch.layer];
-            const int64_t fan_in = before.FanIn();
-            for (int64_t j = 0; j < fan_in; ++j) {
-              int64_t w = before.weights_q[out.patch.unit * fan_in + j];
-              if (w != out.patch.weight[j])
-                change.changes.push_back({static_cast<int>(j), w, out.patch.weight[j]});
-            }
-            if (before.bias_q[out.patch.unit] != out.patch.bias) {
-              change.changes.push_back({-1, before.bias_q[out.patch.unit], out.patch.bias});
-            }
-            spdlog::debug("{}[{}]: {} weights changed, {} -> {} repair samples right",
-                          change.layer_name, change.unit, change.changes.size(), right,
-                          trial_right);
-            current = std::move(trial);
-            trace = std::move(trial_trace);
-            right = trial_right;
-            if (o.guard.cols() > 0) {
-              guard_trace = std::move(guard_trial);
-              guard_right = guard_trial_right;
-            }
-            UpdateSplit(split, trial_top1);
-            result.changes.push_back(std::move(change));
-            break;
-          }
-          if (broken.empty() || cegar >= o.cegar_rounds || seconds_left() <= 0 || out_of_work() ||
-              stopped()) {
-            break;
-          }
-          // Counterexample-guided: the reference pass found rows the problem did not hold.
-          extra.insert(extra.end(), broken.begin(), broken.end());
-          NeuronRepairProblem again = BuildNeuronProblem(
-              current, start, trace, split, problems[i].layer, problems[i].unit, o.build, extra);
-          out = SolveNeuron(again, call_options());
-          AddStats(result.solver, out);
-        }
-        if (progress) progress(done, static_cast<int>(candidates.size()), right);
+        if (!problems[i].rows.empty()) AddStats(result_.solver, outcomes[i]);
+        TryOutcome(problems[i], outcomes[i], round);
+        if (progress) progress(done, static_cast<int>(candidates.size()), right_);
       }
     }
-    if (right == right_at_round_start) break;  // no gain this round
+    return right_ != right_at_start;
   }
-  result.work_limit_reached = out_of_work();
-  result.limit_reached = seconds_left() <= 0 || result.work_limit_reached;
-  result.interrupted = stopped();
-  result.right_after = right;
-  result.guard_right_after = guard_right;
-  for (size_t s = 0; s < top1.size(); ++s) {
-    result.broken += first_top1[s] == split.target[s] && split.quant_top1[s] != split.target[s];
+
+  RepairResult Finish() {
+    result_.work_limit_reached = budget_.OutOfWork(result_.solver.work);
+    result_.limit_reached = budget_.TimeUp() || result_.work_limit_reached;
+    result_.interrupted = budget_.Stopped();
+    result_.right_after = right_;
+    result_.guard_right_after = guard_right_;
+    for (size_t s = 0; s < top1_.size(); ++s) {
+      result_.broken +=
+          first_top1_[s] == split_.target[s] && split_.quant_top1[s] != split_.target[s];
+    }
+    return std::move(result_);
+  }
+
+ private:
+  int64_t CountGuard(const NetworkTrace& t) const {
+    const std::vector<int> g = ArgmaxColumns(t.layers.back());
+    int64_t n = 0;
+    for (size_t s = 0; s < g.size(); ++s) n += g[s] == guard_target_[s];
+    return n;
+  }
+
+  SolverOptions CallOptions() const {
+    SolverOptions so = o_.solver;
+    budget_.LimitCall(so, result_.solver.work);
+    return so;
+  }
+
+  // The group's problems in parallel, all with the budget as it stood when the group began, so
+  // that the outcomes do not depend on --jobs.
+  std::vector<SolveOutcome> SolveGroup(const std::vector<NeuronRepairProblem>& problems) const {
+    const SolverOptions group_options = CallOptions();
+    std::vector<bool> solved(problems.size(), false);
+    std::vector<SolveOutcome> outcomes =
+        SolveNeurons(problems, o_.jobs, [&](size_t i) -> std::optional<SolverOptions> {
+          if (problems[i].rows.empty() || budget_.TimeUp() || budget_.Stopped())
+            return std::nullopt;
+          SolverOptions so = group_options;
+          budget_.LimitCallTime(so);
+          solved[i] = true;
+          return so;
+        });
+    for (size_t i = 0; i < problems.size(); ++i) {
+      if (!solved[i]) continue;
+      int64_t failing = 0;
+      for (const SampleRow& r : problems[i].rows) failing += r.failing;
+      spdlog::debug(
+          "  {}[{}]: {} failing + {} passing rows: {} after {} checks, {:.2f} s, {:.0f} M work "
+          "{}",
+          problems[i].layer_name, problems[i].unit, failing,
+          static_cast<int64_t>(problems[i].rows.size()) - failing,
+          SolveStatusName(outcomes[i].status), outcomes[i].checks, outcomes[i].seconds,
+          static_cast<double>(outcomes[i].work) / kWorkUnit, outcomes[i].detail);
+    }
+    return outcomes;
+  }
+
+  // Re-checks a sat outcome with the reference pass; counterexample-guided: rows the problem
+  // did not hold are added and the neuron solved again, up to cegar_rounds times.
+  void TryOutcome(const NeuronRepairProblem& problem, SolveOutcome out, int round) {
+    std::vector<int64_t> extra;
+    for (int cegar = 0; out.status == SolveStatus::kSat && !out.fixed_rows.empty(); ++cegar) {
+      QuantizedNetwork trial = result_.network;
+      ApplyPatch(trial, out.patch);
+      NetworkTrace trial_trace = trace_;
+      RetraceFrom(trial, out.patch.layer, trial_trace);
+      std::vector<int> trial_top1;
+      const int64_t trial_right = CountRight(trial_trace.layers.back(), split_, &trial_top1);
+      std::vector<int64_t> broken;
+      for (int64_t s : split_.passing) {
+        if (trial_top1[s] != split_.target[s]) broken.push_back(s);
+      }
+      if (trial_right > right_ && (o_.allow_broken || broken.empty())) {
+        NetworkTrace guard_trial;
+        int64_t guard_trial_right = 0;
+        if (o_.guard.cols() > 0) {
+          guard_trial = guard_trace_;
+          RetraceFrom(trial, out.patch.layer, guard_trial);
+          guard_trial_right = CountGuard(guard_trial);
+          if (guard_trial_right < guard_right_) {
+            spdlog::debug("{}[{}]: refused by the guard set ({} -> {} of {} agree)",
+                          result_.network.layers[out.patch.layer].name, out.patch.unit,
+                          guard_right_, guard_trial_right, o_.guard.cols());
+            ++result_.guard_refused;
+            return;
+          }
+        }
+        Accept(out.patch, round, trial_right, std::move(trial), std::move(trial_trace), trial_top1);
+        if (o_.guard.cols() > 0) {
+          guard_trace_ = std::move(guard_trial);
+          guard_right_ = guard_trial_right;
+        }
+        return;
+      }
+      if (broken.empty() || cegar >= o_.cegar_rounds || OutOfBudget()) return;
+      extra.insert(extra.end(), broken.begin(), broken.end());
+      const NeuronRepairProblem again = BuildNeuronProblem(
+          result_.network, start_, trace_, split_, problem.layer, problem.unit, o_.build, extra);
+      out = SolveNeuron(again, CallOptions());
+      AddStats(result_.solver, out);
+    }
+  }
+
+  void Accept(const NeuronPatch& patch, int round, int64_t trial_right, QuantizedNetwork trial,
+              NetworkTrace trial_trace, const std::vector<int>& trial_top1) {
+    const QuantLayer& before = result_.network.layers[patch.layer];
+    NeuronChange change{patch.layer, before.name, patch.unit, {}, trial_right - right_, round};
+    const int64_t fan_in = before.FanIn();
+    for (int64_t j = 0; j < fan_in; ++j) {
+      const int64_t w = before.weights_q[patch.unit * fan_in + j];
+      if (w != patch.weight[j]) change.changes.push_back({static_cast<int>(j), w, patch.weight[j]});
+    }
+    if (before.bias_q[patch.unit] != patch.bias)
+      change.changes.push_back({-1, before.bias_q[patch.unit], patch.bias});
+    spdlog::debug("{}[{}]: {} weights changed, {} -> {} repair samples right", change.layer_name,
+                  change.unit, change.changes.size(), right_, trial_right);
+    result_.network = std::move(trial);
+    trace_ = std::move(trial_trace);
+    right_ = trial_right;
+    UpdateSplit(split_, trial_top1);
+    result_.changes.push_back(std::move(change));
+  }
+
+  const Network& float_net_;
+  const QuantizedNetwork& start_;
+  const Dataset& data_;
+  RepairOptions o_;
+  const Budget& budget_;
+  RepairResult result_;
+  SampleSplit split_;
+  NetworkTrace trace_;
+  std::vector<int> top1_, first_top1_;
+  int64_t right_ = 0;
+  std::vector<int> guard_target_;
+  NetworkTrace guard_trace_;
+  int64_t guard_right_ = 0;
+};
+
+}  // namespace
+
+RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start, const Dataset& data,
+                       const RepairOptions& options, const Budget& budget,
+                       const ProgressFn& progress) {
+  CheckRepairable(start);
+  RepairLoop loop(float_net, start, data, options, budget);
+  std::string stopped = "it ran its " + std::to_string(options.max_rounds) + " rounds";
+  for (int round = 1; round <= options.max_rounds; ++round) {
+    if (loop.Done()) {
+      stopped = "every repair sample is right";
+      break;
+    }
+    if (loop.OutOfBudget()) break;  // Finish() names the limit
+    if (!loop.Round(round, progress)) {
+      stopped = "round " + std::to_string(round) + " gained nothing";
+      break;
+    }
+  }
+  RepairResult result = loop.Finish();
+  if (result.interrupted) {
+    result.stopped = "interrupted";
+  } else if (result.work_limit_reached) {
+    result.stopped = "the work limit";
+  } else if (result.limit_reached) {
+    result.stopped = "the time limit";
+  } else {
+    result.stopped = stopped;
   }
   return result;
 }

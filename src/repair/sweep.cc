@@ -3,7 +3,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include <chrono>
+#include <charconv>
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
@@ -11,27 +11,18 @@
 #include "qrepair/io/model_loader.h"
 #include "qrepair/quant/forward.h"
 #include "qrepair/quant/quantize.h"
+#include "qrepair/repair/pipeline.h"
 #include "qrepair/report/svg_plot.h"
 
 namespace qrepair {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
-
 int ParseBits(const std::string& text, const std::string& flag) {
-  size_t used = 0;
   int v = 0;
-  try {
-    v = std::stoi(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  if (used != text.size() || text.empty() || v < 2 || v > 16) {
+  const char* end = text.data() + text.size();
+  const auto [stop, ec] = std::from_chars(text.data(), end, v);
+  if (ec != std::errc() || stop != end || text.empty() || v < 2 || v > 16) {
     throw Error(ExitCode::kUsage, flag + ": '" + text + "' is not a bit width in 2..16");
   }
   return v;
@@ -71,37 +62,33 @@ std::vector<int> ParseBitList(const std::string& text, const std::string& flag) 
 
 SweepResult RunSweep(const SweepOptions& o, const SweepProgressFn& progress) {
   if (o.bits.empty()) throw Error(ExitCode::kUsage, "--bits: no bit widths given");
-  DataOptions d = o.data;
-  d.range = o.repair_range;
-  Dataset repair = LoadDataset(d);
-  Dataset holdout;
-  if (o.has_holdout) {
-    d.range = o.holdout_range;
-    holdout = LoadDataset(d);
-  }
-  const Dataset& measured = o.has_holdout ? holdout : repair;
+  const RepairData data = LoadRepairData(
+      o.data, o.repair_range,
+      o.has_holdout ? std::optional<RowRange>(o.holdout_range) : std::nullopt, o.repair.target);
   Network net = LoadFloatNetwork(o.model);
   OrientForDecision(net, o.decision, o.model);
-  if (net.input_shape.Size() != repair.features) {
-    throw BadInput(repair.source, "",
-                   "samples have " + std::to_string(repair.features) + " features, but " + o.model +
-                       " expects " + std::to_string(net.input_shape.Size()));
+  if (net.input_shape.Size() != data.repair.features) {
+    throw BadInput(data.repair.source, "",
+                   "samples have " + std::to_string(data.repair.features) + " features, but " +
+                       o.model + " expects " + std::to_string(net.input_shape.Size()));
   }
-  if (o.repair.target == RepairTarget::kLabels && !repair.HasLabels()) {
-    throw Error(ExitCode::kUsage, "--target labels needs --labels");
-  }
+  CheckLabelClasses(data.repair, net.NumClasses());
+  CheckLabelClasses(data.holdout, net.NumClasses());
   SweepResult result;
   result.model = o.model;
   result.measured_on = (o.has_holdout ? "holdout rows " : "repair rows ") +
                        RangeText(o.has_holdout ? o.holdout_range : o.repair_range);
-  result.has_labels = measured.HasLabels();
+  result.has_labels = (o.has_holdout ? data.holdout : data.repair).HasLabels();
   result.init_method = InitMethodName(o.init);
-  const FloatBatch calibration = InputBatch(repair);
-  const int classes = net.NumClasses();
+  const FloatBatch calibration = InputBatch(data.repair);
+  // What the sweep reports: the holdout rows' figures when there are any, else the repair rows'.
+  const auto measured = [&](const StageFigures& f) { return o.has_holdout ? f.holdout : f.repair; };
   for (size_t i = 0; i < o.bits.size(); ++i) {
-    if (o.repair.stop && o.repair.stop->load()) break;
+    if (o.stop && o.stop->load()) break;
     if (progress) progress(static_cast<int>(i), static_cast<int>(o.bits.size()), o.bits[i]);
-    const auto begin = Clock::now();
+    // Each width has the whole --time-limit: the init stops at its deadline (or on a signal)
+    // with the layers it finished, and the repair gets what is left.
+    const Budget budget = Budget::Start(o.limits, o.stop);
     SweepRow row;
     row.bits = o.bits[i];
     QuantConfig config;
@@ -110,47 +97,25 @@ SweepResult RunSweep(const SweepOptions& o, const SweepProgressFn& progress) {
     config.defaults.scale_rule = o.scale_rule;
     config.activation_bits = o.activation_bits;
     config.decision = o.decision;
-    QuantizedNetwork rtn = QuantizeNetwork(net, config, calibration, o.model);
-    row.rtn = Summarize(Predict(net, rtn, measured), classes);
-    // The init shares the bit width's --time-limit: it stops at the deadline (or on a signal)
-    // with the layers it finished, and the repair gets what is left.
-    const double limit = o.repair.time_limit_seconds;
-    const std::function<bool()> init_should_stop = [&] {
-      return (o.repair.stop != nullptr && o.repair.stop->load()) || Seconds(begin) >= limit;
-    };
-    InitSummary init_summary;
-    QuantizedNetwork start =
-        InitializeWeights(net, rtn, calibration, o.init, init_should_stop, 1024, &init_summary);
-    row.start =
-        o.init == InitMethod::kRtn ? row.rtn : Summarize(Predict(net, start, measured), classes);
-    // As in `repair`: the repair starts from the better of round to nearest and the init on the
-    // repair set, by the --target measure (never by the holdout rows; without a holdout range
-    // the measured rows are the repair rows, and their figures serve).
-    if (o.init != InitMethod::kRtn) {
-      auto score = [&](const QuantizedNetwork& q, const EvalSummary& measured_figures) {
-        return TargetMeasure(
-            o.has_holdout ? Summarize(Predict(net, q, repair), classes) : measured_figures,
-            o.repair.target);
-      };
-      if (score(start, row.start) < score(rtn, row.rtn)) {
-        start = rtn;
-        row.start_from = "rtn";
-      }
-    } else {
-      row.start_from = "rtn";
-    }
-    RepairOptions ro = o.repair;
-    ro.time_limit_seconds = std::max(0.0, o.repair.time_limit_seconds - Seconds(begin));
-    RepairResult rr = RunRepair(net, start, repair, ro);
-    row.repaired = Summarize(Predict(net, rr.network, measured), classes);
+    const QuantizedNetwork rtn = QuantizeNetwork(net, config, calibration, o.model);
+    RepairReport report;
+    Predictions rtn_pred;
+    report.before = Measure(net, rtn, data.repair, data.Holdout(), &rtn_pred);
+    const StartPoint start = InitAndChooseStart(net, rtn, data, report.before, rtn_pred,
+                                                calibration, o.init, o.repair.target, budget);
+    const RepairResult rr = RunRepair(net, start.network, data.repair, o.repair, budget);
+    CheckRepairClaims(net, rr.network, data, o.repair, rtn_pred, start.repair_predictions, rr,
+                      report);
+    ClassifyOutcome(rr, start.init.complete, report);
+    row.rtn = measured(report.before);
+    row.start = measured(start.init_figures);
+    row.start_from = start.from;
+    row.repaired = measured(report.after);
     row.neurons_repaired = static_cast<int>(rr.changes.size());
     for (const NeuronChange& c : rr.changes)
       row.weights_changed += static_cast<int64_t>(c.changes.size());
-    row.status = rr.interrupted                               ? "interrupted"
-                 : rr.right_after <= rr.right_before          ? "no_improvement"
-                 : rr.limit_reached || !init_summary.complete ? "limit_reached"
-                                                              : "repaired";
-    row.seconds = Seconds(begin);
+    row.status = report.status;
+    row.seconds = o.limits.job_seconds - budget.SecondsLeft();
     spdlog::info(
         "{} bits: float {:.2f} %, round-to-nearest {:.2f} %, {} {:.2f} %, repaired {:.2f} % ({}, "
         "{:.1f} s)",

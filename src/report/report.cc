@@ -84,6 +84,7 @@ json ReportToJson(const RepairReport& r) {
             {"init_method", r.init_method},
             {"init_layers", {{"total", r.init_layers}, {"done", r.init_layers_done}}},
             {"start", r.start},
+            {"stopped", r.stopped},
             {"after", Stage(r.after)},
             {"neurons_repaired", r.changes.size()},
             {"weights_changed", weights},
@@ -109,6 +110,7 @@ json ReportToJson(const RepairReport& r) {
               {"patches_refused", r.guard.refused}}},
             {"init_seconds", r.init_seconds},
             {"seconds", r.seconds}};
+  if (!r.augment.empty()) j["augment"] = {{"chosen", r.augment}, {"why", r.augment_reason}};
   if (r.options) j["options"] = *r.options;
   return j;
 }

@@ -24,6 +24,10 @@ struct Dataset {
   int64_t first_row = 0;      // index in the file of row 0 (after --range)
   std::vector<float> values;  // rows x features, row-major
   std::vector<int> labels;    // empty, or one per row
+  std::string labels_source;  // file the labels came from (the data file for a CSV label column)
+  // The shape of one sample as the file gives it: IDX and .npy dimensions after the first
+  // ([H, W], [C, H, W], or [F] for flat rows); empty for CSV, whose rows have no shape.
+  std::vector<int64_t> sample_shape;
 
   bool HasLabels() const { return !labels.empty(); }
   const float* Row(int64_t i) const { return values.data() + i * features; }
@@ -43,5 +47,9 @@ struct DataOptions {
 // Loads, validates (sizes, finite values, label counts) and maps the data. Throws
 // Error(kBadInput) naming the file and the place (byte offset, line, column) on malformed input.
 Dataset LoadDataset(const DataOptions& options);
+
+// Refuses labels that are not classes of a network with `classes` outputs (a label must be in
+// 0..classes-1): Error(kBadInput) naming the labels file, the row (as in the file) and the value.
+void CheckLabelClasses(const Dataset& data, int classes);
 
 }  // namespace qrepair

@@ -9,9 +9,11 @@
 
 namespace qrepair {
 
-// `config_path` may be empty only when `model_path` is a quantized qrepair JSON (then the
-// calibration data is unused). Throws Error(kUsage) when a float model comes without a config.
+// `config_path` may be empty when `model_path` is a quantized qrepair JSON (then the calibration
+// data is unused), or with `float_alone` (then a float model comes back with has_quantized
+// false). Throws Error(kUsage) when a float model comes without a config otherwise, and
+// Error(kBadInput) when the calibration rows' features or labels do not fit the network.
 ModelFile OpenModel(const std::string& model_path, const std::string& config_path,
-                    const Dataset& calibration);
+                    const Dataset& calibration, bool float_alone = false);
 
 }  // namespace qrepair

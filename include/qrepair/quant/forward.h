@@ -68,6 +68,13 @@ CodeBatch ForwardIntegerLayer(const QuantLayer& layer, const CodeBatch& input);
 CodeBatch ForwardInteger(const QuantizedNetwork& network, const CodeBatch& input_codes,
                          std::vector<CodeBatch>* trace = nullptr);
 
+// The float layer a quantized one stands for: its integer weights times their scales, the float
+// bias (weights-only mode keeps biases in float).
+Layer DequantizedLayer(const QuantLayer& layer);
+// The float network a weights-only quantized network computes: its input normalization, then
+// DequantizedLayer of each layer.
+Network DequantizedNetwork(const QuantizedNetwork& network);
+
 // Weights-only mode: the dequantized integer weights with float activations.
 FloatBatch ForwardWeightsOnly(const QuantizedNetwork& network, const FloatBatch& input);
 

@@ -76,12 +76,20 @@ struct Augmentation {
   int shifts = 0;  // 0 (none), 4 or 8
   int height = 0;  // image size; 0 = the network's input height and width
   int width = 0;
+  bool automatic = false;  // "auto": ResolveAugmentation decides from the data and the network
 };
 
-// "none", "shift", "shift8", "shift:HxW" or "shift8:HxW" (for flat inputs, e.g. 28x28).
+// "auto", "none", "shift", "shift8", "shift:HxW" or "shift8:HxW" (for flat inputs, e.g. 28x28).
 // Throws Error(kUsage) naming `flag`.
 Augmentation ParseAugmentation(const std::string& text, const std::string& flag = "--augment");
 std::string AugmentationName(const Augmentation& a);
+
+// What "auto" means for these data and this network: shift8 when the samples are images (the
+// network's input is C x H x W with H, W >= 2, or the data file gives each sample as H x W or
+// C x H x W: IDX, .npy), none otherwise (CSV rows, flat rows, ACAS Xu's five numbers). `why`
+// receives the reason, for the report. An explicit choice comes back unchanged ("given").
+Augmentation ResolveAugmentation(const Augmentation& a, const std::vector<int64_t>& sample_shape,
+                                 const Shape& input, std::string* why);
 
 // `calibration` (one column per sample, network inputs of shape `input`) with the shifted
 // copies appended after the originals. Throws Error(kUsage) when the input is not an image of

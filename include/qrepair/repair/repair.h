@@ -13,6 +13,7 @@
 #include "qrepair/quant/evaluate.h"
 #include "qrepair/rank/ranking.h"
 #include "qrepair/rank/sample_split.h"
+#include "qrepair/repair/budget.h"
 #include "qrepair/repair/problem_builder.h"
 #include "qrepair/solver/neuron_solver.h"
 
@@ -29,14 +30,11 @@ struct RepairOptions {
   std::vector<std::string> layers;  // restrict to these layer names
   RepairTarget target = RepairTarget::kFloat;
   RankMethod rank_method = RankMethod::kGradient;
-  BuildOptions build;    // max_delta, margin, row caps
-  SolverOptions solver;  // encoding, per-call limits
+  BuildOptions build;  // max_delta, margin, row caps
+  // Encoding and search settings of each call; its limits (time, work, memory, stop) come from
+  // the Budget given to RunRepair.
+  SolverOptions solver;
   RepairStrategy strategy = RepairStrategy::kDefault;
-  double time_limit_seconds = 60;
-  // Deterministic budget for the whole job in Z3 resource units, 0 = off (see
-  // SolverOptions::work_limit, which is then the per-call budget). Checked between groups of
-  // problems, so a job may overrun it by at most one group's calls.
-  uint64_t work_limit = 0;
   int jobs = 1;  // solver processes at once
   int max_rounds = 8;
   int cegar_rounds = 3;       // re-solves with samples the reference pass found broken
@@ -45,7 +43,6 @@ struct RepairOptions {
   // if the integer network then agrees with the float top-1 on at least as many of them as
   // before, so that repair-set fixes that do not carry over to nearby inputs are refused.
   FloatBatch guard;
-  const std::atomic<bool>* stop = nullptr;  // set by SIGINT/SIGTERM
 };
 
 struct WeightChange {
@@ -85,6 +82,9 @@ struct RepairResult {
   int64_t guard_right_before = 0;  // guard inputs where the integer top-1 equals the float's
   int64_t guard_right_after = 0;
   int64_t guard_refused = 0;  // patches verified on the repair set but refused by it
+  // Why the SMT stage stopped: "every repair sample is right", "round N gained nothing", "it ran
+  // its N rounds", "the time limit", "the work limit" or "interrupted".
+  std::string stopped;
 };
 
 // Progress callback: (neurons done, neurons planned, repair samples right now).
@@ -94,9 +94,11 @@ using ProgressFn = std::function<void(int, int, int64_t)>;
 // integer activations. RunRepair checks it; a job checks it before its init's work.
 void CheckRepairable(const QuantizedNetwork& start);
 
+// Stops at the budget's deadline, on its stop flag, or once the whole job's Z3 work is spent
+// (checked between groups of problems, so a job may overrun it by at most one group's calls).
 RepairResult RunRepair(const Network& float_net, const QuantizedNetwork& start,
                        const Dataset& repair_set, const RepairOptions& options,
-                       const ProgressFn& progress = nullptr);
+                       const Budget& budget, const ProgressFn& progress = nullptr);
 
 // What the SMT stage improves, as a fraction of `s`'s samples: the quantized accuracy with
 // RepairTarget::kLabels, the top-1 agreement with float otherwise. `repair` and `sweep` start

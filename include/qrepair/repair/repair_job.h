@@ -11,6 +11,7 @@
 #include "qrepair/io/dataset.h"
 #include "qrepair/io/json_io.h"
 #include "qrepair/quant/init.h"
+#include "qrepair/repair/budget.h"
 #include "qrepair/repair/repair.h"
 #include "qrepair/report/report.h"
 
@@ -37,7 +38,9 @@ struct RepairJobOptions {
   Augmentation augment;  // of the init's calibration set
   bool guard = true;     // the augmented copies also guard the SMT stage (RepairOptions::guard)
   RepairOptions repair;
-  std::string output;  // repaired qrepair JSON (required)
+  BudgetLimits limits;                      // the job's time and work, and each solver call's
+  const std::atomic<bool>* stop = nullptr;  // set by SIGINT/SIGTERM
+  std::string output;                       // repaired qrepair JSON (required)
   std::string report_json;
   std::string report_md;
   bool force = false;
@@ -54,9 +57,13 @@ struct RepairJobResult {
   ModelFile repaired;                  // what was written (for exporters)
 };
 
+// Progress: (neurons done, neurons planned, repair samples right now, seconds the job has left).
+using JobProgressFn = std::function<void(int, int, int64_t, double)>;
+
 // Throws Error for bad input and I/O failures. Writes nothing unless verification passed and
 // every output rendered (then the output, the reports and the extra outputs are written, each
 // atomically).
-RepairJobResult RunRepairJob(const RepairJobOptions& options, const ProgressFn& progress = nullptr);
+RepairJobResult RunRepairJob(const RepairJobOptions& options,
+                             const JobProgressFn& progress = nullptr);
 
 }  // namespace qrepair

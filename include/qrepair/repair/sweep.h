@@ -3,6 +3,7 @@
 // so a user can pick the smallest width that still meets their accuracy.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
@@ -12,6 +13,7 @@
 #include "qrepair/quant/evaluate.h"
 #include "qrepair/quant/init.h"
 #include "qrepair/quant/quant_config.h"
+#include "qrepair/repair/budget.h"
 #include "qrepair/repair/repair.h"
 
 namespace qrepair {
@@ -28,7 +30,9 @@ struct SweepOptions {
   int activation_bits = 8;  // 0: float activations (weights-only)
   Decision decision = Decision::kArgmax;
   InitMethod init = InitMethod::kRtn;
-  RepairOptions repair;  // time_limit_seconds is per width
+  RepairOptions repair;
+  BudgetLimits limits;  // job_seconds is per width (init and repair)
+  const std::atomic<bool>* stop = nullptr;
 };
 
 struct SweepRow {

@@ -29,9 +29,12 @@ struct RepairReport {
   int init_layers_done = 0;    // of them, re-derived by the init (fewer: the limit cut it short)
   std::string start = "init";  // where the SMT stage started: "init", or "rtn" when the
                                // init was worse on the repair set
+  std::string augment;         // the init's calibration augmentation (AugmentationName)
+  std::string augment_reason;  // why: "given", or what --augment auto saw in the data
   std::vector<NeuronChange> changes;
   SolverStats solver;
   int rounds = 0;
+  std::string stopped;      // why the SMT stage stopped (RepairResult::stopped)
   int64_t fixed = 0;        // repair samples wrong before repair and right after
   int64_t broken = 0;       // repair samples right before repair and wrong after
   int64_t stage_fixed = 0;  // the same, counted from the start of the SMT stage (after init)
