@@ -25,16 +25,16 @@ seconds() {  # the figure after a label in forward_bench's or ort_time.js's outp
   awk -v key="$1" 'index($0, key) == 1 { for (i = 2; i <= NF; ++i) if ($i == "s") { print $(i-1); exit } }'
 }
 
-# network, weight bits, granularity, ORT_DIMS of one sample
+# network, weight bits, granularity, one sample's shape in the float model and in the QDQ export
 cases=(
-  "mnistfc/mnist-net_256x6.onnx 4 per-tensor 1,784,1"
-  "mnistfc/mnist-net_256x6.onnx 8 per-tensor 1,784,1"
-  "cnn/Convnet_maxpool.onnx 8 per-tensor 1,1,28,28"
+  "mnistfc/mnist-net_256x6.onnx 4 per-tensor 1,784,1 1,784"
+  "mnistfc/mnist-net_256x6.onnx 8 per-tensor 1,784,1 1,784"
+  "cnn/Convnet_maxpool.onnx 8 per-tensor 1,1,28,28 1,1,28,28"
 )
 printf '| network | weights | threads | ORT float | qrepair float | ratio | ORT QDQ (int8) | qrepair integer | ratio | peak MB |\n'
 printf '|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n'
 for c in "${cases[@]}"; do
-  read -r net bits gran dims <<<"$c"
+  read -r net bits gran dims qdq_dims <<<"$c"
   name=$(basename "$net" .onnx)
   tag=$name-w${bits}a8-$gran
   [ -f "$out/$name.batch.onnx" ] || /usr/bin/python3 "$root/bench/batch_symbolic.py" \
@@ -53,7 +53,7 @@ for c in "${cases[@]}"; do
     peak=$(awk '/^peak/ { printf "%.0f", $2 / 1024 }' <<<"$ours")
     f_ort=$(ORT_DIMS=$dims node "$root/bench/ort_time.js" "$out/$name.batch.onnx" "$images" "$scale" \
       "$t" "$repeats" 10000 | seconds onnxruntime)
-    i_ort=$(ORT_DIMS=$dims node "$root/bench/ort_time.js" "$out/$tag.qdq.onnx" "$images" "$scale" \
+    i_ort=$(ORT_DIMS=$qdq_dims node "$root/bench/ort_time.js" "$out/$tag.qdq.onnx" "$images" "$scale" \
       "$t" "$repeats" 10000 | seconds onnxruntime)
     awk -v n="$name" -v w="W${bits}A8 $gran" -v t="$t" -v fo="$f_ort" -v fq="$f_ours" \
       -v io="$i_ort" -v iq="$i_ours" -v p="$peak" 'BEGIN {

@@ -74,7 +74,7 @@ CodeBatch RandomCodes(const QuantizedNetwork& q, int64_t samples, std::mt19937_6
 
 TEST(ForwardKernelsTest, IntegerPassMatchesScalarOracleAtEveryLevelAndThreadCount) {
   std::mt19937_64 rng(17);
-  int narrow_layers = 0, wide_layers = 0, per_channel = 0, per_tensor = 0, conv = 0;
+  int u8_layers = 0, narrow_layers = 0, wide_layers = 0, per_channel = 0, per_tensor = 0, conv = 0;
   for (int trial = 0; trial < 2000; ++trial) {
     const bool with_conv = trial % 2 == 1;
     testing::RandomCase c = testing::MakeRandomCase(rng, 2, with_conv);
@@ -82,6 +82,7 @@ TEST(ForwardKernelsTest, IntegerPassMatchesScalarOracleAtEveryLevelAndThreadCoun
     Recode(q, 2 + trial % 15, 2 + (trial / 15) % 15, rng);
     for (const QuantLayer& l : q.layers) {
       if (!l.IsLinear()) continue;
+      u8_layers += kernels::U8GemmGroup(l.weights_q, l.FanIn(), l.input.Min(), l.input.Max()) > 0;
       (kernels::IntGemmFits(l.weights_q, l.FanIn(), l.input.Min(), l.input.Max()) ? narrow_layers
                                                                                   : wide_layers)++;
       (l.granularity == Granularity::kPerChannel ? per_channel : per_tensor)++;
@@ -109,6 +110,7 @@ TEST(ForwardKernelsTest, IntegerPassMatchesScalarOracleAtEveryLevelAndThreadCoun
     if (HasFatalFailure()) return;
   }
   // Both accumulator paths, both granularities and conv layers were exercised.
+  EXPECT_GT(u8_layers, 300);
   EXPECT_GT(narrow_layers, 1000);
   EXPECT_GT(wide_layers, 200);
   EXPECT_GT(per_channel, 300);
@@ -227,6 +229,43 @@ TEST(ForwardKernelsTest, Int16KernelIsExactAtTheEdgeOfItsProof) {
   kernels::ForceCpuLevel(std::nullopt);
 }
 
+TEST(ForwardKernelsTest, U8KernelIsExactAtTheEdgeOfItsProof) {
+  // 2 * 64 * 255 = 32640: one quad per int16 lane before widening; 2 * 128 * 255 saturates.
+  const int64_t fan_in = 203;  // not a multiple of 4: the padded quad too
+  std::vector<int32_t> weights(static_cast<size_t>(3 * fan_in));
+  for (size_t i = 0; i < weights.size(); ++i) weights[i] = i % 3 == 0 ? -64 : (i % 3 == 1 ? 64 : 0);
+  ASSERT_EQ(kernels::U8GemmGroup(weights, fan_in, 0, 255), 1);
+  ASSERT_EQ(kernels::U8GemmGroup(weights, fan_in, 0, 15), 16);  // 2 * 64 * 15 * 16 < 32767
+  ASSERT_EQ(kernels::U8GemmGroup(weights, fan_in, -1, 255), 0);
+  ASSERT_EQ(kernels::U8GemmGroup({-128, 1}, 2, 0, 255), 0);
+  const std::vector<int64_t> bias = {-7, 0, int64_t{1} << 35};
+  std::mt19937_64 rng(8);
+  for (int64_t x_max : {int64_t{255}, int64_t{15}}) {
+    const int group = kernels::U8GemmGroup(weights, fan_in, 0, x_max);
+    const kernels::PackedInt8Weights w = kernels::PackInt8Weights(weights.data(), 3, fan_in, group);
+    const int64_t lda = w.KPadded();
+    const int rows = 7;
+    std::vector<uint8_t> a(static_cast<size_t>(rows * lda), 0);
+    for (int r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < fan_in; ++j)
+        a[r * lda + j] = static_cast<uint8_t>(r == 0 ? x_max : Uniform(rng, 0, x_max));
+    for (CpuLevel level : kernels::SupportedCpuLevels()) {
+      kernels::ForceCpuLevel(level);
+      std::vector<int64_t> out(static_cast<size_t>(rows * 3));
+      kernels::GemmU8(a.data(), rows, lda, w, bias.data(), out.data(), kernels::GemmOutput{3, 1});
+      for (int r = 0; r < rows; ++r) {
+        for (int u = 0; u < 3; ++u) {
+          int64_t acc = bias[u];
+          for (int64_t j = 0; j < fan_in; ++j)
+            acc += int64_t{a[r * lda + j]} * weights[u * fan_in + j];
+          EXPECT_EQ(out[r * 3 + u], acc) << kernels::CpuLevelName(level) << " row " << r;
+        }
+      }
+    }
+  }
+  kernels::ForceCpuLevel(std::nullopt);
+}
+
 TEST(ForwardKernelsTest, CodesOutsideTheLayersRangeTakeTheWidePath) {
   std::mt19937_64 rng(3);
   testing::RandomCase c = testing::MakeRandomCase(rng, 4, false);
@@ -234,7 +273,7 @@ TEST(ForwardKernelsTest, CodesOutsideTheLayersRangeTakeTheWidePath) {
   CodeBatch x = CodeBatch::Constant(layer.input_shape.Size(), 3, 1);
   x(0, 1) = static_cast<int32_t>(layer.input.Max() + 100000);  // outside the proof's range
   Eigen::Matrix<int64_t, Eigen::Dynamic, Eigen::Dynamic> narrow;
-  EXPECT_FALSE(Int16LinearAccumulators(layer, x, &narrow));
+  EXPECT_FALSE(IntegerGemmAccumulators(layer, x, &narrow));
   const auto acc = LinearAccumulators(layer, x);
   for (int64_t s = 0; s < x.cols(); ++s) {
     for (int u = 0; u < layer.Units(); ++u) {

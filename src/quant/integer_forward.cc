@@ -132,7 +132,7 @@ Int64Batch AccumulatorsAs(const QuantLayer& layer, const CodeBatch& input) {
 
 Int64Batch LinearAccumulators(const QuantLayer& layer, const CodeBatch& input) {
   Int64Batch acc;
-  if (Int16LinearAccumulators(layer, input, &acc)) return acc;  // int32 sums, proved exact
+  if (IntegerGemmAccumulators(layer, input, &acc)) return acc;  // int32 sums, proved exact
   // Wide codes or sums: integers below 2^53 are exact in double (2^24 in float).
   double bound = AccumulatorBound(layer);
   if (bound < 16777216.0) return AccumulatorsAs<float>(layer, input);  // 2^24: exact in float

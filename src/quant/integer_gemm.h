@@ -1,5 +1,6 @@
-// The linear layers' accumulators through the int16 kernels (kernels/gemm.h), for the
-// reference integer pass: exact, so the pass's results do not change with the kernel.
+// The linear layers' accumulators through the narrow integer kernels (kernels/gemm.h: u8 x s8
+// and int16 codes, int32 sums), for the reference integer pass: exact, so the pass's results do
+// not depend on the kernel.
 #pragma once
 
 #include <Eigen/Core>
@@ -11,10 +12,10 @@
 namespace qrepair {
 
 // acc = W x + b for every unit (and conv position) and sample, as LinearAccumulators defines
-// it. Returns false, leaving `acc` alone, when the int16 kernels cannot prove the sums exact
+// it. Returns false, leaving `acc` alone, when the narrow kernels cannot prove the sums exact
 // (weights or codes outside int16, or fan_in * max|w| * max|x| >= 2^31); the caller then takes
 // the wide path.
-bool Int16LinearAccumulators(const QuantLayer& layer, const CodeBatch& input,
+bool IntegerGemmAccumulators(const QuantLayer& layer, const CodeBatch& input,
                              Eigen::Matrix<int64_t, Eigen::Dynamic, Eigen::Dynamic>* acc);
 
 }  // namespace qrepair

@@ -8,8 +8,10 @@
 //  - float: acc = 0; for k ascending: acc = round(acc + round(a_k * w_k)) (a multiply and an
 //    add, never a fused multiply-add); out = round(acc + bias). Every level vectorizes across
 //    units and rows only, never across k, so the rounding sequence of each output is the same.
-//  - int16: exact. The caller proves with IntGemmFits that every partial sum fits in int32
-//    (codes and weights in int16, fan_in * max|w| * max|x| < 2^31); the bias is added in int64.
+//  - integer (int16 codes, or u8 codes with s8 weights): exact. The caller proves with
+//    IntGemmFits (and U8GemmGroup) that every partial sum fits in int32 (codes and weights in
+//    int16, fan_in * max|w| * max|x| < 2^31) and every int16 lane of the u8 kernel in int16; the
+//    bias is added in int64.
 #pragma once
 
 #include <cstdint>
@@ -44,6 +46,25 @@ struct PackedInt16Weights {
 };
 PackedInt16Weights PackInt16Weights(const int32_t* w, int units, int64_t k);
 
+// W packed for the u8 x s8 kernels (vpmaddubsw multiplies unsigned 8-bit codes by signed 8-bit
+// weights and adds neighbouring pairs into int16): panel p holds, for each quad j = k/4, units
+// 16p..16p+15 as w[u][4j..4j+3]. k is padded to a multiple of 4 with zero weights. `group`
+// quads of int16 pair sums are added before they are widened to int32 (U8GemmGroup).
+struct PackedInt8Weights {
+  int units = 0;
+  int64_t k = 0;
+  int group = 1;
+  std::vector<int8_t> data;
+  int64_t KPadded() const { return (k + 3) / 4 * 4; }
+  int Panels() const { return (units + kPanelUnits - 1) / kPanelUnits; }
+};
+PackedInt8Weights PackInt8Weights(const int32_t* w, int units, int64_t k, int group);
+
+// How many quads the u8 kernel may add in int16 lanes exactly: codes in [x_min, x_max] within
+// [0, 255], weights within [-128, 127], IntGemmFits, and each int16 lane (2 products per quad)
+// bounded by group * 2 * max|w| * max|x| <= 32767. 0 when the u8 kernel does not apply.
+int U8GemmGroup(const std::vector<int32_t>& weights, int64_t fan_in, int64_t x_min, int64_t x_max);
+
 // True when the int16 kernel computes this product exactly: codes in [x_min, x_max] and the
 // weights fit int16, and fan_in * max|w| * max|x| < 2^31 bounds every partial sum.
 bool IntGemmFits(const std::vector<int32_t>& weights, int64_t fan_in, int64_t x_min, int64_t x_max);
@@ -60,7 +81,15 @@ void GemmFloat(const float* a, int64_t rows, int64_t lda, const PackedFloatWeigh
 void GemmInt16(const int16_t* a, int64_t rows, int64_t lda, const PackedInt16Weights& w,
                const int64_t* bias, int64_t* out, GemmOutput layout);
 
+// At ActiveCpuLevel(). a: rows x lda unsigned codes (lda >= KPadded(), the pad columns 0).
+void GemmU8(const uint8_t* a, int64_t rows, int64_t lda, const PackedInt8Weights& w,
+            const int64_t* bias, int64_t* out, GemmOutput layout);
+
 // The per-level implementations (gemm_scalar.cc, gemm_avx2.cc).
+void GemmU8Scalar(const uint8_t* a, int64_t rows, int64_t lda, const PackedInt8Weights& w,
+                  const int64_t* bias, int64_t* out, GemmOutput layout);
+void GemmU8Avx2(const uint8_t* a, int64_t rows, int64_t lda, const PackedInt8Weights& w,
+                const int64_t* bias, int64_t* out, GemmOutput layout);
 void GemmFloatScalar(const float* a, int64_t rows, int64_t lda, const PackedFloatWeights& w,
                      const float* bias, float* out, GemmOutput layout);
 void GemmInt16Scalar(const int16_t* a, int64_t rows, int64_t lda, const PackedInt16Weights& w,
