@@ -74,16 +74,26 @@ FloatBatch ForwardFloatLayerSerial(const Layer& layer, const FloatBatch& input) 
       return y;
     }
     case LayerKind::kConv2d: {
+      // Per sample, the product with the roles swapped: rows are the output channels (the
+      // weights), the packed operand is the sample's im2col patches, so each channel's plane
+      // is stored contiguously. The bias comes after: acc + 0 is acc exactly (a sum that starts
+      // at +0 is never -0), so acc + bias rounds once, as gemm.h defines.
       const Window& win = layer.window;
       const int64_t k = int64_t{in.channels} * win.kernel_h * win.kernel_w;
-      const kernels::PackedFloatWeights w =
-          kernels::PackFloatWeights(layer.weights.data(), out.channels, k);
       const int64_t positions = int64_t{out.height} * out.width;
       std::vector<float> rows(static_cast<size_t>(positions * k));
+      const std::vector<float> zeros(static_cast<size_t>(positions), 0.0f);
+      kernels::PackedFloatWeights patches;
       for (int64_t s = 0; s < n; ++s) {
         kernels::Im2ColRows(input.col(s).data(), in, win, out, k, rows.data());
-        kernels::GemmFloat(rows.data(), positions, k, w, layer.bias.data(), y.col(s).data(),
-                           kernels::GemmOutput{1, positions});
+        kernels::PackFloatWeightsInto(rows.data(), static_cast<int>(positions), k, &patches);
+        float* ys = y.col(s).data();
+        kernels::GemmFloat(layer.weights.data(), out.channels, k, patches, zeros.data(), ys,
+                           kernels::GemmOutput{positions, 1});
+        for (int c = 0; c < out.channels; ++c) {
+          float* plane = ys + c * positions;
+          for (int64_t p = 0; p < positions; ++p) plane[p] += layer.bias[c];
+        }
       }
       return y;
     }

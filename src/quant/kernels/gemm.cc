@@ -6,31 +6,39 @@
 
 namespace qrepair::kernels {
 
-PackedFloatWeights PackFloatWeights(const float* w, int units, int64_t k) {
-  PackedFloatWeights p;
-  p.units = units;
-  p.k = k;
-  p.data.assign(static_cast<size_t>(p.Panels()) * k * kPanelUnits, 0.0f);
+void PackFloatWeightsInto(const float* w, int units, int64_t k, PackedFloatWeights* p) {
+  p->units = units;
+  p->k = k;
+  p->data.assign(static_cast<size_t>(p->Panels()) * k * kPanelUnits, 0.0f);
   for (int u = 0; u < units; ++u) {
-    float* panel = p.data.data() + static_cast<int64_t>(u / kPanelUnits) * k * kPanelUnits;
+    float* panel = p->data.data() + static_cast<int64_t>(u / kPanelUnits) * k * kPanelUnits;
     for (int64_t j = 0; j < k; ++j) panel[j * kPanelUnits + u % kPanelUnits] = w[u * k + j];
   }
+}
+
+PackedFloatWeights PackFloatWeights(const float* w, int units, int64_t k) {
+  PackedFloatWeights p;
+  PackFloatWeightsInto(w, units, k, &p);
   return p;
 }
 
-PackedInt16Weights PackInt16Weights(const int32_t* w, int units, int64_t k) {
-  PackedInt16Weights p;
-  p.units = units;
-  p.k = k;
-  const int64_t kp = p.KPadded();
-  p.data.assign(static_cast<size_t>(p.Panels()) * kp * kPanelUnits, 0);
+void PackInt16WeightsInto(const int32_t* w, int units, int64_t k, PackedInt16Weights* p) {
+  p->units = units;
+  p->k = k;
+  const int64_t kp = p->KPadded();
+  p->data.assign(static_cast<size_t>(p->Panels()) * kp * kPanelUnits, 0);
   for (int u = 0; u < units; ++u) {
-    int16_t* panel = p.data.data() + static_cast<int64_t>(u / kPanelUnits) * kp * kPanelUnits;
+    int16_t* panel = p->data.data() + static_cast<int64_t>(u / kPanelUnits) * kp * kPanelUnits;
     for (int64_t j = 0; j < k; ++j) {
       panel[(j / 2) * 2 * kPanelUnits + 2 * (u % kPanelUnits) + j % 2] =
           static_cast<int16_t>(w[u * k + j]);
     }
   }
+}
+
+PackedInt16Weights PackInt16Weights(const int32_t* w, int units, int64_t k) {
+  PackedInt16Weights p;
+  PackInt16WeightsInto(w, units, k, &p);
   return p;
 }
 

@@ -33,6 +33,8 @@ struct PackedFloatWeights {
   int Panels() const { return (units + kPanelUnits - 1) / kPanelUnits; }
 };
 PackedFloatWeights PackFloatWeights(const float* w, int units, int64_t k);
+// The same into `p`, reusing its buffer (conv layers pack every sample's patches).
+void PackFloatWeightsInto(const float* w, int units, int64_t k, PackedFloatWeights* p);
 
 // W packed for the int16 kernels (vpmaddwd multiplies pairs of neighbours along k): panel p
 // holds, for each pair j = k/2, units 16p..16p+15 as (w[u][2j], w[u][2j+1]). k is padded to
@@ -45,6 +47,7 @@ struct PackedInt16Weights {
   int Panels() const { return (units + kPanelUnits - 1) / kPanelUnits; }
 };
 PackedInt16Weights PackInt16Weights(const int32_t* w, int units, int64_t k);
+void PackInt16WeightsInto(const int32_t* w, int units, int64_t k, PackedInt16Weights* p);
 
 // W packed for the u8 x s8 kernels (vpmaddubsw multiplies unsigned 8-bit codes by signed 8-bit
 // weights and adds neighbouring pairs into int16): panel p holds, for each quad j = k/4, units
