@@ -203,6 +203,26 @@ TEST(ForwardKernelsTest, FloatLayersFollowTheirRoundingSequenceAtEveryLevelAndTh
   }
 }
 
+TEST(ForwardKernelsTest, FloatPassGivesTheSameBitsAtEveryLevelThreadCountAndChunking) {
+  std::mt19937_64 rng(11);
+  std::uniform_real_distribution<float> unit(-1.0f, 1.0f);
+  for (int trial = 0; trial < 200; ++trial) {
+    testing::RandomCase c = testing::MakeRandomCase(rng, 2, trial % 2 == 1);
+    FloatBatch x(c.network.input_shape.Size(), 40);
+    for (int64_t i = 0; i < x.size(); ++i) x.data()[i] = unit(rng);
+    kernels::ForceCpuLevel(CpuLevel::kScalar);
+    SetComputeThreads(1);
+    std::vector<FloatBatch> trace;
+    const FloatBatch reference = ForwardFloat(c.network, x, &trace);
+    SCOPED_TRACE("trial " + std::to_string(trial));
+    AtEveryLevelAndThreadCount([&] {
+      const FloatBatch chunked = ForwardFloat(c.network, x);
+      ASSERT_EQ(std::memcmp(chunked.data(), reference.data(), sizeof(float) * reference.size()), 0);
+    });
+    if (HasFatalFailure()) return;
+  }
+}
+
 TEST(ForwardKernelsTest, Int16KernelIsExactAtTheEdgeOfItsProof) {
   // fan_in * max|w| * max|x| just below 2^31 with the most negative int16 weight: every lane's
   // pair sum and every partial sum is at its largest.
