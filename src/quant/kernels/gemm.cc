@@ -30,7 +30,7 @@ void PackInt16WeightsInto(const int32_t* w, int units, int64_t k, PackedInt16Wei
   for (int u = 0; u < units; ++u) {
     int16_t* panel = p->data.data() + static_cast<int64_t>(u / kPanelUnits) * kp * kPanelUnits;
     for (int64_t j = 0; j < k; ++j) {
-      panel[(j / 2) * 2 * kPanelUnits + 2 * (u % kPanelUnits) + j % 2] =
+      panel[(j / 2) * 2 * kPanelUnits + int64_t{2} * (u % kPanelUnits) + j % 2] =
           static_cast<int16_t>(w[u * k + j]);
     }
   }
@@ -52,7 +52,7 @@ PackedInt8Weights PackInt8Weights(const int32_t* w, int units, int64_t k, int gr
   for (int u = 0; u < units; ++u) {
     int8_t* panel = p.data.data() + static_cast<int64_t>(u / kPanelUnits) * kp * kPanelUnits;
     for (int64_t j = 0; j < k; ++j) {
-      panel[(j / 4) * 4 * kPanelUnits + 4 * (u % kPanelUnits) + j % 4] =
+      panel[(j / 4) * 4 * kPanelUnits + int64_t{4} * (u % kPanelUnits) + j % 4] =
           static_cast<int8_t>(w[u * k + j]);
     }
   }

@@ -104,7 +104,7 @@ void GemmInt16Avx2(const int16_t* a, int64_t rows, int64_t lda, const PackedInt1
 
 // Rows per cache block: a block of A rows stays in L2 while every weight panel passes over it.
 inline int64_t RowBlock(int64_t k, int64_t bytes_per_value) {
-  int64_t rows = (128 * 1024) / (k * bytes_per_value + 1);
+  int64_t rows = (int64_t{128} * 1024) / (k * bytes_per_value + 1);
   rows = rows / 6 * 6;
   return rows < 6 ? 6 : rows;
 }

@@ -70,7 +70,7 @@ void Int16Tile(const int16_t* a, int64_t lda, int rows, const int16_t* panel, in
     for (int64_t j = 0; j < pairs; ++j) {
       const int32_t x0 = x[2 * j], x1 = x[2 * j + 1];
       const int16_t* w = panel + j * 2 * kPanelUnits;
-      for (int u = 0; u < kPanelUnits; ++u) c[u] += x0 * w[2 * u] + x1 * w[2 * u + 1];
+      for (int64_t u = 0; u < kPanelUnits; ++u) c[u] += x0 * w[2 * u] + x1 * w[2 * u + 1];
     }
     for (int u = 0; u < kPanelUnits; ++u) acc[i][u] = c[u];
 #endif
@@ -85,7 +85,7 @@ void U8Tile(const uint8_t* a, int64_t lda, int rows, const int8_t* panel, int64_
     for (int64_t j = 0; j < quads; ++j) {
       const int32_t x0 = x[4 * j], x1 = x[4 * j + 1], x2 = x[4 * j + 2], x3 = x[4 * j + 3];
       const int8_t* w = panel + j * 4 * kPanelUnits;
-      for (int u = 0; u < kPanelUnits; ++u)
+      for (int64_t u = 0; u < kPanelUnits; ++u)
         c[u] += x0 * w[4 * u] + x1 * w[4 * u + 1] + x2 * w[4 * u + 2] + x3 * w[4 * u + 3];
     }
     for (int u = 0; u < kPanelUnits; ++u) acc[i][u] = c[u];
