@@ -50,7 +50,7 @@ for c in "${cases[@]}"; do
     echo "$ours" >"$out/$tag.t$t.forward_bench.txt"
     f_ours=$(seconds "float pass" <<<"$ours")
     i_ours=$(seconds "integer pass" <<<"$ours")
-    peak=$(awk '/^peak/ { printf "%.0f", $2 / 1024 }' <<<"$ours")
+    peak=$(awk '/^peak [0-9]/ { printf "%.0f", $2 / 1024 }' <<<"$ours")
     f_ort=$(ORT_DIMS=$dims node "$root/bench/ort_time.js" "$out/$name.batch.onnx" "$images" "$scale" \
       "$t" "$repeats" 10000 | seconds onnxruntime)
     i_ort=$(ORT_DIMS=$qdq_dims node "$root/bench/ort_time.js" "$out/$tag.qdq.onnx" "$images" "$scale" \
