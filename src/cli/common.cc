@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
+#include "qrepair/quant/compute_threads.h"
 
 namespace qrepair::cli {
 
@@ -19,6 +20,12 @@ void AddDataFlags(CLI::App* app, DataFlags& flags, bool with_range) {
                   "Network input = raw * scale + offset (1/255 = 0.00392156862745098 for pixels)");
   app->add_option("--input-offset", flags.input_offset, "See --input-scale");
   if (with_range) app->add_option("--range", flags.range, "Rows A:B of the data (end exclusive)");
+  // Any count gives the same results (the forward passes split samples, never a sum).
+  app->add_option_function<int>(
+         "--threads", [](const int& threads) { SetComputeThreads(threads); },
+         "Threads of the batched forward passes (0: every core; results do not depend on it)")
+      ->default_str("0")
+      ->check(CLI::Range(0, 1024));
 }
 
 DataOptions ToDataOptions(const DataFlags& flags, const std::string& range) {

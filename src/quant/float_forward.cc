@@ -1,4 +1,5 @@
-// The float forward pass, batched over samples with Eigen's GEMM.
+// The float forward pass, batched over samples; linear layers on the dispatched GEMM
+// (kernels/gemm.h: one rounding sequence per output on every CPU and thread count).
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -6,10 +7,11 @@
 #include "qrepair/error.h"
 #include "qrepair/quant/forward.h"
 #include "quant/im2col.h"
+#include "quant/kernels/gemm.h"
+#include "quant/kernels/im2col.h"
+#include "quant/kernels/parallel.h"
 
 namespace qrepair {
-
-using RowMajorF = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 FloatBatch InputBatch(const Dataset& data, int64_t begin, int64_t end) {
   if (end < 0) end = data.rows;
@@ -23,23 +25,9 @@ namespace {
 template <typename T>
 void Im2Col(const T* x, const Shape& in, const Window& w, const Shape& out,
             Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic>& cols) {
-  cols.resize(int64_t{in.channels} * w.kernel_h * w.kernel_w, int64_t{out.height} * out.width);
-  for (int c = 0; c < in.channels; ++c) {
-    for (int kh = 0; kh < w.kernel_h; ++kh) {
-      for (int kw = 0; kw < w.kernel_w; ++kw) {
-        int64_t row = (int64_t{c} * w.kernel_h + kh) * w.kernel_w + kw;
-        for (int oh = 0; oh < out.height; ++oh) {
-          int ih = oh * w.stride_h - w.pad_top + kh;
-          for (int ow = 0; ow < out.width; ++ow) {
-            int iw = ow * w.stride_w - w.pad_left + kw;
-            bool inside = ih >= 0 && ih < in.height && iw >= 0 && iw < in.width;
-            cols(row, int64_t{oh} * out.width + ow) =
-                inside ? x[(int64_t{c} * in.height + ih) * in.width + iw] : T(0);
-          }
-        }
-      }
-    }
-  }
+  const int64_t k = int64_t{in.channels} * w.kernel_h * w.kernel_w;
+  cols.resize(k, int64_t{out.height} * out.width);
+  kernels::Im2ColRows(x, in, w, out, k, cols.data());
 }
 
 template <typename T, typename Reduce>
@@ -71,30 +59,42 @@ template void Im2ColT<float>(const float*, const Shape&, const Window&, const Sh
 template void Im2ColT<double>(const double*, const Shape&, const Window&, const Shape&,
                               Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic>&);
 
-FloatBatch ForwardFloatLayer(const Layer& layer, const FloatBatch& input) {
+namespace {
+
+FloatBatch ForwardFloatLayerSerial(const Layer& layer, const FloatBatch& input) {
   const int64_t n = input.cols();
   const Shape& in = layer.input_shape;
   const Shape& out = layer.output_shape;
   FloatBatch y(out.Size(), n);
   switch (layer.kind) {
     case LayerKind::kDense: {
-      Eigen::Map<const RowMajorF> w(layer.weights.data(), out.Size(), in.Size());
-      Eigen::Map<const Eigen::VectorXf> b(layer.bias.data(), out.Size());
-      y.noalias() = w * input;
-      y.colwise() += b;
+      const kernels::PackedFloatWeights w =
+          kernels::PackFloatWeights(layer.weights.data(), out.Size(), in.Size());
+      kernels::GemmFloat(input.data(), n, in.Size(), w, layer.bias.data(), y.data(),
+                         kernels::GemmOutput{out.Size(), 1});
       return y;
     }
     case LayerKind::kConv2d: {
+      // Per sample, the product with the roles swapped: rows are the output channels (the
+      // weights), the packed operand is the sample's im2col patches, so each channel's plane
+      // is stored contiguously. The bias comes after: acc + 0 is acc exactly (a sum that starts
+      // at +0 is never -0), so acc + bias rounds once, as gemm.h defines.
       const Window& win = layer.window;
-      Eigen::Map<const RowMajorF> w(layer.weights.data(), out.channels,
-                                    int64_t{in.channels} * win.kernel_h * win.kernel_w);
-      Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic> cols;
+      const int64_t k = int64_t{in.channels} * win.kernel_h * win.kernel_w;
       const int64_t positions = int64_t{out.height} * out.width;
+      std::vector<float> rows(static_cast<size_t>(positions * k));
+      const std::vector<float> zeros(static_cast<size_t>(positions), 0.0f);
+      kernels::PackedFloatWeights patches;
       for (int64_t s = 0; s < n; ++s) {
-        Im2Col(input.col(s).data(), in, win, out, cols);
-        Eigen::Map<RowMajorF> ys(y.col(s).data(), out.channels, positions);
-        ys.noalias() = w * cols;
-        for (int c = 0; c < out.channels; ++c) ys.row(c).array() += layer.bias[c];
+        kernels::Im2ColRows(input.col(s).data(), in, win, out, k, rows.data());
+        kernels::PackFloatWeightsInto(rows.data(), static_cast<int>(positions), k, &patches);
+        float* ys = y.col(s).data();
+        kernels::GemmFloat(layer.weights.data(), out.channels, k, patches, zeros.data(), ys,
+                           kernels::GemmOutput{positions, 1});
+        for (int c = 0; c < out.channels; ++c) {
+          float* plane = ys + c * positions;
+          for (int64_t p = 0; p < positions; ++p) plane[p] += layer.bias[c];
+        }
       }
       return y;
     }
@@ -138,8 +138,36 @@ FloatBatch ForwardFloatLayer(const Layer& layer, const FloatBatch& input) {
   throw InternalError("unknown layer kind in float pass");
 }
 
+}  // namespace
+
+// Samples are independent, so the batch is split over the compute threads (results do not
+// depend on the split).
+FloatBatch ForwardFloatLayer(const Layer& layer, const FloatBatch& input) {
+  const int64_t n = input.cols();
+  const int64_t chunk = kernels::SampleChunk(layer.output_shape.Size(), n);
+  if (chunk >= n) return ForwardFloatLayerSerial(layer, input);
+  FloatBatch y(layer.output_shape.Size(), n);
+  kernels::ParallelChunks(n, chunk, [&](int64_t begin, int64_t end) {
+    y.middleCols(begin, end - begin) =
+        ForwardFloatLayerSerial(layer, input.middleCols(begin, end - begin));
+  });
+  return y;
+}
+
 FloatBatch ForwardFloat(const Network& network, const FloatBatch& input,
                         std::vector<FloatBatch>* trace) {
+  if (!trace && !network.layers.empty()) {  // the whole network chunk by chunk: less memory
+    int64_t widest = input.rows();
+    for (const Layer& l : network.layers) widest = std::max(widest, l.output_shape.Size());
+    const int64_t n = input.cols();
+    FloatBatch logits(network.layers.back().output_shape.Size(), n);
+    kernels::ParallelChunks(n, kernels::SampleChunk(widest, n), [&](int64_t begin, int64_t end) {
+      FloatBatch x = input.middleCols(begin, end - begin);
+      for (const Layer& layer : network.layers) x = ForwardFloatLayerSerial(layer, x);
+      logits.middleCols(begin, end - begin) = x;
+    });
+    return logits;
+  }
   if (trace) trace->clear();
   FloatBatch x = input;
   for (const Layer& layer : network.layers) {

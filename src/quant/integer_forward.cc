@@ -6,6 +6,8 @@
 #include "qrepair/error.h"
 #include "qrepair/quant/forward.h"
 #include "quant/im2col.h"
+#include "quant/integer_gemm.h"
+#include "quant/kernels/parallel.h"
 
 namespace qrepair {
 
@@ -128,6 +130,9 @@ Int64Batch AccumulatorsAs(const QuantLayer& layer, const CodeBatch& input) {
 }  // namespace
 
 Int64Batch LinearAccumulators(const QuantLayer& layer, const CodeBatch& input) {
+  Int64Batch acc;
+  if (IntegerGemmAccumulators(layer, input, &acc)) return acc;  // int32 sums, proved exact
+  // Wide codes or sums: integers below 2^53 are exact in double (2^24 in float).
   double bound = AccumulatorBound(layer);
   if (bound < 16777216.0) return AccumulatorsAs<float>(layer, input);  // 2^24: exact in float
   if (bound < 9007199254740992.0) return AccumulatorsAs<double>(layer, input);  // 2^53
@@ -160,7 +165,9 @@ int32_t RequantizeUnit(const QuantLayer& layer, int unit, int64_t acc) {
       Saturate(v + layer.output.zero_point, layer.output.Min(), layer.output.Max()));
 }
 
-CodeBatch ForwardIntegerLayer(const QuantLayer& layer, const CodeBatch& input) {
+namespace {
+
+CodeBatch ForwardIntegerLayerSerial(const QuantLayer& layer, const CodeBatch& input) {
   const Shape& in = layer.input_shape;
   const Shape& out = layer.output_shape;
   const int64_t n = input.cols();
@@ -219,8 +226,36 @@ CodeBatch ForwardIntegerLayer(const QuantLayer& layer, const CodeBatch& input) {
   }
 }
 
+}  // namespace
+
+// Samples are independent, so the batch is split over the compute threads (results do not
+// depend on the split).
+CodeBatch ForwardIntegerLayer(const QuantLayer& layer, const CodeBatch& input) {
+  const int64_t n = input.cols();
+  const int64_t chunk = kernels::SampleChunk(layer.output_shape.Size(), n);
+  if (chunk >= n) return ForwardIntegerLayerSerial(layer, input);
+  CodeBatch y(layer.output_shape.Size(), n);
+  kernels::ParallelChunks(n, chunk, [&](int64_t begin, int64_t end) {
+    y.middleCols(begin, end - begin) =
+        ForwardIntegerLayerSerial(layer, input.middleCols(begin, end - begin));
+  });
+  return y;
+}
+
 CodeBatch ForwardInteger(const QuantizedNetwork& network, const CodeBatch& input_codes,
                          std::vector<CodeBatch>* trace) {
+  if (!trace && !network.layers.empty()) {  // the whole network chunk by chunk: less memory
+    int64_t widest = input_codes.rows();
+    for (const QuantLayer& l : network.layers) widest = std::max(widest, l.output_shape.Size());
+    const int64_t n = input_codes.cols();
+    CodeBatch logits(network.layers.back().output_shape.Size(), n);
+    kernels::ParallelChunks(n, kernels::SampleChunk(widest, n), [&](int64_t begin, int64_t end) {
+      CodeBatch x = input_codes.middleCols(begin, end - begin);
+      for (const QuantLayer& layer : network.layers) x = ForwardIntegerLayerSerial(layer, x);
+      logits.middleCols(begin, end - begin) = x;
+    });
+    return logits;
+  }
   if (trace) trace->clear();
   CodeBatch x = input_codes;
   for (const QuantLayer& layer : network.layers) {

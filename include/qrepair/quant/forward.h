@@ -44,8 +44,11 @@ FloatBatch ForwardFloat(const Network& network, const FloatBatch& input,
 // needs no bias update).
 // The last linear layer writes int32 logits at one common scale (so argmax is an integer
 // comparison): M[u] = s_w[u] / min_v s_w[v], exactly 1 for per-tensor weights.
-// Accumulation is exact: the fast path multiplies in float when every partial sum is below 2^24
-// and in double (below 2^53) otherwise; the scalar oracle in the tests checks this bit for bit.
+// Accumulation is exact: integer kernels (u8 x s8 or int16 codes, int32 sums) where the layer's
+// range proves every partial sum below 2^31 (src/quant/kernels/gemm.h), else a double GEMM
+// (exact below 2^53); the scalar oracle in the tests checks every path bit for bit.
+// Both passes split large batches over ComputeThreads() (compute_threads.h); results never
+// depend on the thread count or on the CPU's instruction set.
 
 CodeBatch QuantizeInput(const QuantizedNetwork& network, const FloatBatch& input);
 // Largest |acc| a linear layer can reach on input codes in its input code's range.
