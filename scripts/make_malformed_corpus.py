@@ -4,7 +4,7 @@
 Usage: make_malformed_corpus.py OUTPUT_DIR
 
 Formats: ONNX, NNet, qrepair JSON models, quantization configs, batch manifests, IDX (plain and
-gzip), CSV, NumPy and labels files. Every case names the command line (`argv`, paths relative to
+gzip), CSV, NumPy, labels files and VNN-LIB properties. Every case names the command line (`argv`, paths relative to
 OUTPUT_DIR, run from there) that feeds its file to a real subcommand, next to small valid
 companion files; the command must exit with code 3 (bad input) and print a message that names the
 file and contains `expect_message`. Cases with "requires": "batch" need the batch subcommand.
@@ -343,6 +343,7 @@ def main(argv):
     os.makedirs(os.path.join(argv[1], "out"), exist_ok=True)
     import corpus_configs  # pylint: disable=import-outside-toplevel
     import corpus_models  # pylint: disable=import-outside-toplevel
+    import corpus_vnnlib  # pylint: disable=import-outside-toplevel
     corpus_models.onnx_cases(corpus)
     corpus_models.nnet_cases(corpus)
     corpus_models.json_model_cases(corpus)
@@ -353,6 +354,7 @@ def main(argv):
     csv_cases(corpus)
     npy_cases(corpus)
     label_cases(corpus)
+    corpus_vnnlib.vnnlib_cases(corpus)
     manifest = {"description": "malformed input files; running `qrepair ARGV` from this folder "
                                "must exit with expect_exit and print a message naming the file "
                                "and containing expect_message; controls must exit 0",

@@ -1,6 +1,7 @@
 // The three SMT encodings against the exact integer semantics, solver results against the
 // reference pass, and the limit enforced from outside the solver.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -10,9 +11,33 @@
 #include "qrepair/repair/problem_builder.h"
 #include "qrepair/solver/neuron_solver.h"
 #include "random_networks.h"
+#include "solver/encoder_testing.h"
 
 namespace qrepair {
 namespace {
+
+// A launcher whose children never answer: the kill must work.
+class HangingLauncher : public ChildLauncher {
+ public:
+  ChildProcess Start(const ChildBody&, const ChildLimits& limits) override {
+    return ChildLauncher::Start(
+        [] {
+          while (true) pause();
+          return std::string();
+        },
+        limits);
+  }
+};
+
+// The default launcher that calls `before_fork` just before each fork.
+class CountingLauncher : public ChildLauncher {
+ public:
+  std::function<void()> before_fork;
+  ChildProcess Start(const ChildBody& body, const ChildLimits& limits) override {
+    before_fork();
+    return ChildLauncher::Start(body, limits);
+  }
+};
 
 struct Built {
   testing::RandomCase c;
@@ -161,7 +186,8 @@ TEST(EncoderTest, TimeLimitHoldsEvenWhenTheSolverNeverAnswers) {
   Built b = MakeProblem(rng, 20, true);
   SolverOptions o;
   o.time_limit_seconds = 0.5;
-  o.test_hang_child = true;
+  HangingLauncher hanging;
+  o.launcher = &hanging;
   auto start = std::chrono::steady_clock::now();
   SolveOutcome out = SolveNeuron(b.problem, o);
   double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -195,10 +221,12 @@ TEST(EncoderTest, ParallelSolvesForkFromTheCallingThreadAndEqualSequentialSolves
   const size_t threads_before = ThreadCount();
   size_t forks = 0, most_threads = 0;
   SolverOptions counted = o;
-  counted.test_before_fork = [&] {
+  CountingLauncher counter;
+  counter.before_fork = [&] {
     ++forks;
     most_threads = std::max(most_threads, ThreadCount());
   };
+  counted.launcher = &counter;
   std::vector<SolveOutcome> parallel =
       SolveNeurons(problems, 3, [&](size_t) { return std::optional<SolverOptions>(counted); });
   ASSERT_EQ(parallel.size(), problems.size());
@@ -232,7 +260,8 @@ TEST(EncoderTest, ParallelSolvesAreKilledAtTheirTimeLimitTogether) {
   std::vector<NeuronRepairProblem> problems(3, MakeProblem(rng, 20, true).problem);
   SolverOptions o;
   o.time_limit_seconds = 0.5;
-  o.test_hang_child = true;
+  HangingLauncher hanging;
+  o.launcher = &hanging;
   auto start = std::chrono::steady_clock::now();
   std::vector<SolveOutcome> out =
       SolveNeurons(problems, 3, [&](size_t) { return std::optional<SolverOptions>(o); });

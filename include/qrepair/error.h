@@ -17,6 +17,7 @@ enum class ExitCode : int {
   kThresholdFailed = 6,  // --fail-under / --fail-if-drop not met
   kBatchPartial = 7,     // batch: at least one job failed
   kIoError = 8,          // cannot write an output file
+  kViolated = 9,         // verify: the property is violated (a checked counterexample)
   kInterrupted = 130,    // SIGINT/SIGTERM; best verified result (if any) written
 };
 

@@ -66,4 +66,5 @@ namespace qrepair::cli {
 std::vector<ExtraOutput> RenderRepairOutputs(const ExportOutputs& outputs,
                                              const ModelFile& repaired, const RepairReport& report);
 void SetUpBatch(CLI::App& app);  // `batch` and `batch-merge`
+void SetUpVerify(CLI::App& app);
 }  // namespace qrepair::cli

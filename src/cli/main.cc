@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   qrepair::cli::SetUpExport(app);
   qrepair::cli::SetUpSweep(app);
   qrepair::cli::SetUpBatch(app);
+  qrepair::cli::SetUpVerify(app);
   try {
     app.parse(argc, argv);
   } catch (const qrepair::Error& e) {

@@ -1,5 +1,6 @@
 // The only file that includes z3++.h: encodes a NeuronRepairProblem in one of three ways and
-// solves it, in a child process whose time and memory are limited from outside.
+// solves it, in a child process whose time and memory are limited from outside
+// (solver/child_process.h).
 //
 // Variables: for every weight j that may move, its change d_j = w'_j - w_j in [lo_j - w_j,
 // hi_j - w_j], held as a k_j-bit two's-complement bit-vector (k_j just wide enough). The
@@ -12,11 +13,6 @@
 //   lia: d_j as bounded integers, L as a linear term (Z3's arith.solver=2).
 // Passing rows are hard constraints; each failing row is guarded by an assumption literal, and
 // failing rows are added easiest first in batches, bisected when a batch fails.
-#include <poll.h>
-#include <signal.h>
-#include <sys/resource.h>
-#include <sys/wait.h>
-#include <unistd.h>
 #include <z3++.h>
 
 #include <algorithm>
@@ -25,7 +21,9 @@
 #include <sstream>
 
 #include "qrepair/error.h"
+#include "qrepair/solver/child_process.h"
 #include "qrepair/solver/neuron_solver.h"
+#include "solver/encoder_testing.h"
 
 namespace qrepair {
 
@@ -502,109 +500,44 @@ bool Deserialize(const std::string& text, SolveOutcome& o) {
   return true;
 }
 
-// A solver child process: SolveHere runs in it, the parent kills it at the deadline whatever Z3
-// does, and its address space is capped.
-struct SolverChild {
-  pid_t pid = -1;
-  int fd = -1;  // the read end of the pipe the child writes its outcome to
-  std::string text;
-  std::chrono::steady_clock::time_point start;
-  double deadline_seconds = 0;  // after start: the time limit plus a grace
-};
-
-SolverChild StartSolverChild(const NeuronRepairProblem& p, const SolverOptions& o) {
-  SolverChild c;
-  c.start = std::chrono::steady_clock::now();
-  c.deadline_seconds = o.time_limit_seconds + 2.0;  // Z3's own timeout should fire first
-  int fds[2];
-  if (pipe(fds) != 0) throw InternalError("pipe failed");
-  if (o.test_before_fork) o.test_before_fork();
-  c.pid = fork();
-  if (c.pid < 0) {
-    close(fds[0]);
-    close(fds[1]);
-    throw InternalError("fork failed");
-  }
-  if (c.pid == 0) {
-    close(fds[0]);
-    struct rlimit rl {};
-    long pages = 0;
-    if (FILE* f = fopen("/proc/self/statm", "r")) {
-      if (fscanf(f, "%ld", &pages) != 1) pages = 0;
-      fclose(f);
-    }
-    rl.rlim_cur = rl.rlim_max =
-        static_cast<rlim_t>(pages) * sysconf(_SC_PAGESIZE) + (o.memory_limit_mb << 20);
-    setrlimit(RLIMIT_AS, &rl);
-    if (o.test_hang_child) {
-      while (true) pause();
-    }
-    std::string text;
-    try {
-      text = Serialize(SolveHere(p, o));
-    } catch (const std::exception& e) {
-      SolveOutcome fail;
-      fail.detail = std::string("solver error: ") + e.what();
-      text = Serialize(fail);
-    }
-    size_t done = 0;
-    while (done < text.size()) {
-      ssize_t n = write(fds[1], text.data() + done, text.size() - done);
-      if (n <= 0) break;
-      done += static_cast<size_t>(n);
-    }
-    _exit(0);
-  }
-  close(fds[1]);
-  c.fd = fds[0];
-  return c;
-}
-
-double SecondsSince(std::chrono::steady_clock::time_point t) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
-}
-
-// Reads what the child wrote; true once it has closed its end (or the pipe failed).
-bool ReadSolverChild(SolverChild& c) {
-  char buf[65536];
-  ssize_t n = read(c.fd, buf, sizeof buf);
-  if (n < 0 && (errno == EINTR || errno == EAGAIN)) return false;
-  if (n <= 0) return true;
-  c.text.append(buf, static_cast<size_t>(n));
-  return false;
-}
-
-// Reaps the child (killing it first when `killed_because` is set) and parses its outcome.
-SolveOutcome FinishSolverChild(SolverChild& c, const NeuronRepairProblem& p,
-                               const char* killed_because) {
-  if (killed_because != nullptr) kill(c.pid, SIGKILL);
-  close(c.fd);
-  int status = 0;
-  waitpid(c.pid, &status, 0);
+// The outcome of a solver child: its serialized SolveOutcome, or unknown with the reason.
+SolveOutcome ChildSolveOutcome(ChildProcess::Outcome child, const NeuronRepairProblem& p) {
   SolveOutcome out;
-  if (killed_because != nullptr) {
+  if (child.killed) {
     out.status = SolveStatus::kUnknown;
     out.unknown = 1;
     out.checks = 1;
-    out.detail = killed_because;
-  } else if (!Deserialize(c.text, out)) {
+    out.detail = child.detail;
+  } else if (!Deserialize(child.text, out)) {
     out = SolveOutcome{};
     out.unknown = 1;
-    out.detail = WIFSIGNALED(status) ? "solver process died (signal " +
-                                           std::to_string(WTERMSIG(status)) + ", memory limit?)"
-                                     : "solver process gave no result";
+    out.detail = child.detail;
   }
   out.patch.layer = p.layer;
   out.patch.unit = p.unit;
-  out.seconds = SecondsSince(c.start);
+  out.seconds = child.seconds;
   return out;
 }
 
-// Why a running child must be killed now, or nullptr.
-const char* KillReason(const SolverChild& c, const SolverOptions& o) {
-  if (o.stop != nullptr && o.stop->load()) return "stopped by a signal";
-  if (SecondsSince(c.start) >= c.deadline_seconds) return "killed at the time limit";
-  return nullptr;
+// Starts SolveHere in a child process; the parent kills it at the deadline whatever Z3 does,
+// and its address space is capped.
+ChildProcess StartSolverChild(const NeuronRepairProblem& p, const SolverOptions& o) {
+  ChildLimits limits;
+  limits.seconds = o.time_limit_seconds + 2.0;  // Z3's own timeout should fire first
+  limits.memory_limit_mb = o.memory_limit_mb;
+  limits.stop = o.stop;
+  ChildLauncher& launcher = o.launcher != nullptr ? *o.launcher : DefaultChildLauncher();
+  return launcher.Start(
+      [&p, &o] {
+        try {
+          return Serialize(SolveHere(p, o));
+        } catch (const std::exception& e) {
+          SolveOutcome fail;
+          fail.detail = std::string("solver error: ") + e.what();
+          return Serialize(fail);
+        }
+      },
+      limits);
 }
 
 // Checks a solver's patch against the problem's own integer semantics, then drops changes that
@@ -656,22 +589,6 @@ void CheckAndTrimPatch(const NeuronRepairProblem& p, const SolverOptions& o, Sol
   }
 }
 
-// Solves in a child process, waited for from this thread.
-SolveOutcome SolveIsolated(const NeuronRepairProblem& p, const SolverOptions& o) {
-  SolverChild c = StartSolverChild(p, o);
-  const char* kill_reason = nullptr;
-  while ((kill_reason = KillReason(c, o)) == nullptr) {
-    const double left = c.deadline_seconds - SecondsSince(c.start);
-    struct pollfd pfd {
-      c.fd, POLLIN, 0
-    };
-    int ready = poll(&pfd, 1, static_cast<int>(std::min(left * 1000, 200.0)) + 1);
-    if (ready < 0 && errno != EINTR) break;
-    if (ready > 0 && ReadSolverChild(c)) break;
-  }
-  return FinishSolverChild(c, p, kill_reason);
-}
-
 }  // namespace
 
 std::vector<bool> EvaluateEncodedRows(const NeuronRepairProblem& p, const NeuronPatch& patch,
@@ -692,7 +609,13 @@ std::vector<bool> EvaluateEncodedRows(const NeuronRepairProblem& p, const Neuron
 }
 
 SolveOutcome SolveNeuron(const NeuronRepairProblem& p, const SolverOptions& o) {
-  SolveOutcome out = o.isolate ? SolveIsolated(p, o) : SolveHere(p, o);
+  SolveOutcome out;
+  if (o.isolate) {
+    ChildProcess child = StartSolverChild(p, o);
+    out = ChildSolveOutcome(WaitForChild(child), p);
+  } else {
+    out = SolveHere(p, o);
+  }
   CheckAndTrimPatch(p, o, out);
   return out;
 }
@@ -701,49 +624,23 @@ std::vector<SolveOutcome> SolveNeurons(
     const std::vector<NeuronRepairProblem>& problems, int jobs,
     const std::function<std::optional<SolverOptions>(size_t)>& options_for) {
   std::vector<SolveOutcome> outcomes(problems.size());
-  struct Running {
-    size_t index;
-    SolverOptions options;
-    SolverChild child;
-  };
-  std::vector<Running> running;
-  try {
-    size_t next = 0;
-    while (next < problems.size() || !running.empty()) {
-      while (running.size() < static_cast<size_t>(std::max(1, jobs)) && next < problems.size()) {
-        const size_t i = next++;
-        std::optional<SolverOptions> o = options_for(i);
-        if (!o) continue;
-        if (!o->isolate) {
-          outcomes[i] = SolveNeuron(problems[i], *o);
-          continue;
+  std::vector<std::optional<SolverOptions>> options(problems.size());
+  RunChildPool(
+      problems.size(), jobs,
+      [&](size_t i) -> std::optional<ChildProcess> {
+        options[i] = options_for(i);
+        if (!options[i]) return std::nullopt;
+        if (!options[i]->isolate) {
+          outcomes[i] = SolveNeuron(problems[i], *options[i]);
+          return std::nullopt;
         }
-        running.push_back({i, *o, StartSolverChild(problems[i], *o)});
-      }
-      if (running.empty()) continue;
-      std::vector<struct pollfd> fds;
-      double left = 0.2;
-      for (const Running& r : running) {
-        fds.push_back({r.child.fd, POLLIN, 0});
-        left = std::min(left, r.child.deadline_seconds - SecondsSince(r.child.start));
-      }
-      int ready = poll(fds.data(), fds.size(), static_cast<int>(std::max(0.0, left) * 1000) + 1);
-      if (ready < 0 && errno != EINTR) throw InternalError("poll on the solver processes failed");
-      for (size_t k = running.size(); k-- > 0;) {
-        Running& r = running[k];
-        const bool closed = ready > 0 && fds[k].revents != 0 && ReadSolverChild(r.child);
-        const char* kill_reason = closed ? nullptr : KillReason(r.child, r.options);
-        if (!closed && kill_reason == nullptr) continue;
-        SolveOutcome out = FinishSolverChild(r.child, problems[r.index], kill_reason);
-        CheckAndTrimPatch(problems[r.index], r.options, out);
-        outcomes[r.index] = std::move(out);
-        running.erase(running.begin() + static_cast<std::ptrdiff_t>(k));
-      }
-    }
-  } catch (...) {
-    for (Running& r : running) FinishSolverChild(r.child, problems[r.index], "abandoned");
-    throw;
-  }
+        return StartSolverChild(problems[i], *options[i]);
+      },
+      [&](size_t i, ChildProcess::Outcome child) {
+        SolveOutcome out = ChildSolveOutcome(std::move(child), problems[i]);
+        CheckAndTrimPatch(problems[i], *options[i], out);
+        outcomes[i] = std::move(out);
+      });
   return outcomes;
 }
 

@@ -1,4 +1,4 @@
-// The solver seam: a NeuronRepairProblem in, a patch out. Only smt_encoder.cc includes z3++.h.
+// The solver seam: a NeuronRepairProblem in, a patch out. Only src/solver/ includes z3++.h.
 #pragma once
 
 #include <atomic>
@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "qrepair/repair/repair_problem.h"
+#include "qrepair/solver/child_process.h"
 
 namespace qrepair {
 
@@ -34,8 +35,7 @@ struct SolverOptions {
   int max_changes = 0;         // at most this many weights (and bias) of the neuron change; 0 = any
   int initial_hard_rows = 64;  // passing rows encoded up front; the rest when a model breaks them
   bool isolate = true;         // solve in a child process (false: in this thread)
-  bool test_hang_child = false;  // tests only: the child never answers (the kill must work)
-  std::function<void()> test_before_fork;   // tests only: called just before each solver fork()
+  ChildLauncher* launcher = nullptr;        // starts the solver processes; null: the default fork
   const std::atomic<bool>* stop = nullptr;  // SIGINT/SIGTERM: abandon the solve (kUnknown) at once
 };
 
@@ -68,16 +68,9 @@ SolveOutcome SolveNeuron(const NeuronRepairProblem& problem, const SolverOptions
 // SolveNeuron for several problems, with up to `jobs` solver processes at once. options_for(i)
 // is asked just before problem i starts and gives its options, or nullopt to skip it (its
 // outcome stays an empty kUnknown). Every child is forked, waited for and killed by the calling
-// thread, with no other thread of ours running: a child forked while another thread holds a
-// lock (the allocator's, a logger's) finds it held forever and hangs until it is killed at the
-// time limit (seen under ASan with --jobs 2: the allocator's lock).
+// thread (RunChildPool, child_process.h).
 std::vector<SolveOutcome> SolveNeurons(
     const std::vector<NeuronRepairProblem>& problems, int jobs,
     const std::function<std::optional<SolverOptions>(size_t)>& options_for);
-
-// Tests: each row's encoded "row is right" constraint evaluated by Z3 with the deltas fixed to
-// `patch` (true/false per row), to check an encoding against the exact integer semantics.
-std::vector<bool> EvaluateEncodedRows(const NeuronRepairProblem& problem, const NeuronPatch& patch,
-                                      Encoding encoding);
 
 }  // namespace qrepair

@@ -27,34 +27,34 @@ enum class Verdict { kHolds, kViolated, kUnknown };
 const char* VerdictName(Verdict verdict);  // "holds", "violated", "unknown" (VNN-COMP's words)
 
 struct Counterexample {
-  int region = 0;                // index into Property::regions
-  int clause = 0;                // index into that region's clauses
-  std::vector<double> input;     // a point inside the region's box (a float32 value per input)
-  std::vector<int64_t> codes;    // its input codes
-  std::vector<int64_t> logits;   // the reference integer pass's output codes
-  std::vector<double> output;    // Y_j (dequantized, file orientation)
+  int region = 0;               // index into Property::regions
+  int clause = 0;               // index into that region's clauses
+  std::vector<double> input;    // a point inside the region's box (a float32 value per input)
+  std::vector<int64_t> codes;   // its input codes
+  std::vector<int64_t> logits;  // the reference integer pass's output codes
+  std::vector<double> output;   // Y_j (dequantized, file orientation)
 };
 
 struct VerifyOptions {
-  double time_limit_seconds = 0;       // the whole property, wall clock; 0 = none
-  uint64_t work_limit = 0;             // deterministic budget (README: work units); 0 = none
-  double leaf_time_limit_seconds = 10;  // one Z3 leaf, enforced from outside (child + kill)
-  uint64_t memory_limit_mb = 4096;     // per solver process
-  int jobs = 1;                        // processes over sub-boxes
-  uint64_t seed = 1;                   // falsification's random points
+  double time_limit_seconds = 0;            // the whole property, wall clock; 0 = none
+  uint64_t work_limit = 0;                  // deterministic budget (README: work units); 0 = none
+  double leaf_time_limit_seconds = 10;      // one Z3 leaf, enforced from outside (child + kill)
+  uint64_t memory_limit_mb = 4096;          // per solver process
+  int jobs = 1;                             // processes over sub-boxes
+  uint64_t seed = 1;                        // falsification's random points
   const std::atomic<bool>* stop = nullptr;  // SIGINT/SIGTERM: return kUnknown at once
 };
 
 struct VerifyStats {
-  int64_t branches = 0;           // boxes split
-  int64_t leaves_bounds = 0;      // sub-boxes closed by bound propagation
-  int64_t leaves_points = 0;      // single code points decided by the reference pass
-  int64_t leaves_smt = 0;         // sub-boxes closed by Z3
-  int64_t smt_unknown = 0;        // Z3 leaves that hit a limit
+  int64_t branches = 0;       // boxes split
+  int64_t leaves_bounds = 0;  // sub-boxes closed by bound propagation
+  int64_t leaves_points = 0;  // single code points decided by the reference pass
+  int64_t leaves_smt = 0;     // sub-boxes closed by Z3
+  int64_t smt_unknown = 0;    // Z3 leaves that hit a limit
   int64_t falsification_points = 0;
-  double proved_fraction = 0;     // share of the input codes already proved safe, 0..1
+  double proved_fraction = 0;  // share of the input codes already proved safe, 0..1
   double seconds_bounds = 0, seconds_smt = 0, seconds_falsify = 0;
-  uint64_t work = 0;              // work units used
+  uint64_t work = 0;  // work units used
 };
 
 struct VerifyResult {

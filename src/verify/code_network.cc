@@ -1,0 +1,126 @@
+// The verifier's network value (code_network.h), built from a QuantizedNetwork.
+#include "verify/code_network.h"
+
+#include <algorithm>
+
+#include "qrepair/error.h"
+#include "qrepair/quant/forward.h"
+
+namespace qrepair {
+
+int64_t CodeLayer::Apply(int row, int64_t acc) const {
+  if (source == nullptr) return std::max<int64_t>(acc, 0);
+  return RequantizeUnit(*source, unit[row], acc);
+}
+
+namespace {
+
+// A linear layer as dense rows: column j of W is acc(e_j) - acc(0), read from the reference
+// accumulators (so convolution padding and layouts are the pass's own).
+CodeLayer LinearRows(const QuantLayer& q) {
+  CodeLayer layer;
+  layer.name = q.name;
+  layer.inputs = static_cast<int>(q.input_shape.Size());
+  layer.outputs = static_cast<int>(q.output_shape.Size());
+  CodeBatch basis = CodeBatch::Zero(layer.inputs, layer.inputs + 1);
+  for (int j = 0; j < layer.inputs; ++j) basis(j, j + 1) = 1;
+  Eigen::Matrix<int64_t, Eigen::Dynamic, Eigen::Dynamic> acc = LinearAccumulators(q, basis);
+  layer.weights.resize(layer.outputs, layer.inputs);
+  layer.bias.resize(layer.outputs);
+  const int64_t positions = int64_t{q.output_shape.height} * q.output_shape.width;
+  layer.source = &q;
+  for (int r = 0; r < layer.outputs; ++r) {
+    layer.bias[r] = static_cast<double>(acc(r, 0));
+    for (int j = 0; j < layer.inputs; ++j)
+      layer.weights(r, j) = static_cast<double>(acc(r, j + 1) - acc(r, 0));
+    const int u = static_cast<int>(r / positions);
+    layer.unit.push_back(u);
+    CodeFunction f;
+    f.activation = q.activation;
+    f.multiplier = q.requant[u].Value();
+    if (q.activation == QActivation::kLeakyRelu) f.multiplier_neg = q.requant_neg[u].Value();
+    f.out_min = q.output.Min();
+    f.out_max = q.output.Max();
+    layer.functions.push_back(f);
+  }
+  return layer;
+}
+
+CodeLayer StandaloneRelu(const QuantLayer& q) {
+  CodeLayer layer;
+  layer.name = q.name;
+  layer.inputs = layer.outputs = static_cast<int>(q.input_shape.Size());
+  layer.weights = RowMatrix::Identity(layer.inputs, layer.inputs);
+  layer.bias = Eigen::VectorXd::Zero(layer.inputs);
+  CodeFunction f;
+  f.activation = QActivation::kRelu;
+  f.multiplier = 1;
+  f.out_min = 0;
+  f.out_max = int64_t{1} << 53;  // no saturation: codes pass through
+  layer.functions.assign(layer.outputs, f);
+  layer.unit.assign(layer.outputs, 0);
+  return layer;
+}
+
+}  // namespace
+
+CodeNetwork BuildCodeNetwork(const QuantizedNetwork& network, const std::string& source) {
+  if (network.float_activations) {
+    throw BadInput(source, "", "the verifier needs integer activations (weights-only network)");
+  }
+  for (float d : network.input_divisor) {
+    if (!(d > 0)) {
+      throw BadInput(source, "input normalization",
+                     "the verifier needs positive divisors (a monotone input coding)");
+    }
+  }
+  CodeNetwork net;
+  net.inputs = static_cast<int>(network.input_shape.Size());
+  net.input_min = network.input.Min();
+  net.input_max = network.input.Max();
+  auto split_signs = [](CodeLayer& layer) {
+    layer.weights_pos = layer.weights.cwiseMax(0.0);
+    layer.weights_neg = layer.weights.cwiseMin(0.0);
+  };
+  for (const QuantLayer& q : network.layers) {
+    if (q.IsLinear()) {
+      CheckIntegerRanges(q, source, "layer '" + q.name + "'");
+      net.layers.push_back(LinearRows(q));
+      split_signs(net.layers.back());
+    } else if (q.kind == LayerKind::kRelu) {
+      net.layers.push_back(StandaloneRelu(q));
+      split_signs(net.layers.back());
+    } else if (q.kind != LayerKind::kFlatten) {
+      throw BadInput(source, "layer '" + q.name + "'",
+                     std::string("the verifier does not handle ") + LayerKindName(q.kind) +
+                         " layers yet (dense, conv, relu and flatten)");
+    }
+  }
+  if (net.layers.empty()) throw BadInput(source, "", "the network has no linear layer");
+  const int logit = network.LogitLayer();
+  double scale = network.layers[logit].output.scale;
+  if (network.config.decision == Decision::kArgmin) scale = -scale;
+  net.output_scale = scale;
+  return net;
+}
+
+std::vector<int64_t> EvaluateCodes(const CodeNetwork& net, const std::vector<int64_t>& input,
+                                   std::vector<std::vector<int64_t>>* trace) {
+  if (trace) trace->clear();
+  Eigen::VectorXd x(input.size());
+  for (size_t i = 0; i < input.size(); ++i) x[i] = static_cast<double>(input[i]);
+  std::vector<int64_t> codes;
+  for (const CodeLayer& layer : net.layers) {
+    Eigen::VectorXd acc = layer.weights * x + layer.bias;  // exact: integers below 2^53
+    codes.resize(layer.outputs);
+    x.resize(layer.outputs);
+    for (int r = 0; r < layer.outputs; ++r) {
+      codes[r] = layer.Apply(r, static_cast<int64_t>(acc[r]));
+      x[r] = static_cast<double>(codes[r]);
+    }
+    if (trace) trace->push_back(codes);
+  }
+  return codes;
+}
+
+}  // namespace qrepair

@@ -1,0 +1,76 @@
+// The parallel-line relaxation of one code function (maths in code_relaxation.h).
+#include "verify/code_relaxation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace qrepair {
+
+namespace {
+
+constexpr double kUnit = 1.1102230246251565e-16;  // u = 2^-53
+
+// H(t) = clamp(M g(t), out_min, out_max), in double (one rounding: the product).
+double RealCode(const CodeFunction& f, double t) {
+  double v;
+  if (t >= 0 || f.activation == QActivation::kNone) {
+    v = f.multiplier * t;
+  } else if (f.activation == QActivation::kRelu) {
+    v = 0;
+  } else {
+    v = f.multiplier_neg * t;
+  }
+  return std::min(std::max(v, static_cast<double>(f.out_min)), static_cast<double>(f.out_max));
+}
+
+}  // namespace
+
+CodeRelaxation RelaxRow(const CodeLayer& layer, int row, int64_t acc_lo, int64_t acc_hi,
+                        double rounding_error) {
+  CodeRelaxation r;
+  r.code_lo = layer.Apply(row, acc_lo);
+  r.code_hi = layer.Apply(row, acc_hi);
+  if (r.code_lo == r.code_hi) {  // stable: the code itself
+    r.slope = 0;
+    r.offset_lo = r.offset_hi = static_cast<double>(r.code_lo);
+    return r;
+  }
+  const CodeFunction& f = layer.functions[row];
+  const double l = static_cast<double>(acc_lo), u = static_cast<double>(acc_hi);
+  r.slope = (RealCode(f, u) - RealCode(f, l)) / (u - l);  // any slope is sound; this one is tight
+
+  // Candidate points C: the ends, and the integers around each breakpoint inside (l, u). The
+  // breakpoints are computed in double, so their neighbours +-1 cover the exact floor and ceil.
+  double breaks[5] = {0, static_cast<double>(f.out_min) / f.multiplier,
+                      static_cast<double>(f.out_max) / f.multiplier, 0, 0};
+  int n_breaks = 3;
+  if (f.activation == QActivation::kLeakyRelu && f.multiplier_neg > 0) {
+    breaks[n_breaks++] = static_cast<double>(f.out_min) / f.multiplier_neg;
+    breaks[n_breaks++] = static_cast<double>(f.out_max) / f.multiplier_neg;
+  }
+  double lo = std::numeric_limits<double>::infinity();
+  double hi = -lo;
+  auto visit = [&](double t) {
+    if (!(t >= l && t <= u)) return;
+    const double h = RealCode(f, t);
+    const double st = r.slope * t;
+    const double v = h - st;
+    const double err = 4 * kUnit * (std::fabs(h) + std::fabs(st)) + 1e-300;
+    lo = std::min(lo, v - err);
+    hi = std::max(hi, v + err);
+  };
+  visit(l);
+  visit(u);
+  for (int i = 0; i < n_breaks; ++i) {
+    const double b = breaks[i];
+    if (!(b > l && b < u)) continue;
+    const double fl = std::floor(b);
+    for (double t : {fl - 1, fl, fl + 1, fl + 2}) visit(t);
+  }
+  r.offset_lo = std::nextafter(lo - rounding_error, -std::numeric_limits<double>::infinity());
+  r.offset_hi = std::nextafter(hi + rounding_error, std::numeric_limits<double>::infinity());
+  return r;
+}
+
+}  // namespace qrepair

@@ -1,0 +1,334 @@
+// Data-set certification against enumeration of every grid point of every ball, on small random
+// networks: first with a brute-force verifier (so the driver's ball, clipping, grid mapping and
+// box splitting are checked on their own), then with the real engine.
+#include "qrepair/verify/certify.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <random>
+
+#include "qrepair/error.h"
+#include "qrepair/io/dataset.h"
+#include "qrepair/quant/forward.h"
+#include "qrepair/quant/quantize.h"
+#include "temp_dir.h"
+
+namespace qrepair {
+namespace {
+
+int Uniform(std::mt19937_64& rng, int lo, int hi) {
+  return std::uniform_int_distribution<int>(lo, hi)(rng);
+}
+
+// A small dense ReLU network over `inputs` values in [0, 1].
+Network SmallNetwork(std::mt19937_64& rng, int inputs, int classes) {
+  Network net;
+  net.name = "small";
+  net.input_shape = Shape{inputs, 1, 1};
+  std::normal_distribution<float> w(0.0f, 1.0f);
+  int in = inputs;
+  const int hidden = Uniform(rng, 1, 2);
+  for (int l = 0; l <= hidden; ++l) {
+    const int out = l == hidden ? classes : Uniform(rng, 3, 8);
+    Layer d;
+    d.kind = LayerKind::kDense;
+    d.name = "dense" + std::to_string(l);
+    for (int i = 0; i < out * in; ++i) d.weights.push_back(w(rng));
+    for (int i = 0; i < out; ++i) d.bias.push_back(0.3f * w(rng));
+    net.layers.push_back(d);
+    if (l < hidden) {
+      Layer r;
+      r.kind = LayerKind::kRelu;
+      r.name = "relu" + std::to_string(l);
+      net.layers.push_back(r);
+    }
+    in = out;
+  }
+  ValidateNetwork(net, "small");
+  return net;
+}
+
+struct Case {
+  Network net;
+  QuantizedNetwork q;
+  RawInputMap map;
+  Dataset data;  // integer raw values mapped by `map`, labels = float top-1
+};
+
+// `max_inputs` and `max_bits` bound the input codes the brute-force verifier enumerates.
+Case MakeCase(std::mt19937_64& rng, int max_inputs = 3, int max_bits = 6) {
+  Case c;
+  const int inputs = Uniform(rng, 2, max_inputs);
+  const int levels = Uniform(rng, 3, 15);  // raw values 0..levels
+  c.net = SmallNetwork(rng, inputs, Uniform(rng, 2, 4));
+  c.map.scale = 1.0 / levels;
+  c.map.offset = 0;
+  c.map.clip_lo = 0;
+  c.map.clip_hi = levels;
+  c.map.integer_grid = true;
+  c.data.source = "grid.npy";
+  c.data.features = inputs;
+  c.data.rows = 12;
+  for (int64_t r = 0; r < c.data.rows; ++r)
+    for (int i = 0; i < inputs; ++i)
+      c.data.values.push_back(c.map.ToInput(Uniform(rng, 0, levels)));
+  QuantConfig config;
+  config.defaults.weight_bits = Uniform(rng, 2, 6);
+  config.activation_bits = Uniform(rng, 2, max_bits);
+  config.defaults.granularity =
+      Uniform(rng, 0, 1) ? Granularity::kPerChannel : Granularity::kPerTensor;
+  FloatBatch calibration = InputBatch(c.data);
+  c.q = QuantizeNetwork(c.net, config, calibration, "small");
+  c.data.labels = ArgmaxColumns(ForwardFloat(c.net, calibration));
+  return c;
+}
+
+// Every grid point of the ball: does some point change the quantized decision away from target?
+bool EnumeratedNonRobust(const Case& c, int64_t row, double radius, int target) {
+  std::vector<double> raw(c.data.features);
+  for (int64_t i = 0; i < c.data.features; ++i) raw[i] = *RawFromInput(c.map, c.data.Row(row)[i]);
+  RawBall ball = MakeRawBall(c.map, raw, radius);
+  std::vector<double> point = ball.lower;
+  for (;;) {
+    FloatBatch x(c.data.features, 1);
+    for (int64_t i = 0; i < c.data.features; ++i) x(i, 0) = c.map.ToInput(point[i]);
+    if (PredictQuantized(c.q, x)[0] != target) return true;
+    int64_t i = 0;
+    while (i < c.data.features && point[i] == ball.upper[i]) point[i] = ball.lower[i], ++i;
+    if (i == c.data.features) return false;
+    point[i] += 1;
+  }
+}
+
+// A verifier by brute force over every input code of the box (only for "decision is not t"
+// properties, whose clauses compare two outputs with bound 0 and a common positive scale).
+VerifyResult BruteForceVerifier(const QuantizedNetwork& q, const Property& p,
+                                const VerifyOptions&) {
+  const InputBox& box = p.regions.at(0).box;
+  const int64_t n = static_cast<int64_t>(box.lower.size());
+  FloatBatch corners(n, 2);
+  for (int64_t i = 0; i < n; ++i) {
+    corners(i, 0) = static_cast<float>(box.lower[i].get_d());
+    corners(i, 1) = static_cast<float>(box.upper[i].get_d());
+  }
+  const CodeBatch bounds = QuantizeInput(q, corners);
+  int64_t count = 1;
+  for (int64_t i = 0; i < n; ++i) count *= bounds(i, 1) - bounds(i, 0) + 1;
+  CodeBatch codes(n, count);  // every input code of the box, one column each
+  for (int64_t k = 0; k < count; ++k) {
+    int64_t rest = k;
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t width = bounds(i, 1) - bounds(i, 0) + 1;
+      codes(i, k) = static_cast<int32_t>(bounds(i, 0) + rest % width);
+      rest /= width;
+    }
+  }
+  const CodeBatch logits = ForwardInteger(q, codes);
+  for (int64_t col = 0; col < count; ++col) {
+    for (size_t k = 0; k < p.regions[0].clauses.size(); ++k) {
+      const OutputConstraint& con = p.regions[0].clauses[k].constraints.at(0);
+      mpq_class sum = 0;
+      for (int j = 0; j < p.num_outputs; ++j) sum += con.coefficients[j] * logits(j, col);
+      if (!(con.strict ? sum < con.bound : sum <= con.bound)) continue;
+      VerifyResult r;
+      r.verdict = Verdict::kViolated;
+      Counterexample ce;
+      ce.clause = static_cast<int>(k);
+      for (int64_t i = 0; i < n; ++i) {
+        ce.codes.push_back(codes(i, col));
+        // The smallest float of the box that codes to codes(i) (coding is monotone): bisection.
+        FloatBatch probe = corners.col(0);
+        auto code_of = [&](float v) {
+          probe(i, 0) = v;
+          return QuantizeInput(q, probe)(i, 0);
+        };
+        float lo = corners(i, 0), hi = corners(i, 1);
+        while (code_of(lo) < codes(i, col) && lo != hi) {
+          const float mid = static_cast<float>((static_cast<double>(lo) + hi) / 2);
+          if (mid == lo || mid == hi) {
+            lo = hi;
+          } else if (code_of(mid) >= codes(i, col)) {
+            hi = mid;
+          } else {
+            lo = mid;
+          }
+        }
+        const float x = code_of(lo) >= codes(i, col) ? lo : hi;
+        ce.input.push_back(x);
+      }
+      r.counterexample = ce;
+      return r;
+    }
+  }
+  VerifyResult r;
+  r.verdict = Verdict::kHolds;
+  return r;
+}
+
+void ExpectCertifyMatchesEnumeration(const VerifierFn& verifier, int cases, uint64_t seed,
+                                     int max_inputs = 3, int max_bits = 6) {
+  std::mt19937_64 rng(seed);
+  int robust = 0, non_robust = 0, misclassified = 0, split = 0;
+  for (int n = 0; n < cases; ++n) {
+    Case c = MakeCase(rng, max_inputs, max_bits);
+    CertifyOptions o;
+    o.radii = {1, 2};
+    o.map = c.map;
+    o.target = n % 2 ? CertifyTarget::kFloat : CertifyTarget::kLabels;
+    CertifyResult r = CertifyDataset(c.q, &c.net, c.data, o, verifier);
+    ASSERT_EQ(r.samples.size(), 2 * static_cast<size_t>(c.data.rows));
+    const std::vector<int> predicted = PredictQuantized(c.q, InputBatch(c.data));
+    for (const SampleCertificate& s : r.samples) {
+      const int64_t row = s.index;
+      ASSERT_EQ(s.target, c.data.labels[row]);  // labels are the float top-1 here
+      if (predicted[row] != s.target) {
+        EXPECT_EQ(s.verdict, "misclassified");
+        ++misclassified;
+        continue;
+      }
+      const bool truth = EnumeratedNonRobust(c, row, s.radius, s.target);
+      ASSERT_EQ(s.verdict, truth ? "non-robust" : "robust")
+          << "case " << n << " row " << row << " radius " << s.radius << " " << s.reason;
+      if (truth) {
+        ++non_robust;
+        FloatBatch x(c.data.features, 1);
+        for (int64_t i = 0; i < c.data.features; ++i) {
+          const double raw = s.counterexample_raw[i];
+          const double center = *RawFromInput(c.map, c.data.Row(row)[i]);
+          EXPECT_LE(std::abs(raw - center), s.radius);
+          EXPECT_GE(raw, c.map.clip_lo);
+          EXPECT_LE(raw, c.map.clip_hi);
+          EXPECT_EQ(raw, std::nearbyint(raw));
+          x(i, 0) = c.map.ToInput(raw);
+        }
+        EXPECT_NE(PredictQuantized(c.q, x)[0], s.target);
+      } else {
+        ++robust;
+        if (s.reason.find("grid splits") != std::string::npos) ++split;
+      }
+    }
+  }
+  std::printf("robust %d (%d after grid splits), non-robust %d, misclassified %d\n", robust, split,
+              non_robust, misclassified);
+  EXPECT_GT(robust, 0);
+  EXPECT_GT(split, 0);  // counterexamples between grid points were met and split away
+  EXPECT_GT(non_robust, 0);
+}
+
+TEST(CertifyTest, BruteForceVerifierVerdictsEqualGridEnumeration) {
+  ExpectCertifyMatchesEnumeration(BruteForceVerifier, 60, 7);
+}
+
+// The real engine (bounds, branch and bound, Z3 leaves) on wider inputs: 2..4 inputs, 2..8-bit
+// codes; the grid balls stay small enough to enumerate.
+TEST(CertifyTest, EngineVerdictsEqualGridEnumeration) {
+  ExpectCertifyMatchesEnumeration(VerifyProperty, 40, 11, 4, 8);
+}
+
+TEST(CertifyTest, BallIsClippedToTheDataRange) {
+  RawInputMap map;
+  map.clip_lo = 0;
+  map.clip_hi = 255;
+  RawBall ball = MakeRawBall(map, {0, 254, 100}, 3);
+  EXPECT_EQ(ball.lower, (std::vector<double>{0, 251, 97}));
+  EXPECT_EQ(ball.upper, (std::vector<double>{3, 255, 103}));
+  map.integer_grid = false;
+  map.clip_lo = -1;
+  map.clip_hi = 1;
+  ball = MakeRawBall(map, {0.9, -0.5}, 0.25);
+  EXPECT_DOUBLE_EQ(ball.lower[0], 0.65);
+  EXPECT_DOUBLE_EQ(ball.upper[0], 1.0);
+  EXPECT_DOUBLE_EQ(ball.lower[1], -0.75);
+}
+
+TEST(CertifyTest, RawValuesAreRecoveredExactlyOnTheGrid) {
+  RawInputMap map;
+  map.scale = 1.0 / 255;
+  for (int raw = 0; raw <= 255; ++raw) EXPECT_EQ(*RawFromInput(map, map.ToInput(raw)), raw);
+  EXPECT_FALSE(RawFromInput(map, map.ToInput(3) + 1e-4f).has_value());
+}
+
+TEST(CertifyTest, DecisionChangeClausesFollowTiesToTheLowestIndex) {
+  InputBox box;
+  box.lower.emplace_back(0);
+  box.upper.emplace_back(1);
+  Property p = DecisionChangeProperty(3, 1, Decision::kArgmax, box, "t");
+  ASSERT_EQ(p.regions[0].clauses.size(), 2u);
+  const OutputConstraint& below = p.regions[0].clauses[0].constraints[0];  // k = 0 < t
+  const OutputConstraint& above = p.regions[0].clauses[1].constraints[0];  // k = 2 > t
+  EXPECT_FALSE(below.strict);  // a tie with output 0 makes 0 the top-1
+  EXPECT_TRUE(above.strict);   // a tie with output 2 keeps 1
+  EXPECT_EQ(below.coefficients[1], 1);
+  EXPECT_EQ(below.coefficients[0], -1);
+  Property m = DecisionChangeProperty(3, 1, Decision::kArgmin, box, "t");
+  EXPECT_EQ(m.regions[0].clauses[0].constraints[0].coefficients[1], -1);
+}
+
+TEST(CertifyTest, JournalResumesWithoutRecomputingAndNeverLosesAVerdict) {
+  std::mt19937_64 rng(3);
+  Case c = MakeCase(rng);
+  testing::TempDir dir("certify");
+  CertifyOptions o;
+  o.radii = {1};
+  o.map = c.map;
+  o.journal_path = dir.Path("journal.jsonl");
+  o.setup_key = "setup-a";
+  int calls = 0;
+  VerifierFn counting = [&](const QuantizedNetwork& q, const Property& p, const VerifyOptions& v) {
+    ++calls;
+    return BruteForceVerifier(q, p, v);
+  };
+  CertifyResult first = CertifyDataset(c.q, &c.net, c.data, o, counting);
+  const int first_calls = calls;
+  ASSERT_GT(first_calls, 0);
+  // A kill in the middle of a line leaves a partial last line: it is dropped, the rest reused.
+  { std::ofstream(o.journal_path, std::ios::app) << "{\"setup\": \"setup-a\", \"ind"; }
+  o.resume = true;
+  calls = 0;
+  CertifyResult second = CertifyDataset(c.q, &c.net, c.data, o, counting);
+  EXPECT_EQ(calls, 0);
+  EXPECT_EQ(second.resumed, static_cast<int64_t>(first.samples.size()));
+  ASSERT_EQ(second.samples.size(), first.samples.size());
+  for (size_t i = 0; i < first.samples.size(); ++i)
+    EXPECT_EQ(second.samples[i].verdict, first.samples[i].verdict);
+  // Another setup does not trust the journal.
+  o.setup_key = "setup-b";
+  calls = 0;
+  CertifyDataset(c.q, &c.net, c.data, o, counting);
+  EXPECT_EQ(calls, first_calls);
+}
+
+TEST(CertifyTest, CounterexampleFileIsAOneRowNpyThatLoadsBack) {
+  testing::TempDir dir("certify_npy");
+  const std::string path = dir.Path("ce.npy");
+  std::ofstream(path, std::ios::binary) << OneRowNpy({0, 17, 255, 3});
+  DataOptions d;
+  d.data_path = path;
+  d.input_scale = 1.0 / 255;
+  Dataset loaded = LoadDataset(d);
+  ASSERT_EQ(loaded.rows, 1);
+  ASSERT_EQ(loaded.features, 4);
+  EXPECT_EQ(loaded.values[1], static_cast<float>(17 * (1.0 / 255)));
+}
+
+TEST(CertifyTest, LabelsOutsideTheClassesAreBadInput) {
+  std::mt19937_64 rng(5);
+  Case c = MakeCase(rng);
+  c.data.labels[3] = 42;
+  CertifyOptions o;
+  o.radii = {1};
+  o.map = c.map;
+  try {
+    CertifyDataset(c.q, &c.net, c.data, o, BruteForceVerifier);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kBadInput);
+    EXPECT_NE(std::string(e.what()).find("row 3"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace qrepair
