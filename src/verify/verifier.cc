@@ -169,7 +169,9 @@ class Search {
       }
       ce.codes = codes;
       ce.logits = y;
-      for (int64_t v : y) ce.output.push_back(static_cast<double>(v) * net_.output_scale);
+      for (int64_t v : y) {
+        ce.output.push_back(static_cast<double>(v - net_.output_zero_point) * net_.output_scale);
+      }
       result_.counterexample = std::move(ce);
       return true;
     }
