@@ -31,6 +31,11 @@ QuantizedNetwork MakeRandomIntegerNetwork(std::mt19937_64& rng, const NetworkSha
   q.input.bits = Uniform(rng, 2, 8);
   q.input.is_signed = rng() % 2 == 0;
   q.input.scale = std::ldexp(Real(rng, 1, 2), -Uniform(rng, 0, 6));
+  // A third of the networks have dyadic scales with two fraction bits (fixed-point designs):
+  // their multipliers make exact ties common, where the rounding modes differ.
+  const bool dyadic = rng() % 3 == 0;
+  auto mantissa = [&] { return dyadic ? 1 + Uniform(rng, 0, 3) / 4.0 : Real(rng, 1, 2); };
+  if (dyadic) q.input.scale = std::ldexp(1.0, -Uniform(rng, 0, 6));
   // Every semantics of the reference pass: the four rounding modes, symmetric or asymmetric
   // activation codes (a random zero point in the code's range), int32 or requantized logits.
   const RoundingMode modes[4] = {RoundingMode::kHalfEven, RoundingMode::kHalfAway,
@@ -58,7 +63,7 @@ QuantizedNetwork MakeRandomIntegerNetwork(std::mt19937_64& rng, const NetworkSha
     layer.weight_bits = Uniform(rng, 2, 8);
     layer.granularity = rng() % 2 == 0 ? Granularity::kPerTensor : Granularity::kPerChannel;
     const int scales = layer.granularity == Granularity::kPerTensor ? 1 : units;
-    for (int u = 0; u < scales; ++u) layer.weight_scales.push_back(std::ldexp(Real(rng, 1, 2), -6));
+    for (int u = 0; u < scales; ++u) layer.weight_scales.push_back(std::ldexp(mantissa(), -6));
     const int64_t fan_in = in_shape.Size();
     for (int64_t i = 0; i < units * fan_in; ++i) {
       layer.weights_q.push_back(static_cast<int32_t>(
@@ -78,9 +83,10 @@ QuantizedNetwork MakeRandomIntegerNetwork(std::mt19937_64& rng, const NetworkSha
       draw_zero_point(layer.output);
       // M = s_w s_in / s_out around the fan-in's reciprocal, so that codes use their range and
       // sometimes saturate.
-      const double m = std::ldexp(Real(rng, 1, 2), -Uniform(rng, 0, 4)) /
-                       std::max<double>(1, fan_in * std::ldexp(1.0, layer.weight_bits - 2)) *
-                       std::ldexp(1.0, layer.output.bits);
+      double spread = std::max<double>(1, fan_in * std::ldexp(1.0, layer.weight_bits - 2));
+      if (dyadic) spread = std::exp2(std::ceil(std::log2(spread)));
+      const double m =
+          std::ldexp(mantissa(), -Uniform(rng, 0, 4)) / spread * std::ldexp(1.0, layer.output.bits);
       layer.output.scale = layer.weight_scales[0] * in.scale / m;
     }
     // Biases around the accumulators' spread.

@@ -2,9 +2,9 @@
 // disjunction of clauses, encoded exactly in linear integer arithmetic.
 //
 // Variables: x^0_i in [lo_i, hi_i] (the input codes). Row r of layer k, when its code is not
-// fixed by the bounds (stable rows are constants), and its code range is at most kMaxThresholds
-// wide: f is non-decreasing, so with T_k the least accumulator whose code is >= k (found by
-// binary search over the reference's RequantizeUnit),
+// fixed by the bounds (stable rows are constants), and its code range is at most
+// RegionQuery::max_thresholds wide: f is non-decreasing, so with T_k the least accumulator whose
+// code is >= k (found by binary search over the reference's RequantizeUnit),
 //   acc = sum_j W_rj x^{k-1}_j + b_r,   x^k_r = code_lo + sum_{k = code_lo+1..code_hi} [acc >= T_k]
 // (exact for every rounding mode; Z3's arithmetic handles these far better than divisions by
 // 2^shift with 31-bit multipliers, which timed out on 3-input networks). Wider rows (int32 logits):
@@ -37,9 +37,6 @@
 namespace qrepair {
 
 namespace {
-
-// Rows with at most this many codes are encoded by their thresholds, not by division.
-constexpr int64_t kMaxThresholds = 256;
 
 z3::expr Big(z3::context& ctx, const mpz_class& v) { return ctx.int_val(v.get_str().c_str()); }
 
@@ -107,8 +104,8 @@ class RegionEncoder {
     return RoundShift(v * ctx_.int_val(f.m), f.shift, mode);
   }
 
-  z3::expr Row(const CodeLayer& layer, int r, const std::vector<z3::expr>& x,
-               const LayerBounds& b) {
+  z3::expr Row(const CodeLayer& layer, int r, const std::vector<z3::expr>& x, const LayerBounds& b,
+               int64_t max_thresholds) {
     const CodeRelaxation& rel = b.relax[r];
     if (rel.code_lo == rel.code_hi) return ctx_.int_val(rel.code_lo);
     const int64_t acc_lo = static_cast<int64_t>(b.acc_lo[r]);
@@ -121,7 +118,7 @@ class RegionEncoder {
     }
     z3::expr acc = Fresh("acc", acc_lo, acc_hi);
     s_.add(acc == z3::sum(terms));
-    if (rel.code_hi - rel.code_lo <= kMaxThresholds) {
+    if (rel.code_hi - rel.code_lo <= max_thresholds) {
       // y = code_lo + #{k in (code_lo, code_hi] : acc >= T_k}, T_k the least accumulator of
       // [acc_lo, acc_hi] whose code is >= k (binary search over the reference's own code).
       z3::expr_vector steps(ctx_);
@@ -220,7 +217,7 @@ RegionAnswer SolveHere(const RegionQuery& query, const RegionSolveOptions& o) {
   for (size_t k = 0; k < net.layers.size(); ++k) {
     std::vector<z3::expr> next;
     for (int r = 0; r < net.layers[k].outputs; ++r)
-      next.push_back(enc.Row(net.layers[k], r, x, (*query.bounds)[k]));
+      next.push_back(enc.Row(net.layers[k], r, x, (*query.bounds)[k], query.max_thresholds));
     x = std::move(next);
   }
   z3::expr_vector any(ctx);

@@ -21,6 +21,7 @@ struct EngineOptions {
   int smt_max_unstable = 4;
   double smt_min_points = 64;
   int max_depth = 60;
+  int64_t smt_max_thresholds = 256;  // RegionQuery::max_thresholds (0: every row by division)
   ChildLauncher* launcher = nullptr;
 };
 

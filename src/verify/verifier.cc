@@ -318,6 +318,7 @@ class Search {
     query.net = &net_;
     query.box = box.codes;
     query.bounds = &bounds;
+    query.max_thresholds = engine_.smt_max_thresholds;
     for (size_t c = 0; c < possible.size(); ++c) {
       if (possible[c]) query.clauses.push_back(&regions_[region_index].clauses[c]);
     }
