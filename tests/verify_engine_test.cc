@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "qrepair/error.h"
+#include "solver/region_encoder.h"
 #include "verify/code_network.h"
 #include "verify/code_relaxation.h"
 #include "verify/engine.h"
@@ -243,6 +244,80 @@ TEST(OutputConstraintsTest, IntegerFormAgreesWithExactRationals) {
       }
     }
   }
+}
+
+// The Z3 leaf's division encoding of each rounding mode, row by row against the reference: on a
+// small box, every logit's exact minimum and maximum (by enumeration) are attained and not passed.
+TEST(RegionEncoderTest, DivisionEncodingAttainsExactlyTheEnumeratedExtremes) {
+  std::mt19937_64 rng(31);
+  int queries = 0, per_mode[4] = {0, 0, 0, 0};
+  for (int trial = 0; trial < 25; ++trial) {
+    QuantizedNetwork q = MakeRandomIntegerNetwork(rng);
+    CodeNetwork net = BuildCodeNetwork(q, "random");
+    CodeBox box;
+    box.lo.resize(net.inputs);
+    box.hi.resize(net.inputs);
+    for (int i = 0; i < net.inputs; ++i) {
+      const int64_t lo = std::uniform_int_distribution<int64_t>(net.input_min, net.input_max)(rng);
+      box.lo[i] = static_cast<double>(lo);
+      box.hi[i] = static_cast<double>(std::min<int64_t>(net.input_max, lo + rng() % 3));
+    }
+    std::vector<int64_t> lo_y(net.outputs(), INT64_MAX), hi_y(net.outputs(), INT64_MIN);
+    std::vector<int64_t> p(net.inputs);
+    for (int i = 0; i < net.inputs; ++i) p[i] = static_cast<int64_t>(box.lo[i]);
+    for (bool more = true; more;) {
+      const std::vector<int64_t> y = EvaluateCodes(net, p);
+      for (int j = 0; j < net.outputs(); ++j) {
+        lo_y[j] = std::min(lo_y[j], y[j]);
+        hi_y[j] = std::max(hi_y[j], y[j]);
+      }
+      more = false;
+      for (int i = 0; i < net.inputs && !more; ++i) {
+        if (++p[i] <= static_cast<int64_t>(box.hi[i])) {
+          more = true;
+        } else {
+          p[i] = static_cast<int64_t>(box.lo[i]);
+        }
+      }
+    }
+    std::vector<LayerBounds> bounds;
+    uint64_t work = 0;
+    PropagateBounds(net, box, BoundOptions{}, bounds, work);
+    for (int j = 0; j < net.outputs(); ++j) {
+      // sign * y_j <= bound: attained at the extreme, impossible one past it.
+      for (int sign : {1, -1}) {
+        const int64_t extreme = sign > 0 ? lo_y[j] : -hi_y[j];
+        for (int64_t past : {int64_t{0}, int64_t{1}}) {
+          CodeClause clause;
+          CodeConstraint c;
+          c.a.assign(net.outputs(), 0);
+          c.a[j] = sign;
+          c.bound = mpz_class(std::to_string(extreme - past));
+          c.a_double = Eigen::VectorXd::Zero(net.outputs());
+          c.a_double[j] = sign;
+          c.a_exact = true;
+          clause.constraints.push_back(c);
+          RegionQuery query;
+          query.net = &net;
+          query.box = box;
+          query.bounds = &bounds;
+          query.clauses = {&clause};
+          query.max_thresholds = 0;
+          RegionSolveOptions o;
+          o.isolate = false;
+          o.time_limit_seconds = 5;
+          const RegionAnswer a = SolveRegion(query, o);
+          if (a.status == SolveStatus::kUnknown) continue;
+          ++queries;
+          ++per_mode[static_cast<int>(q.rounding)];
+          EXPECT_EQ(a.status, past ? SolveStatus::kUnsat : SolveStatus::kSat)
+              << "trial " << trial << " output " << j << " mode " << RoundingModeName(q.rounding);
+        }
+      }
+    }
+  }
+  for (int m = 0; m < 4; ++m) EXPECT_GT(per_mode[m], 10) << RoundingModeName(RoundingMode(m));
+  EXPECT_GT(queries, 120);
 }
 
 struct OracleStats {
