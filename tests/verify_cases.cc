@@ -31,6 +31,22 @@ QuantizedNetwork MakeRandomIntegerNetwork(std::mt19937_64& rng, const NetworkSha
   q.input.bits = Uniform(rng, 2, 8);
   q.input.is_signed = rng() % 2 == 0;
   q.input.scale = std::ldexp(Real(rng, 1, 2), -Uniform(rng, 0, 6));
+  // A third of the networks have dyadic scales with two fraction bits (fixed-point designs):
+  // their multipliers make exact ties common, where the rounding modes differ.
+  const bool dyadic = rng() % 3 == 0;
+  auto mantissa = [&] { return dyadic ? 1 + Uniform(rng, 0, 3) / 4.0 : Real(rng, 1, 2); };
+  if (dyadic) q.input.scale = std::ldexp(1.0, -Uniform(rng, 0, 6));
+  // Every semantics of the reference pass: the four rounding modes, symmetric or asymmetric
+  // activation codes (a random zero point in the code's range), int32 or requantized logits.
+  const RoundingMode modes[4] = {RoundingMode::kHalfEven, RoundingMode::kHalfAway,
+                                 RoundingMode::kHalfUp, RoundingMode::kTflite};
+  q.rounding = modes[rng() % 4];
+  const bool asymmetric = shape.asymmetric && rng() % 2 == 0;
+  auto draw_zero_point = [&](ActivationCode& code) {
+    if (asymmetric)
+      code.zero_point = Uniform(rng, static_cast<int>(code.Min()), static_cast<int>(code.Max()));
+  };
+  draw_zero_point(q.input);
   q.config.decision = rng() % 3 == 0 ? Decision::kArgmin : Decision::kArgmax;
   const int hidden = Uniform(rng, shape.min_hidden, shape.max_hidden);
   ActivationCode in = q.input;
@@ -47,14 +63,15 @@ QuantizedNetwork MakeRandomIntegerNetwork(std::mt19937_64& rng, const NetworkSha
     layer.weight_bits = Uniform(rng, 2, 8);
     layer.granularity = rng() % 2 == 0 ? Granularity::kPerTensor : Granularity::kPerChannel;
     const int scales = layer.granularity == Granularity::kPerTensor ? 1 : units;
-    for (int u = 0; u < scales; ++u) layer.weight_scales.push_back(std::ldexp(Real(rng, 1, 2), -6));
+    for (int u = 0; u < scales; ++u) layer.weight_scales.push_back(std::ldexp(mantissa(), -6));
     const int64_t fan_in = in_shape.Size();
     for (int64_t i = 0; i < units * fan_in; ++i) {
       layer.weights_q.push_back(static_cast<int32_t>(
           Uniform(rng, static_cast<int>(layer.WeightMin()), static_cast<int>(layer.WeightMax()))));
     }
     layer.input = in;
-    const bool int32_logits = last && !(shape.small_logits && rng() % 3 == 0);
+    layer.rounding = q.rounding;
+    const bool int32_logits = last && !(shape.small_logits && rng() % 2 == 0);
     if (int32_logits) {
       layer.output.bits = 32;
       layer.output.is_signed = true;
@@ -62,19 +79,22 @@ QuantizedNetwork MakeRandomIntegerNetwork(std::mt19937_64& rng, const NetworkSha
           *std::min_element(layer.weight_scales.begin(), layer.weight_scales.end()) * in.scale;
     } else {
       layer.output.bits = Uniform(rng, 2, 8);
-      layer.output.is_signed = layer.activation == QActivation::kNone;
+      layer.output.is_signed = asymmetric ? rng() % 2 == 0 : layer.activation == QActivation::kNone;
+      draw_zero_point(layer.output);
       // M = s_w s_in / s_out around the fan-in's reciprocal, so that codes use their range and
       // sometimes saturate.
-      const double m = std::ldexp(Real(rng, 1, 2), -Uniform(rng, 0, 4)) /
-                       std::max<double>(1, fan_in * std::ldexp(1.0, layer.weight_bits - 2)) *
-                       std::ldexp(1.0, layer.output.bits);
+      double spread = std::max<double>(1, fan_in * std::ldexp(1.0, layer.weight_bits - 2));
+      if (dyadic) spread = std::exp2(std::ceil(std::log2(spread)));
+      const double m =
+          std::ldexp(mantissa(), -Uniform(rng, 0, 4)) / spread * std::ldexp(1.0, layer.output.bits);
       layer.output.scale = layer.weight_scales[0] * in.scale / m;
     }
     // Biases around the accumulators' spread.
     const int64_t spread = std::max<int64_t>(
-        1, static_cast<int64_t>(std::sqrt(static_cast<double>(fan_in)) *
-                                std::ldexp(1.0, layer.weight_bits - 1) *
-                                static_cast<double>(std::max(-in.Min(), in.Max())) / 2));
+        1,
+        static_cast<int64_t>(
+            std::sqrt(static_cast<double>(fan_in)) * std::ldexp(1.0, layer.weight_bits - 1) *
+            static_cast<double>(std::max(in.zero_point - in.Min(), in.Max() - in.zero_point)) / 2));
     for (int u = 0; u < units; ++u)
       layer.bias_q.push_back(std::uniform_int_distribution<int64_t>(-spread, spread)(rng));
     layer.UpdateMultipliers();
@@ -98,9 +118,11 @@ InputBox MakeRandomBox(std::mt19937_64& rng, const QuantizedNetwork& q, double m
     int64_t lo =
         std::uniform_int_distribution<int64_t>(q.input.Min() - 1, q.input.Max() - width + 2)(rng);
     const double s = q.input.scale;
-    const float lower = static_cast<float>((static_cast<double>(lo) + Real(rng, -0.45, 0.45)) * s);
+    const double zp = static_cast<double>(q.input.zero_point);  // real = s (code - zp)
+    const float lower =
+        static_cast<float>((static_cast<double>(lo) - zp + Real(rng, -0.45, 0.45)) * s);
     const float upper =
-        static_cast<float>((static_cast<double>(lo + width - 1) + Real(rng, -0.45, 0.45)) * s);
+        static_cast<float>((static_cast<double>(lo + width - 1) - zp + Real(rng, -0.45, 0.45)) * s);
     box.lower.emplace_back(static_cast<double>(std::min(lower, upper)));
     box.upper.emplace_back(static_cast<double>(std::max(lower, upper)));
   }
@@ -109,8 +131,9 @@ InputBox MakeRandomBox(std::mt19937_64& rng, const QuantizedNetwork& q, double m
 
 std::vector<mpq_class> ExactOutputs(const QuantizedNetwork& q, const std::vector<int64_t>& logits) {
   const mpq_class s(LogitScale(q));
+  const int64_t zp = q.layers[q.LogitLayer()].output.zero_point;
   std::vector<mpq_class> y;
-  for (int64_t v : logits) y.push_back(s * mpq_class(static_cast<long>(v)));
+  for (int64_t v : logits) y.push_back(s * mpq_class(static_cast<long>(v - zp)));
   return y;
 }
 

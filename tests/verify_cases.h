@@ -20,11 +20,13 @@ struct NetworkShape {
   int min_inputs = 2, max_inputs = 6;
   int min_hidden = 2, max_hidden = 3;  // hidden layers
   int max_units = 12;
-  bool small_logits = true;  // sometimes requantize and saturate the last layer to 2..8 bits
+  bool small_logits = true;  // half the time requantize and saturate the last layer to 2..8 bits
+  bool asymmetric = true;    // half the time, zero points drawn in every activation's range
 };
 
 // A dense chain with random 2..8-bit codes, per-tensor or per-channel weights, ReLU or none,
-// random multipliers (saturation is common), argmax or argmin.
+// random multipliers (saturation is common), argmax or argmin, a random rounding mode (all four
+// equally often), symmetric or asymmetric activations, int32 or requantized logits.
 QuantizedNetwork MakeRandomIntegerNetwork(std::mt19937_64& rng, const NetworkShape& shape = {});
 
 // A box of reals whose code box has at most `max_points` points, its ends exact float32 values.
@@ -35,7 +37,7 @@ InputBox MakeRandomBox(std::mt19937_64& rng, const QuantizedNetwork& q, double m
 Property MakeRandomProperty(std::mt19937_64& rng, const QuantizedNetwork& q, int max_regions,
                             double max_points);
 
-// Y_j of the reference pass for input codes, as exact rationals (file orientation).
+// Y_j = S (y_j - z) of the reference pass's logit codes, as exact rationals (file orientation).
 std::vector<mpq_class> ExactOutputs(const QuantizedNetwork& q, const std::vector<int64_t>& logits);
 bool ClauseHoldsExactly(const OutputClause& clause, const std::vector<mpq_class>& y);
 

@@ -241,6 +241,12 @@ TEST_F(VerifyCliTest, UsageErrorsExit2) {
   ProcessResult verify_help = Qrepair({"verify", "--help"});
   EXPECT_EQ(verify_help.exit_code, 0);
   EXPECT_NE(verify_help.out.find("--instances"), std::string::npos);
+  EXPECT_NE(verify_help.out.find("Millions of work units"), std::string::npos);
+  // --work-limit counts millions (kWorkUnit): a count whose units overflow is a usage error.
+  EXPECT_EQ(Qrepair({"verify", "model.json", "--property", "p.vnnlib", "--work-limit",
+                     "18446744073709551"})
+                .exit_code,
+            2);
 }
 
 TEST_F(VerifyCliTest, AnInstanceListRunsEndToEnd) {

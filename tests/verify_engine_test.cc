@@ -4,9 +4,12 @@
 // bound that the oracle must catch.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 
 #include "qrepair/error.h"
+#include "solver/region_encoder.h"
 #include "verify/code_network.h"
 #include "verify/code_relaxation.h"
 #include "verify/engine.h"
@@ -23,7 +26,7 @@ using testing::MakeRandomIntegerNetwork;
 using testing::MakeRandomProperty;
 
 // Counts rows where some integer t in [l, u] leaves the relaxation's lines or interval.
-int64_t RelaxationFailures(std::mt19937_64& rng, double rounding_error, int64_t* unstable_rows) {
+int64_t RelaxationFailures(std::mt19937_64& rng, BoundMutation mutation, int64_t* unstable_rows) {
   int64_t failures = 0;
   for (int trial = 0; trial < 300; ++trial) {
     QuantizedNetwork q = MakeRandomIntegerNetwork(rng);
@@ -32,12 +35,14 @@ int64_t RelaxationFailures(std::mt19937_64& rng, double rounding_error, int64_t*
       for (int r = 0; r < layer.outputs; ++r) {
         // Ranges around 0 and around the saturation points, narrow and wide.
         const CodeFunction& f = layer.functions[r];
-        const double centres[3] = {0, f.out_max / f.multiplier, f.out_min / f.multiplier};
+        const double z = static_cast<double>(f.zero_point);
+        const double centres[3] = {0, (f.out_max - z) / f.multiplier,
+                                   (f.out_min - z) / f.multiplier};
         const double centre = centres[rng() % 3];
         const int64_t half = int64_t{1} << (rng() % 11);
         const int64_t l = static_cast<int64_t>(centre) - static_cast<int64_t>(rng() % (half + 1));
         const int64_t u = l + static_cast<int64_t>(rng() % (2 * half + 1));
-        const CodeRelaxation x = RelaxRow(layer, r, l, u, rounding_error);
+        const CodeRelaxation x = RelaxRow(layer, r, l, u, mutation);
         *unstable_rows += x.code_lo < x.code_hi;
         bool bad = false;
         for (int64_t t = l; t <= u && !bad; ++t) {
@@ -56,14 +61,43 @@ int64_t RelaxationFailures(std::mt19937_64& rng, double rounding_error, int64_t*
 TEST(VerifyElementsTest, RelaxationEnclosesEveryCodeOfItsRange) {
   std::mt19937_64 rng(11);
   int64_t unstable = 0;
-  EXPECT_EQ(RelaxationFailures(rng, kRoundingError, &unstable), 0);
+  EXPECT_EQ(RelaxationFailures(rng, BoundMutation::kNone, &unstable), 0);
   EXPECT_GT(unstable, 1000);
 }
 
 TEST(VerifyElementsTest, RelaxationWithoutTheRoundingErrorIsCaughtByBruteForce) {
   std::mt19937_64 rng(11);
   int64_t unstable = 0;
-  EXPECT_GT(RelaxationFailures(rng, 0.0, &unstable), 0);
+  EXPECT_GT(RelaxationFailures(rng, BoundMutation::kNoRoundingError, &unstable), 0);
+}
+
+TEST(VerifyElementsTest, RelaxationIgnoringTheZeroPointIsCaughtByBruteForce) {
+  std::mt19937_64 rng(11);
+  int64_t unstable = 0;
+  EXPECT_GT(RelaxationFailures(rng, BoundMutation::kNoZeroPoint, &unstable), 0);
+}
+
+// TFLite's error bound exceeds 1/2 when its right shift rounds twice; the relaxation must use it.
+TEST(VerifyElementsTest, TfliteDoubleRoundingNeedsMoreThanHalfACode) {
+  QuantLayer q;
+  q.kind = LayerKind::kDense;
+  q.input_shape = q.output_shape = Shape{1, 1, 1};
+  q.weights_q = {1};
+  q.bias_q = {0};
+  q.weight_scales = {1.0};
+  q.input.bits = 16;
+  q.input.is_signed = true;
+  q.output = q.input;
+  q.rounding = RoundingMode::kTflite;
+  q.requant = {FixedPointMultiplier{(int64_t{1} << 30) + 1, 33}};  // M just above 1/8: r = 2
+  EXPECT_EQ(RequantizeErrorBound(q.rounding, q.requant[0]), 0.625);
+  double worst = 0;
+  for (int64_t t = -4000; t <= 4000; ++t) {
+    worst = std::max(worst, std::fabs(static_cast<double>(Requantize(t, q.requant[0], q.rounding)) -
+                                      static_cast<double>(t) * q.requant[0].Value()));
+  }
+  EXPECT_GT(worst, 0.5);
+  EXPECT_LE(worst, 0.625);
 }
 
 // Every reachable accumulator of every layer on a small box, by enumeration.
@@ -199,7 +233,7 @@ TEST(OutputConstraintsTest, IntegerFormAgreesWithExactRationals) {
     Property p = MakeRandomProperty(rng, q, 1, 50);
     for (const OutputClause& clause : p.regions[0].clauses) {
       for (const OutputConstraint& c : clause.constraints) {
-        CodeConstraint cc = ToCodeConstraint(c, net.output_scale);
+        CodeConstraint cc = ToCodeConstraint(c, net.output_scale, net.output_zero_point);
         for (int s = 0; s < 50; ++s) {
           std::vector<int64_t> y(net.outputs());
           for (int64_t& v : y) v = static_cast<int64_t>(rng() % 2001) - 1000;
@@ -212,8 +246,84 @@ TEST(OutputConstraintsTest, IntegerFormAgreesWithExactRationals) {
   }
 }
 
+// The Z3 leaf's division encoding of each rounding mode, row by row against the reference: on a
+// small box, every logit's exact minimum and maximum (by enumeration) are attained and not passed.
+TEST(RegionEncoderTest, DivisionEncodingAttainsExactlyTheEnumeratedExtremes) {
+  std::mt19937_64 rng(31);
+  int queries = 0, per_mode[4] = {0, 0, 0, 0};
+  for (int trial = 0; trial < 25; ++trial) {
+    QuantizedNetwork q = MakeRandomIntegerNetwork(rng);
+    CodeNetwork net = BuildCodeNetwork(q, "random");
+    CodeBox box;
+    box.lo.resize(net.inputs);
+    box.hi.resize(net.inputs);
+    for (int i = 0; i < net.inputs; ++i) {
+      const int64_t lo = std::uniform_int_distribution<int64_t>(net.input_min, net.input_max)(rng);
+      box.lo[i] = static_cast<double>(lo);
+      box.hi[i] = static_cast<double>(std::min<int64_t>(net.input_max, lo + rng() % 3));
+    }
+    std::vector<int64_t> lo_y(net.outputs(), INT64_MAX), hi_y(net.outputs(), INT64_MIN);
+    std::vector<int64_t> p(net.inputs);
+    for (int i = 0; i < net.inputs; ++i) p[i] = static_cast<int64_t>(box.lo[i]);
+    for (bool more = true; more;) {
+      const std::vector<int64_t> y = EvaluateCodes(net, p);
+      for (int j = 0; j < net.outputs(); ++j) {
+        lo_y[j] = std::min(lo_y[j], y[j]);
+        hi_y[j] = std::max(hi_y[j], y[j]);
+      }
+      more = false;
+      for (int i = 0; i < net.inputs && !more; ++i) {
+        if (++p[i] <= static_cast<int64_t>(box.hi[i])) {
+          more = true;
+        } else {
+          p[i] = static_cast<int64_t>(box.lo[i]);
+        }
+      }
+    }
+    std::vector<LayerBounds> bounds;
+    uint64_t work = 0;
+    PropagateBounds(net, box, BoundOptions{}, bounds, work);
+    for (int j = 0; j < net.outputs(); ++j) {
+      // sign * y_j <= bound: attained at the extreme, impossible one past it.
+      for (int sign : {1, -1}) {
+        const int64_t extreme = sign > 0 ? lo_y[j] : -hi_y[j];
+        for (int64_t past : {int64_t{0}, int64_t{1}}) {
+          CodeClause clause;
+          CodeConstraint c;
+          c.a.assign(net.outputs(), 0);
+          c.a[j] = sign;
+          c.bound = mpz_class(std::to_string(extreme - past));
+          c.a_double = Eigen::VectorXd::Zero(net.outputs());
+          c.a_double[j] = sign;
+          c.a_exact = true;
+          clause.constraints.push_back(c);
+          RegionQuery query;
+          query.net = &net;
+          query.box = box;
+          query.bounds = &bounds;
+          query.clauses = {&clause};
+          query.max_thresholds = 0;
+          RegionSolveOptions o;
+          o.isolate = false;
+          o.time_limit_seconds = 5;
+          const RegionAnswer a = SolveRegion(query, o);
+          if (a.status == SolveStatus::kUnknown) continue;
+          ++queries;
+          ++per_mode[static_cast<int>(q.rounding)];
+          EXPECT_EQ(a.status, past ? SolveStatus::kUnsat : SolveStatus::kSat)
+              << "trial " << trial << " output " << j << " mode " << RoundingModeName(q.rounding);
+        }
+      }
+    }
+  }
+  for (int m = 0; m < 4; ++m) EXPECT_GT(per_mode[m], 10) << RoundingModeName(RoundingMode(m));
+  EXPECT_GT(queries, 120);
+}
+
 struct OracleStats {
   int cases = 0, violated = 0, wrong = 0;
+  int per_mode[4] = {0, 0, 0, 0};
+  int asymmetric = 0, requantized_logits = 0;
   int64_t smt_leaves = 0, point_leaves = 0, bound_leaves = 0, smt_unknown = 0;
 };
 
@@ -231,6 +341,9 @@ OracleStats RunOracle(uint64_t seed, int cases, const EngineOptions& engine, dou
     const testing::OracleAnswer truth = EnumerateProperty(q, p);
     const VerifyResult got = VerifyWithEngine(q, p, options, engine);
     ++stats.cases;
+    ++stats.per_mode[static_cast<int>(q.rounding)];
+    stats.asymmetric += q.input.zero_point != 0 || q.layers[0].output.zero_point != 0;
+    stats.requantized_logits += q.layers[q.LogitLayer()].output.bits < 32;
     stats.violated += truth.violated;
     stats.smt_leaves += got.stats.leaves_smt;
     stats.smt_unknown += got.stats.smt_unknown;
@@ -272,11 +385,16 @@ OracleStats RunOracle(uint64_t seed, int cases, const EngineOptions& engine, dou
 TEST(VerifyOracleTest, VerdictsEqualExhaustiveEnumeration) {
   EngineOptions engine;
   engine.smt_isolate = false;
-  OracleStats s = RunOracle(21, 2500, engine, 3000, true);
+  OracleStats s = RunOracle(21, 4000, engine, 3000, true);
   EXPECT_GT(s.violated, s.cases / 5);
   EXPECT_LT(s.violated, s.cases * 4 / 5);
   EXPECT_GT(s.bound_leaves, 0);
   EXPECT_GT(s.smt_leaves, 0);
+  // Every semantics is drawn often: each rounding mode, zero points, requantized logits.
+  for (int m = 0; m < 4; ++m)
+    EXPECT_GT(s.per_mode[m], s.cases / 6) << RoundingModeName(RoundingMode(m));
+  EXPECT_GT(s.asymmetric, s.cases / 4);
+  EXPECT_GT(s.requantized_logits, s.cases / 3);
 }
 
 TEST(VerifyOracleTest, VerdictsEqualEnumerationWithIntervalsOnlyAndNoSearch) {
@@ -295,11 +413,26 @@ TEST(VerifyOracleTest, Z3LeavesAloneDecideEveryBox) {
   engine.smt_isolate = false;
   engine.smt_max_unstable = 1 << 20;
   engine.smt_min_points = 0;
-  OracleStats s = RunOracle(23, 150, engine, 3000, true, 1.0);
+  OracleStats s = RunOracle(23, 200, engine, 3000, true, 1.0);
   EXPECT_GT(s.violated, 0);
   // Z3 decides the root box of most cases within a second; Z3 4.8.12 gives up on some (their
   // boxes are then split down to points, so the verdicts above stay exact).
   EXPECT_GE(s.smt_leaves, s.cases / 2);
+}
+
+// Every unstable row by the division encoding (the rounding modes' tie rules, tflite's doubling
+// high multiply and saturations, zero points), not by the reference's thresholds.
+TEST(VerifyOracleTest, Z3DivisionEncodingOfEveryModeDecidesEveryBox) {
+  EngineOptions engine;
+  engine.bounds_close = false;
+  engine.falsify = false;
+  engine.smt_isolate = false;
+  engine.smt_max_unstable = 1 << 20;
+  engine.smt_min_points = 0;
+  engine.smt_max_thresholds = 0;
+  OracleStats s = RunOracle(30, 300, engine, 400, true, 1.0);
+  EXPECT_GT(s.violated, 0);
+  EXPECT_GE(s.smt_leaves, s.cases / 3);  // the division encoding is slower for Z3 4.8.12
 }
 
 TEST(VerifyOracleTest, Z3LeavesInChildProcessesAtDepthLimit) {
@@ -321,10 +454,20 @@ TEST(VerifyOracleTest, PointLeavesAloneDecideEveryBox) {
   EXPECT_GT(s.point_leaves, 0);
 }
 
-// The mutation: bounds without the rounding error are unsound, and the oracle sees it.
+// The mutations: bounds without the rounding error, or ignoring the output zero points, are
+// unsound, and the oracle sees it.
+TEST(VerifyOracleTest, UnsoundBoundIgnoringTheZeroPointIsDetected) {
+  EngineOptions engine;
+  engine.bounds.mutation = BoundMutation::kNoZeroPoint;
+  engine.falsify = false;
+  engine.smt = false;
+  OracleStats s = RunOracle(29, 1500, engine, 3000, false);
+  EXPECT_GT(s.wrong, 0) << "the oracle could not tell an unsound bound from a sound one";
+}
+
 TEST(VerifyOracleTest, UnsoundBoundWithoutRoundingErrorIsDetected) {
   EngineOptions engine;
-  engine.bounds.rounding_error = 0;
+  engine.bounds.mutation = BoundMutation::kNoRoundingError;
   engine.falsify = false;
   engine.smt = false;
   OracleStats s = RunOracle(26, 1500, engine, 3000, false);

@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "qrepair/io/atomic_file.h"
+#include "qrepair/solver/neuron_solver.h"
 #include "qrepair/verify/instances.h"
 #include "qrepair/verify/verifier.h"
 #include "qrepair/verify/verify_report.h"
@@ -25,6 +26,7 @@ struct VerifyFlags {
   double input_scale = 1.0, input_offset = 0.0;
   std::string instances, out_dir, shard = "1/1";
   bool resume = false, json = false;
+  uint64_t work_limit = 0;  // millions of engine units (kWorkUnit each), as repair's --work-limit
   VerifyOptions options;
   CertifyFlags certify;  // --radius: data-set certification (verify_certify.h)
 };
@@ -162,8 +164,9 @@ void SetUpVerify(CLI::App& app) {
                   "samples");
   cmd->add_option("--time-limit", f->options.time_limit_seconds,
                   "Seconds per property (wall clock; 0 = none; overrides the list's timeouts)");
-  cmd->add_option("--work-limit", f->options.work_limit,
-                  "Work units per property: a budget independent of the machine (0 = none)");
+  cmd->add_option("--work-limit", f->work_limit,
+                  "Millions of work units per property (one unit: a bound multiply-add or a Z3 "
+                  "resource unit): a budget independent of the machine (0 = none)");
   cmd->add_option("--leaf-time-limit", f->options.leaf_time_limit_seconds,
                   "Seconds per Z3 leaf (enforced from outside)")
       ->capture_default_str();
@@ -185,6 +188,12 @@ void SetUpVerify(CLI::App& app) {
       ->capture_default_str();
   AddCertifyFlags(cmd, f->certify);
   cmd->callback([f] {
+    if (f->work_limit > UINT64_MAX / kWorkUnit) {
+      throw Error(ExitCode::kUsage, "verify: --work-limit " + std::to_string(f->work_limit) +
+                                        " is too large (at most " +
+                                        std::to_string(UINT64_MAX / kWorkUnit) + " millions)");
+    }
+    f->options.work_limit = f->work_limit * kWorkUnit;
     if (!f->certify.radii.empty()) {
       if (!f->property.empty() || !f->instances.empty()) {
         throw Error(ExitCode::kUsage,

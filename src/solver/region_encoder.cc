@@ -2,19 +2,25 @@
 // disjunction of clauses, encoded exactly in linear integer arithmetic.
 //
 // Variables: x^0_i in [lo_i, hi_i] (the input codes). Row r of layer k, when its code is not
-// fixed by the bounds (stable rows are constants), and its code range is at most kMaxThresholds
-// wide: f is non-decreasing, so with T_k the least accumulator whose code is >= k (found by
-// binary search over the reference's RequantizeUnit),
+// fixed by the bounds (stable rows are constants), and its code range is at most
+// RegionQuery::max_thresholds wide: f is non-decreasing, so with T_k the least accumulator whose
+// code is >= k (found by binary search over the reference's RequantizeUnit),
 //   acc = sum_j W_rj x^{k-1}_j + b_r,   x^k_r = code_lo + sum_{k = code_lo+1..code_hi} [acc >= T_k]
 // (exact for every rounding mode; Z3's arithmetic handles these far better than divisions by
 // 2^shift with 31-bit multipliers, which timed out on 3-input networks). Wider rows (int32 logits):
 //   acc = sum_j W_rj x^{k-1}_j + b_r              acc in [acc_lo, acc_hi] (the propagated bounds)
 //   v   = acc | ite(acc >= 0, acc, 0) (ReLU)      the case split is dropped when the bounds decide
-//   it requantization q = round_half_even(v m / 2^s)  (integer_ops.h), with fresh integers
+//   requantization q = round(v m / 2^s) in the layer's mode (integer_ops.h), with fresh integers
 //         v m = 2^s f + t, 0 <= t < 2^s;  f = 2 h + p, p in {0, 1}
-//         q = f + [t > 2^(s-1) or (t = 2^(s-1) and p = 1)]       (q = v m when s = 0)
+//         q = f + [t > 2^(s-1) or (t = 2^(s-1) and tie-up)]      (q = v m when s = 0)
+//         tie-up: p = 1 (half-even), true (half-up), f >= 0 (half-away)
+//   tflite (gemmlowp, integer_ops.h's TfliteRequantize), e = 31 - s, l = max(e, 0), r = max(-e, 0):
+//         x = sat32(v), x' = sat32(x 2^l) (each ite only when the bounds reach INT32's ends),
+//         x' m + 2^30 = 2^31 h + t, 0 <= t < 2^31 (h: the doubling high multiply),
+//         h = 2^r f + t', 0 <= t' < 2^r, q = f + [t' > 2^(r-1) or (t' = 2^(r-1) and f >= 0)]
 //   LeakyReLU: ite(acc >= 0, q(acc; m), q(acc; m_neg))
-//   x^k_r = ite(q < min, min, ite(q > max, max, q))   x^k_r in [code_lo, code_hi]
+//   x^k_r = ite(q + z < min, min, ite(q + z > max, max, q + z))   x^k_r in [code_lo, code_hi]
+//   (z the output zero point; a standalone ReLU is max(acc, 0) + z on acc = x - z)
 // The unsafe outputs: OR over clauses of AND over constraints sum_j a_j x^K_j <= bound.
 // A model is an input code point; the caller confirms it with the reference pass. The
 // requantization is the one place here that follows integer_ops.h's rounding: a new rounding
@@ -26,13 +32,11 @@
 #include <sstream>
 
 #include "qrepair/error.h"
+#include "qrepair/quant/integer_ops.h"
 
 namespace qrepair {
 
 namespace {
-
-// Rows with at most this many codes are encoded by their thresholds, not by division.
-constexpr int64_t kMaxThresholds = 256;
 
 z3::expr Big(z3::context& ctx, const mpz_class& v) { return ctx.int_val(v.get_str().c_str()); }
 
@@ -46,27 +50,62 @@ class RegionEncoder {
     return v;
   }
 
-  // round_half_even(v m / 2^shift) for v in [v_lo, v_hi].
-  z3::expr Requantize(const z3::expr& v, FixedPointMultiplier f) {
+  // round(value / 2^shift) in an exact mode (kTflite: half away from zero, its division).
+  z3::expr RoundShift(const z3::expr& value, int shift, RoundingMode mode) {
+    if (shift == 0) return value;
+    const z3::expr dd = ctx_.int_val(int64_t{1} << shift);
+    const z3::expr half = ctx_.int_val(int64_t{1} << (shift - 1));
+    z3::expr fl = ctx_.int_const(("f" + std::to_string(count_)).c_str());
+    z3::expr t = ctx_.int_const(("t" + std::to_string(count_)).c_str());
+    s_.add(value == dd * fl + t && t >= 0 && t < dd);
+    z3::expr tie_up = ctx_.bool_val(true);  // half-up
+    if (mode == RoundingMode::kHalfEven) {
+      z3::expr h = ctx_.int_const(("h" + std::to_string(count_)).c_str());
+      z3::expr p = ctx_.int_const(("p" + std::to_string(count_)).c_str());
+      s_.add(fl == 2 * h + p && p >= 0 && p <= 1);
+      tie_up = p == 1;
+    } else if (mode !=
+               RoundingMode::kHalfUp) {  // half away from zero: a tie is positive iff f >= 0
+      tie_up = fl >= 0;
+    }
+    ++count_;
+    return fl + z3::ite(t > half || (t == half && tie_up), ctx_.int_val(1), ctx_.int_val(0));
+  }
+
+  // sat_int32(v); each ite only where v's range reaches past that end.
+  z3::expr Saturate32(const z3::expr& v, bool may_low, bool may_high) {
+    const z3::expr lo = ctx_.int_val(int64_t{INT32_MIN}), hi = ctx_.int_val(int64_t{INT32_MAX});
+    z3::expr out = v;
+    if (may_high) out = z3::ite(out > hi, hi, out);
+    if (may_low) out = z3::ite(out < lo, lo, out);
+    return out;
+  }
+
+  // Requantize(v, f, mode) for v in [v_lo, v_hi] (integer_ops.h), exactly.
+  z3::expr Requantize(const z3::expr& v, int64_t v_lo, int64_t v_hi, FixedPointMultiplier f,
+                      RoundingMode mode) {
+    if (mode == RoundingMode::kTflite) {
+      const int e = 31 - f.shift;
+      const int left = e > 0 ? e : 0, right = e > 0 ? 0 : -e;
+      z3::expr x = Saturate32(v, v_lo<INT32_MIN, v_hi> INT32_MAX);
+      const int64_t x_lo = Saturate(v_lo, INT32_MIN, INT32_MAX);
+      const int64_t x_hi = Saturate(v_hi, INT32_MIN, INT32_MAX);
+      const __int128 scale = static_cast<__int128>(1) << left;
+      z3::expr shifted = Saturate32(x * ctx_.int_val(int64_t{1} << left),
+                                    x_lo * scale<INT32_MIN, x_hi * scale> INT32_MAX);
+      // floor((x' m + 2^30) / 2^31): half up (m < 2^31 rules out gemmlowp's overflow pair)
+      z3::expr high = RoundShift(shifted * ctx_.int_val(f.m), 31, RoundingMode::kHalfUp);
+      return RoundShift(high, right, RoundingMode::kHalfAway);
+    }
     while (f.shift > 0 && f.m % 2 == 0) {  // m / 2^shift in lowest terms: smaller constants
       f.m /= 2;
       --f.shift;
     }
-    z3::expr product = v * ctx_.int_val(f.m);
-    if (f.shift == 0) return product;
-    const int64_t d = int64_t{1} << f.shift;
-    z3::expr fl = ctx_.int_const(("f" + std::to_string(count_)).c_str());
-    z3::expr t = ctx_.int_const(("t" + std::to_string(count_)).c_str());
-    z3::expr h = ctx_.int_const(("h" + std::to_string(count_)).c_str());
-    z3::expr p = ctx_.int_const(("p" + std::to_string(count_++)).c_str());
-    const z3::expr dd = ctx_.int_val(d), half = ctx_.int_val(d / 2);
-    s_.add(product == dd * fl + t && t >= 0 && t < dd);
-    s_.add(fl == 2 * h + p && p >= 0 && p <= 1);
-    return fl + z3::ite(t > half || (t == half && p == 1), ctx_.int_val(1), ctx_.int_val(0));
+    return RoundShift(v * ctx_.int_val(f.m), f.shift, mode);
   }
 
-  z3::expr Row(const CodeLayer& layer, int r, const std::vector<z3::expr>& x,
-               const LayerBounds& b) {
+  z3::expr Row(const CodeLayer& layer, int r, const std::vector<z3::expr>& x, const LayerBounds& b,
+               int64_t max_thresholds) {
     const CodeRelaxation& rel = b.relax[r];
     if (rel.code_lo == rel.code_hi) return ctx_.int_val(rel.code_lo);
     const int64_t acc_lo = static_cast<int64_t>(b.acc_lo[r]);
@@ -79,7 +118,7 @@ class RegionEncoder {
     }
     z3::expr acc = Fresh("acc", acc_lo, acc_hi);
     s_.add(acc == z3::sum(terms));
-    if (rel.code_hi - rel.code_lo <= kMaxThresholds) {
+    if (rel.code_hi - rel.code_lo <= max_thresholds) {
       // y = code_lo + #{k in (code_lo, code_hi] : acc >= T_k}, T_k the least accumulator of
       // [acc_lo, acc_hi] whose code is >= k (binary search over the reference's own code).
       z3::expr_vector steps(ctx_);
@@ -103,30 +142,35 @@ class RegionEncoder {
       return y;
     }
     z3::expr q(ctx_);
-    if (layer.source == nullptr) {  // standalone ReLU: max(acc, 0), no saturation
-      q = acc_lo >= 0 ? acc : z3::ite(acc >= 0, acc, ctx_.int_val(0));
+    const CodeFunction& f = layer.functions[r];
+    const z3::expr zp = ctx_.int_val(f.zero_point);
+    if (layer.source == nullptr) {  // standalone ReLU: max(acc, 0) + z, no saturation
+      q = (acc_lo >= 0 ? acc : z3::ite(acc >= 0, acc, ctx_.int_val(0))) + zp;
     } else {
       const QuantLayer& src = *layer.source;
       const int u = layer.unit[r];
+      const RoundingMode mode = src.rounding;
+      const int64_t pos_lo = std::max<int64_t>(acc_lo, 0), pos_hi = std::max<int64_t>(acc_hi, 0);
       switch (src.activation) {
         case QActivation::kRelu:
-          q = acc_lo >= 0 ? Requantize(acc, src.requant[u])
-                          : Requantize(z3::ite(acc >= 0, acc, ctx_.int_val(0)), src.requant[u]);
+          q = acc_lo >= 0 ? Requantize(acc, acc_lo, acc_hi, src.requant[u], mode)
+                          : Requantize(z3::ite(acc >= 0, acc, ctx_.int_val(0)), pos_lo, pos_hi,
+                                       src.requant[u], mode);
           break;
         case QActivation::kLeakyRelu:
           if (acc_lo >= 0) {
-            q = Requantize(acc, src.requant[u]);
+            q = Requantize(acc, acc_lo, acc_hi, src.requant[u], mode);
           } else if (acc_hi < 0) {
-            q = Requantize(acc, src.requant_neg[u]);
+            q = Requantize(acc, acc_lo, acc_hi, src.requant_neg[u], mode);
           } else {
-            q = z3::ite(acc >= 0, Requantize(acc, src.requant[u]),
-                        Requantize(acc, src.requant_neg[u]));
+            q = z3::ite(acc >= 0, Requantize(acc, acc_lo, acc_hi, src.requant[u], mode),
+                        Requantize(acc, acc_lo, acc_hi, src.requant_neg[u], mode));
           }
           break;
         default:
-          q = Requantize(acc, src.requant[u]);
+          q = Requantize(acc, acc_lo, acc_hi, src.requant[u], mode);
       }
-      const CodeFunction& f = layer.functions[r];
+      q = q + zp;
       const z3::expr lo = ctx_.int_val(f.out_min), hi = ctx_.int_val(f.out_max);
       q = z3::ite(q < lo, lo, z3::ite(q > hi, hi, q));
     }
@@ -173,7 +217,7 @@ RegionAnswer SolveHere(const RegionQuery& query, const RegionSolveOptions& o) {
   for (size_t k = 0; k < net.layers.size(); ++k) {
     std::vector<z3::expr> next;
     for (int r = 0; r < net.layers[k].outputs; ++r)
-      next.push_back(enc.Row(net.layers[k], r, x, (*query.bounds)[k]));
+      next.push_back(enc.Row(net.layers[k], r, x, (*query.bounds)[k], query.max_thresholds));
     x = std::move(next);
   }
   z3::expr_vector any(ctx);

@@ -21,6 +21,9 @@ struct RegionQuery {
   CodeBox box;                                       // input codes
   const std::vector<LayerBounds>* bounds = nullptr;  // sound accumulator ranges on `box`
   std::vector<const CodeClause*> clauses;            // a disjunction
+  // Rows with at most this many codes are encoded by their thresholds, wider ones by the
+  // requantization's division (tests set 0 to exercise the division encoding of every mode).
+  int64_t max_thresholds = 256;
 };
 
 struct RegionSolveOptions {

@@ -9,21 +9,23 @@
 namespace qrepair {
 
 int64_t CodeLayer::Apply(int row, int64_t acc) const {
-  if (source == nullptr) return std::max<int64_t>(acc, 0);
+  if (source == nullptr) return std::max<int64_t>(acc, 0) + functions[row].zero_point;
   return RequantizeUnit(*source, unit[row], acc);
 }
 
 namespace {
 
-// A linear layer as dense rows: column j of W is acc(e_j) - acc(0), read from the reference
-// accumulators (so convolution padding and layouts are the pass's own).
+// A linear layer as dense rows: column j of W is acc(e_j) - acc(0) and b = acc(0), read from
+// the reference accumulators on the centered codes x - z_in exactly as the pass forms them (so
+// convolution padding, layouts and the input zero point are the pass's own).
 CodeLayer LinearRows(const QuantLayer& q) {
   CodeLayer layer;
   layer.name = q.name;
   layer.inputs = static_cast<int>(q.input_shape.Size());
   layer.outputs = static_cast<int>(q.output_shape.Size());
-  CodeBatch basis = CodeBatch::Zero(layer.inputs, layer.inputs + 1);
-  for (int j = 0; j < layer.inputs; ++j) basis(j, j + 1) = 1;
+  const int32_t zp = static_cast<int32_t>(q.input.zero_point);
+  CodeBatch basis = CodeBatch::Constant(layer.inputs, layer.inputs + 1, -zp);
+  for (int j = 0; j < layer.inputs; ++j) basis(j, j + 1) += 1;
   Eigen::Matrix<int64_t, Eigen::Dynamic, Eigen::Dynamic> acc = LinearAccumulators(q, basis);
   layer.weights.resize(layer.outputs, layer.inputs);
   layer.bias.resize(layer.outputs);
@@ -38,7 +40,15 @@ CodeLayer LinearRows(const QuantLayer& q) {
     CodeFunction f;
     f.activation = q.activation;
     f.multiplier = q.requant[u].Value();
-    if (q.activation == QActivation::kLeakyRelu) f.multiplier_neg = q.requant_neg[u].Value();
+    f.rounding_error = RequantizeErrorBound(q.rounding, q.requant[u]);
+    f.exact_limit = RequantizeExactLimit(q.rounding, q.requant[u]);
+    if (q.activation == QActivation::kLeakyRelu) {
+      f.multiplier_neg = q.requant_neg[u].Value();
+      f.rounding_error =
+          std::max(f.rounding_error, RequantizeErrorBound(q.rounding, q.requant_neg[u]));
+      f.exact_limit = std::min(f.exact_limit, RequantizeExactLimit(q.rounding, q.requant_neg[u]));
+    }
+    f.zero_point = q.output.zero_point;
     f.out_min = q.output.Min();
     f.out_max = q.output.Max();
     layer.functions.push_back(f);
@@ -46,16 +56,19 @@ CodeLayer LinearRows(const QuantLayer& q) {
   return layer;
 }
 
+// Real max(x, 0) on codes is max(x, z): the row's accumulator is the centered code x - z.
 CodeLayer StandaloneRelu(const QuantLayer& q) {
   CodeLayer layer;
   layer.name = q.name;
   layer.inputs = layer.outputs = static_cast<int>(q.input_shape.Size());
   layer.weights = RowMatrix::Identity(layer.inputs, layer.inputs);
-  layer.bias = Eigen::VectorXd::Zero(layer.inputs);
+  layer.bias = Eigen::VectorXd::Constant(layer.inputs, -static_cast<double>(q.input.zero_point));
   CodeFunction f;
   f.activation = QActivation::kRelu;
   f.multiplier = 1;
-  f.out_min = 0;
+  f.zero_point = q.input.zero_point;
+  f.rounding_error = 0;  // no rounding
+  f.out_min = q.input.zero_point;
   f.out_max = int64_t{1} << 53;  // no saturation: codes pass through
   layer.functions.assign(layer.outputs, f);
   layer.unit.assign(layer.outputs, 0);
@@ -102,6 +115,7 @@ CodeNetwork BuildCodeNetwork(const QuantizedNetwork& network, const std::string&
   double scale = network.layers[logit].output.scale;
   if (network.config.decision == Decision::kArgmin) scale = -scale;
   net.output_scale = scale;
+  net.output_zero_point = network.layers[logit].output.zero_point;
   return net;
 }
 

@@ -11,8 +11,9 @@ namespace {
 
 constexpr double kUnit = 1.1102230246251565e-16;  // u = 2^-53
 
-// H(t) = clamp(M g(t), out_min, out_max), in double (one rounding: the product).
-double RealCode(const CodeFunction& f, double t) {
+// H(t) = clamp(M g(t) + z, out_min, out_max), in double (the product and the sum round: both
+// are charged by the caller's 4u).
+double RealCode(const CodeFunction& f, double z, double t) {
   double v;
   if (t >= 0 || f.activation == QActivation::kNone) {
     v = f.multiplier * t;
@@ -21,13 +22,13 @@ double RealCode(const CodeFunction& f, double t) {
   } else {
     v = f.multiplier_neg * t;
   }
-  return std::min(std::max(v, static_cast<double>(f.out_min)), static_cast<double>(f.out_max));
+  return std::min(std::max(v + z, static_cast<double>(f.out_min)), static_cast<double>(f.out_max));
 }
 
 }  // namespace
 
 CodeRelaxation RelaxRow(const CodeLayer& layer, int row, int64_t acc_lo, int64_t acc_hi,
-                        double rounding_error) {
+                        BoundMutation mutation) {
   CodeRelaxation r;
   r.code_lo = layer.Apply(row, acc_lo);
   r.code_hi = layer.Apply(row, acc_hi);
@@ -37,6 +38,14 @@ CodeRelaxation RelaxRow(const CodeLayer& layer, int row, int64_t acc_lo, int64_t
     return r;
   }
   const CodeFunction& f = layer.functions[row];
+  if (std::max(acc_hi, -acc_lo) > f.exact_limit) {  // past the error bound's range: the interval
+    r.slope_lo = r.slope_hi = 0;
+    r.offset_lo = static_cast<double>(r.code_lo);
+    r.offset_hi = static_cast<double>(r.code_hi);
+    return r;
+  }
+  const double rounding_error = mutation == BoundMutation::kNoRoundingError ? 0 : f.rounding_error;
+  const double z = mutation == BoundMutation::kNoZeroPoint ? 0 : static_cast<double>(f.zero_point);
   const double l = static_cast<double>(acc_lo), u = static_cast<double>(acc_hi);
 
   // Candidate points C: the ends, and the integers around each breakpoint inside (l, u). The
@@ -45,12 +54,13 @@ CodeRelaxation RelaxRow(const CodeLayer& layer, int row, int64_t acc_lo, int64_t
   int n_points = 0;
   points[n_points++] = l;
   points[n_points++] = u;
-  double breaks[5] = {0, static_cast<double>(f.out_min) / f.multiplier,
-                      static_cast<double>(f.out_max) / f.multiplier, 0, 0};
+  const double sat_lo = static_cast<double>(f.out_min) - z;  // exact: integers below 2^53
+  const double sat_hi = static_cast<double>(f.out_max) - z;
+  double breaks[5] = {0, sat_lo / f.multiplier, sat_hi / f.multiplier, 0, 0};
   int n_breaks = 3;
   if (f.activation == QActivation::kLeakyRelu && f.multiplier_neg > 0) {
-    breaks[n_breaks++] = static_cast<double>(f.out_min) / f.multiplier_neg;
-    breaks[n_breaks++] = static_cast<double>(f.out_max) / f.multiplier_neg;
+    breaks[n_breaks++] = sat_lo / f.multiplier_neg;
+    breaks[n_breaks++] = sat_hi / f.multiplier_neg;
   }
   for (int i = 0; i < n_breaks; ++i) {
     const double b = breaks[i];
@@ -65,7 +75,7 @@ CodeRelaxation RelaxRow(const CodeLayer& layer, int row, int64_t acc_lo, int64_t
     lo = std::numeric_limits<double>::infinity();
     hi = -lo;
     for (int i = 0; i < n_points; ++i) {
-      const double h = RealCode(f, points[i]);
+      const double h = RealCode(f, z, points[i]);
       const double st = s * points[i];
       const double v = h - st;
       const double err = 4 * kUnit * (std::fabs(h) + std::fabs(st)) + 1e-300;
@@ -75,7 +85,7 @@ CodeRelaxation RelaxRow(const CodeLayer& layer, int row, int64_t acc_lo, int64_t
   };
   // Slopes tried: the chord, 0, and each piece's multiplier; each side keeps the one whose line
   // encloses the least area over [l, u] (DeepPoly's choice between 0 and 1 for a ReLU).
-  const double candidates[4] = {(RealCode(f, u) - RealCode(f, l)) / (u - l), 0, f.multiplier,
+  const double candidates[4] = {(RealCode(f, z, u) - RealCode(f, z, l)) / (u - l), 0, f.multiplier,
                                 f.multiplier_neg};
   const int n_candidates = f.activation == QActivation::kLeakyRelu ? 4 : 3;
   const double mid = (l + u) / 2;

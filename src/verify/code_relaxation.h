@@ -2,12 +2,15 @@
 // its exact code interval and a pair of parallel lines that enclose it, sound for the integer
 // semantics (rounding, saturation, ReLU/LeakyReLU) and for the double arithmetic computing them.
 //
-// Maths. f(t) = sat(round(M g(t))) on integers t in [l, u]. Let
-//     H(t) = clamp(M g(t), out_min, out_max)     (continuous, piecewise linear, non-decreasing).
-// out_min and out_max are integers and rounding is monotone, so sat(round(v)) = round(clamp(v))
-// and f(t) = round(H(t)), hence |f(t) - H(t)| <= e, e the rounding error bound (kRoundingError).
+// Maths. f(t) = sat(round(M g(t)) + z) on integers t in [l, u], z the output zero point. Let
+//     H(t) = clamp(M g(t) + z, out_min, out_max)  (continuous, piecewise linear, non-decreasing).
+// The clamp is 1-Lipschitz, so |f(t) - H(t)| <= |round(M g(t)) - M g(t)| <= e, e the row's
+// rounding error bound (RequantizeErrorBound of its mode; 0 for a standalone ReLU), valid while
+// |t| <= RequantizeExactLimit (tflite's int32 saturations). A range past that limit gets the
+// exact code interval only (slope 0, offsets f(l) and f(u): f is non-decreasing in every mode).
 // For any slope s, H(t) - s t is linear between H's breakpoints (0 for the activations,
-// out_min / M and out_max / M for saturation), so over the integers of [l, u] its extremes lie
+// (out_min - z) / M and (out_max - z) / M for saturation), so over the integers of [l, u] its
+// extremes lie
 // in C = {l, u} u {floor(b), ceil(b) : b a breakpoint in (l, u)}:
 //     s t + min_C(H - s t) - e  <=  f(t)  <=  s t + max_C(H - s t) + e.
 // Slopes: each side tries the chord (H(u) - H(l)) / (u - l), 0 and each piece's multiplier
@@ -26,11 +29,6 @@
 
 namespace qrepair {
 
-// The one place that states how far a code lies from its real value before saturation: round to
-// nearest (any tie rule: half-even, half-away, half-up) is within 1/2. A rounding mode with a
-// larger error (a double rounding) changes only this number.
-constexpr double kRoundingError = 0.5;
-
 struct CodeRelaxation {
   int64_t code_lo = 0, code_hi = 0;  // exact: f(l), f(u)
   double slope_lo = 0, slope_hi = 0;
@@ -38,8 +36,11 @@ struct CodeRelaxation {
   double offset_lo = 0, offset_hi = 0;
 };
 
-// `rounding_error` is kRoundingError except in the soundness-mutation test, which leaves it out.
+// Deliberately unsound variants for the soundness-mutation tests (the exhaustive oracle must
+// catch them): the rounding error left out, or the output zero point ignored in the lines.
+enum class BoundMutation { kNone, kNoRoundingError, kNoZeroPoint };
+
 CodeRelaxation RelaxRow(const CodeLayer& layer, int row, int64_t acc_lo, int64_t acc_hi,
-                        double rounding_error = kRoundingError);
+                        BoundMutation mutation = BoundMutation::kNone);
 
 }  // namespace qrepair

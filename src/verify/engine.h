@@ -1,6 +1,7 @@
 // The verifier's engine knobs that are not part of the public VerifyOptions: tests force Z3
 // leaves or point leaves with them, and the soundness-mutation test runs a deliberately unsound
-// bound (rounding error left out) to show that the exhaustive oracle catches wrong verdicts.
+// bound (rounding error left out, zero point ignored) to show that the exhaustive oracle catches
+// wrong verdicts.
 #pragma once
 
 #include "qrepair/solver/child_process.h"
@@ -10,7 +11,7 @@
 namespace qrepair {
 
 struct EngineOptions {
-  BoundOptions bounds;       // rounding_error = 0: the mutation; symbolic = false: intervals
+  BoundOptions bounds;       // mutation: the unsound variants; symbolic = false: intervals
   bool bounds_close = true;  // false: bounds never close a box (points and Z3 leaves do)
   bool falsify = true;       // the search for counterexamples before branching
   bool smt = true;           // Z3 leaves
@@ -20,6 +21,7 @@ struct EngineOptions {
   int smt_max_unstable = 4;
   double smt_min_points = 64;
   int max_depth = 60;
+  int64_t smt_max_thresholds = 256;  // RegionQuery::max_thresholds (0: every row by division)
   ChildLauncher* launcher = nullptr;
 };
 

@@ -19,7 +19,7 @@ void IntervalAccumulators(const CodeLayer& layer, const CodeBox& input, Eigen::V
   acc_hi += layer.bias;
 }
 
-void RelaxLayer(const CodeLayer& layer, LayerBounds& bounds, double rounding_error) {
+void RelaxLayer(const CodeLayer& layer, LayerBounds& bounds, BoundMutation mutation) {
   const int n = layer.outputs;
   bounds.relax.resize(n);
   bounds.codes.lo.resize(n);
@@ -28,7 +28,7 @@ void RelaxLayer(const CodeLayer& layer, LayerBounds& bounds, double rounding_err
   for (int r = 0; r < n; ++r) {
     CodeRelaxation& x = bounds.relax[r];
     x = RelaxRow(layer, r, static_cast<int64_t>(bounds.acc_lo[r]),
-                 static_cast<int64_t>(bounds.acc_hi[r]), rounding_error);
+                 static_cast<int64_t>(bounds.acc_hi[r]), mutation);
     bounds.codes.lo[r] = static_cast<double>(x.code_lo);
     bounds.codes.hi[r] = static_cast<double>(x.code_hi);
     bounds.unstable += x.code_lo < x.code_hi;

@@ -37,6 +37,7 @@ void IntervalAccumulators(const CodeLayer& layer, const CodeBox& input, Eigen::V
                           Eigen::VectorXd& acc_hi);
 
 // Fills relax, codes and unstable from acc_lo/acc_hi.
-void RelaxLayer(const CodeLayer& layer, LayerBounds& bounds, double rounding_error);
+void RelaxLayer(const CodeLayer& layer, LayerBounds& bounds,
+                BoundMutation mutation = BoundMutation::kNone);
 
 }  // namespace qrepair

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <string>
 
 #include "qrepair/error.h"
 #include "qrepair/quant/forward.h"
@@ -103,7 +104,8 @@ double CodeClause::Margin(const std::vector<int64_t>& logits) const {
   return m;
 }
 
-CodeConstraint ToCodeConstraint(const OutputConstraint& c, double output_scale) {
+CodeConstraint ToCodeConstraint(const OutputConstraint& c, double output_scale,
+                                int64_t output_zero_point) {
   mpz_class d = 1;
   for (const Rational& x : c.coefficients) mpz_lcm(d.get_mpz_t(), d.get_mpz_t(), x.get_den_mpz_t());
   const mpq_class s(output_scale);  // exact: a double is a dyadic rational
@@ -115,8 +117,12 @@ CodeConstraint ToCodeConstraint(const OutputConstraint& c, double output_scale) 
     mpq_class p = c.coefficients[j] * mpq_class(d);  // an integer
     out.a[j] = sign > 0 ? p.get_num() : mpz_class(-p.get_num());
   }
+  // Y_j = S (y_j - z): sum_j a_j y_j <= b D / |S| + z sum_j a_j, the last term an integer.
   const mpq_class r = c.bound * mpq_class(d) / abs(s);
   out.bound = c.strict ? mpz_class(Ceil(r) - 1) : Floor(r);
+  mpz_class a_sum = 0;
+  for (const mpz_class& x : out.a) a_sum += x;
+  out.bound += a_sum * mpz_class(std::to_string(output_zero_point));
   mpz_class g = 0;
   for (const mpz_class& x : out.a) mpz_gcd(g.get_mpz_t(), g.get_mpz_t(), x.get_mpz_t());
   if (g == 0) {  // 0 <= bound: always or never
@@ -157,7 +163,7 @@ CodeRegion ToCodeRegion(const QuantizedNetwork& network, const CodeNetwork& net,
   for (const OutputClause& clause : region.clauses) {
     CodeClause cc;
     for (const OutputConstraint& c : clause.constraints)
-      cc.constraints.push_back(ToCodeConstraint(c, net.output_scale));
+      cc.constraints.push_back(ToCodeConstraint(c, net.output_scale, net.output_zero_point));
     out.clauses.push_back(std::move(cc));
   }
   return out;

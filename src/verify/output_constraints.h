@@ -5,11 +5,13 @@
 // Inputs: a real x becomes f32(x) (round to nearest float32, ties to even) and then its code by
 // QuantizeInput, non-decreasing in x (positive divisors, checked by BuildCodeNetwork); so the real
 // box [l, u] gives the code box [code(f32(l)), code(f32(u))] per input.
-// Outputs: Y_j = S y_j with S the logits' scale (negative for argmin), an exact rational (a
-// double). A constraint sum_j c_j Y_j <= b (or < b): with D the common denominator of the c_j and
-// p_j = c_j D integers, it reads S sum_j p_j y_j <= b D, i.e. sum_j a_j y_j <= R with
-// a = sign(S) p and R = b D / |S|. The left side is an integer, so "<= R" is "<= floor(R)" and
-// "< R" is "<= ceil(R) - 1"; finally a and the bound are divided by gcd(a). All in GMP.
+// Outputs: Y_j = S (y_j - z) with S the logits' scale (negative for argmin), an exact rational (a
+// double), and z their zero point (0 unless the logits are requantized to asymmetric codes). A
+// constraint sum_j c_j Y_j <= b (or < b): with D the common denominator of the c_j and
+// p_j = c_j D integers, it reads S sum_j p_j (y_j - z) <= b D, i.e. sum_j a_j y_j <= R + z sum_j
+// a_j with a = sign(S) p and R = b D / |S|. The left side and z sum_j a_j are integers, so "<= R"
+// is "<= floor(R)" and "< R" is "<= ceil(R) - 1"; finally a and the bound are divided by gcd(a).
+// All in GMP.
 #pragma once
 
 #include <gmpxx.h>
@@ -54,7 +56,8 @@ struct CodeRegion {
 
 float NearestFloat(const mpq_class& q);  // round to nearest float32, ties to even; exact
 
-CodeConstraint ToCodeConstraint(const OutputConstraint& c, double output_scale);
+CodeConstraint ToCodeConstraint(const OutputConstraint& c, double output_scale,
+                                int64_t output_zero_point = 0);
 CodeRegion ToCodeRegion(const QuantizedNetwork& network, const CodeNetwork& net,
                         const UnsafeRegion& region);
 

@@ -136,9 +136,9 @@ void PropagateBounds(const CodeNetwork& net, const CodeBox& input, const BoundOp
           const double s_hi = std::floor(hi[static_cast<Eigen::Index>(i)]);
           if (s_lo > b.acc_lo[r]) b.acc_lo[r] = s_lo;
           if (s_hi < b.acc_hi[r]) b.acc_hi[r] = s_hi;
-          // Sound bounds always meet; only the mutation test (rounding error left out) may see
+          // Sound bounds always meet; only the mutation test (an unsound variant) may see
           // them cross, and then it must reach a verdict for the oracle to judge.
-          if (b.acc_lo[r] > b.acc_hi[r] && options.rounding_error < kRoundingError) {
+          if (b.acc_lo[r] > b.acc_hi[r] && options.mutation != BoundMutation::kNone) {
             b.acc_lo[r] = b.acc_hi[r];
           } else if (b.acc_lo[r] > b.acc_hi[r]) {
             throw InternalError("verifier: symbolic and interval bounds of layer '" + layer.name +
@@ -147,7 +147,7 @@ void PropagateBounds(const CodeNetwork& net, const CodeBox& input, const BoundOp
         }
       }
     }
-    RelaxLayer(layer, b, options.rounding_error);
+    RelaxLayer(layer, b, options.mutation);
   }
 }
 

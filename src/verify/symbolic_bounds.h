@@ -29,8 +29,8 @@
 namespace qrepair {
 
 struct BoundOptions {
-  double rounding_error = kRoundingError;  // the soundness-mutation test sets 0
-  bool symbolic = true;                    // false: intervals only
+  BoundMutation mutation = BoundMutation::kNone;  // the soundness-mutation tests only
+  bool symbolic = true;                           // false: intervals only
 };
 
 // The error factor of an n-term dot product of computed products (see above).

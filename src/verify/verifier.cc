@@ -173,7 +173,9 @@ class Search {
       }
       ce.codes = codes;
       ce.logits = y;
-      for (int64_t v : y) ce.output.push_back(static_cast<double>(v) * net_.output_scale);
+      for (int64_t v : y) {
+        ce.output.push_back(static_cast<double>(v - net_.output_zero_point) * net_.output_scale);
+      }
       result_.counterexample = std::move(ce);
       return true;
     }
@@ -320,6 +322,7 @@ class Search {
     query.net = &net_;
     query.box = box.codes;
     query.bounds = &bounds;
+    query.max_thresholds = engine_.smt_max_thresholds;
     for (size_t c = 0; c < possible.size(); ++c) {
       if (possible[c]) query.clauses.push_back(&regions_[region_index].clauses[c]);
     }
