@@ -298,10 +298,11 @@ TEST_F(BatchE2eTest, ManifestErrorsAreBadInputNamingTheKey) {
 // repair command's default (what `repair --help` shows), echoed in the job's report.
 TEST_F(BatchE2eTest, JobOptionsAreTheRepairCommandsWithItsDefaults) {
   CliRun help = Qrepair("repair --help");
-  // Not per-job options: the batch decides outputs and threads.
+  // Not per-job options: the batch decides outputs, processes (--jobs) and the forward passes'
+  // compute threads (--threads: a process setting, not a job option; batch jobs use the default).
   const std::set<std::string> not_job = {"help",  "output",   "report", "report_md",
                                          "onnx",  "c_header", "prefix", "report_svg",
-                                         "force", "json",     "jobs"};
+                                         "force", "json",     "jobs",   "threads"};
   std::set<std::string> specs;
   for (const JobOptionSpec& s : JobOptionSpecs()) specs.insert(s.key);
   std::map<std::string, std::string> shown;  // key -> default as the help shows it
