@@ -216,6 +216,7 @@ RegionAnswer SolveHere(const RegionQuery& query, const RegionSolveOptions& o) {
   x = input;
   for (size_t k = 0; k < net.layers.size(); ++k) {
     std::vector<z3::expr> next;
+    next.reserve(static_cast<size_t>(net.layers[k].outputs));
     for (int r = 0; r < net.layers[k].outputs; ++r)
       next.push_back(enc.Row(net.layers[k], r, x, (*query.bounds)[k], query.max_thresholds));
     x = std::move(next);

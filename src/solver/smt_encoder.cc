@@ -261,7 +261,7 @@ bool Deserialize(const std::string& text, SolveOutcome& o) {
 }
 
 // The outcome of a solver child: its serialized SolveOutcome, or unknown with the reason.
-SolveOutcome ChildSolveOutcome(ChildProcess::Outcome child, const NeuronRepairProblem& p) {
+SolveOutcome ChildSolveOutcome(const ChildProcess::Outcome& child, const NeuronRepairProblem& p) {
   SolveOutcome out;
   if (child.killed) {
     out.status = SolveStatus::kUnknown;
@@ -396,8 +396,8 @@ std::vector<SolveOutcome> SolveNeurons(
         }
         return StartSolverChild(problems[i], *options[i]);
       },
-      [&](size_t i, ChildProcess::Outcome child) {
-        SolveOutcome out = ChildSolveOutcome(std::move(child), problems[i]);
+      [&](size_t i, const ChildProcess::Outcome& child) {
+        SolveOutcome out = ChildSolveOutcome(child, problems[i]);
         CheckAndTrimPatch(problems[i], *options[i], out);
         outcomes[i] = std::move(out);
       });
