@@ -111,8 +111,8 @@ TEST(EncoderTest, SolutionsKeepPassingSamplesByTheReferencePass) {
     for (Encoding e : {Encoding::kBitVector, Encoding::kPseudoBoolean, Encoding::kLinearInteger}) {
       SolverOptions o;
       o.encoding = e;
-      o.isolate = trial % 3 == 0;  // both paths
-      o.time_limit_seconds = 2;    // bit-blasting is slow (issue 4); a timeout is allowed here
+      o.isolate = trial % 3 == 0;      // both paths
+      o.solve_time_limit_seconds = 2;  // bit-blasting is slow (issue 4); a timeout is allowed here
       o.check_time_limit_seconds = 0.5;
       auto t0 = std::chrono::steady_clock::now();
       SolveOutcome out = SolveNeuron(b.problem, o);
@@ -156,7 +156,7 @@ TEST(EncoderTest, WorkLimitMakesSolvesRepeatableAndBounded) {
     SolverOptions o;
     o.encoding = Encoding::kLinearInteger;
     o.work_limit = 2000000;
-    o.time_limit_seconds = 60;  // the safety net only
+    o.solve_time_limit_seconds = 60;  // the safety net only
     o.isolate = false;
     SolveOutcome first = SolveNeuron(b.problem, o);
     ASSERT_GT(first.work, 0u) << "Z3 reported no resource count";
@@ -185,7 +185,7 @@ TEST(EncoderTest, TimeLimitHoldsEvenWhenTheSolverNeverAnswers) {
   std::mt19937_64 rng(9);
   Built b = MakeProblem(rng, 20, true);
   SolverOptions o;
-  o.time_limit_seconds = 0.5;
+  o.solve_time_limit_seconds = 0.5;
   HangingLauncher hanging;
   o.launcher = &hanging;
   auto start = std::chrono::steady_clock::now();
@@ -216,8 +216,8 @@ TEST(EncoderTest, ParallelSolvesForkFromTheCallingThreadAndEqualSequentialSolves
   }
   SolverOptions o;
   o.encoding = Encoding::kLinearInteger;
-  o.work_limit = 2000000;     // deterministic: the outcome may not depend on the order of work
-  o.time_limit_seconds = 60;  // the safety net only
+  o.work_limit = 2000000;  // deterministic: the outcome may not depend on the order of work
+  o.solve_time_limit_seconds = 60;  // the safety net only
   const size_t threads_before = ThreadCount();
   size_t forks = 0, most_threads = 0;
   SolverOptions counted = o;
@@ -259,7 +259,7 @@ TEST(EncoderTest, ParallelSolvesAreKilledAtTheirTimeLimitTogether) {
   std::mt19937_64 rng(9);
   std::vector<NeuronRepairProblem> problems(3, MakeProblem(rng, 20, true).problem);
   SolverOptions o;
-  o.time_limit_seconds = 0.5;
+  o.solve_time_limit_seconds = 0.5;
   HangingLauncher hanging;
   o.launcher = &hanging;
   auto start = std::chrono::steady_clock::now();

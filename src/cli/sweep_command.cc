@@ -52,7 +52,7 @@ void RunSweepCommand(const SweepFlags& f) {
   o.init = ParseInitMethod(f.init);
   o.limits.job_seconds = f.time_limit;
   // The sweep's solver calls as they have always been: SolverOptions' own limits, no work budget.
-  o.limits.call_seconds = SolverOptions().time_limit_seconds;
+  o.limits.call_seconds = SolverOptions().solve_time_limit_seconds;
   o.limits.call_work = 0;
   o.repair.neurons = f.neurons;
   o.repair.build.max_delta = f.max_delta;

@@ -37,12 +37,12 @@ Budget Budget::Reserve(double seconds) const {
 }
 
 void Budget::LimitCallTime(SolverOptions& call) const {
-  call.time_limit_seconds =
-      std::max(kMinCallSeconds, std::min(call.time_limit_seconds, SecondsLeft()));
+  call.solve_time_limit_seconds =
+      std::max(kMinCallSeconds, std::min(call.solve_time_limit_seconds, SecondsLeft()));
 }
 
 void Budget::LimitCall(SolverOptions& call, uint64_t work_used) const {
-  call.time_limit_seconds = limits_.call_seconds;
+  call.solve_time_limit_seconds = limits_.call_seconds;
   call.memory_limit_mb = limits_.call_memory_mb;
   call.work_limit = limits_.call_work;
   call.stop = stop_;

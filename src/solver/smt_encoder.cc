@@ -155,7 +155,7 @@ SolveOutcome SolveHere(const NeuronRepairProblem& p, const SolverOptions& o) {
     s.set(params);
   };
   auto check = [&](const std::vector<size_t>& extra) -> z3::check_result {
-    double left = o.time_limit_seconds - elapsed();
+    double left = o.solve_time_limit_seconds - elapsed();
     if (left <= 0 || out.checks >= o.max_checks || out_of_work() ||
         (o.stop != nullptr && o.stop->load())) {
       return z3::unknown;
@@ -174,11 +174,11 @@ SolveOutcome SolveHere(const NeuronRepairProblem& p, const SolverOptions& o) {
       if (r != z3::sat) break;
       model_patch = enc.Extract(s.get_model());
       if (add_broken(model_patch) == 0) break;
-      if (elapsed() >= o.time_limit_seconds || out.checks >= o.max_checks || out_of_work()) {
+      if (elapsed() >= o.solve_time_limit_seconds || out.checks >= o.max_checks || out_of_work()) {
         r = z3::unknown;
         break;
       }
-      set_limits(o.time_limit_seconds - elapsed());
+      set_limits(o.solve_time_limit_seconds - elapsed());
     }
     if (r == z3::unknown) out.detail = s.reason_unknown();
     if (r == z3::sat) {
@@ -206,7 +206,7 @@ SolveOutcome SolveHere(const NeuronRepairProblem& p, const SolverOptions& o) {
       stack.insert(stack.begin(), chunk);
     }
     std::reverse(stack.begin(), stack.end());
-    while (!stack.empty() && elapsed() < o.time_limit_seconds && out.checks < o.max_checks &&
+    while (!stack.empty() && elapsed() < o.solve_time_limit_seconds && out.checks < o.max_checks &&
            !out_of_work()) {
       std::vector<size_t> chunk;
       for (size_t i : stack.front()) {
@@ -283,7 +283,7 @@ SolveOutcome ChildSolveOutcome(const ChildProcess::Outcome& child, const NeuronR
 // and its address space is capped.
 ChildProcess StartSolverChild(const NeuronRepairProblem& p, const SolverOptions& o) {
   ChildLimits limits;
-  limits.seconds = o.time_limit_seconds + 2.0;  // Z3's own timeout should fire first
+  limits.seconds = o.solve_time_limit_seconds + 2.0;  // Z3's own timeout should fire first
   limits.memory_limit_mb = o.memory_limit_mb;
   limits.stop = o.stop;
   ChildLauncher& launcher = o.launcher != nullptr ? *o.launcher : DefaultChildLauncher();

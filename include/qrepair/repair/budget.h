@@ -44,7 +44,7 @@ class Budget {
 
   // One solver call's limits: the call's own, capped by the time and the work the job has left
   // (at least 0.2 s, so that a call started near the deadline can still answer). Fills
-  // time_limit_seconds, work_limit, memory_limit_mb and stop of `call`.
+  // solve_time_limit_seconds, work_limit, memory_limit_mb and stop of `call`.
   void LimitCall(SolverOptions& call, uint64_t work_used) const;
   // Only the time cap of LimitCall (a call of a group whose work was capped for the group).
   void LimitCallTime(SolverOptions& call) const;

@@ -23,9 +23,9 @@ const char* EncodingName(Encoding encoding);
 
 struct SolverOptions {
   Encoding encoding = Encoding::kPseudoBoolean;
-  double time_limit_seconds = 10;       // per solve, enforced from outside (child process + kill)
-  uint64_t memory_limit_mb = 4096;      // Z3 memory_max_size and the child's address-space limit
-  double check_time_limit_seconds = 2;  // per check() call; a timed-out batch is split
+  double solve_time_limit_seconds = 10;  // per solve, enforced from outside (child process + kill)
+  uint64_t memory_limit_mb = 4096;       // Z3 memory_max_size and the child's address-space limit
+  double check_time_limit_seconds = 2;   // per check() call; a timed-out batch is split
   // Deterministic budget in Z3 resource units (its "rlimit" count), 0 = off. When set, each
   // check() gets at most work_limit / kChecksPerWorkLimit units (instead of
   // check_time_limit_seconds) and the solve stops once it has used work_limit: the outcome no
