@@ -143,38 +143,16 @@ FloatBatch ForwardFloatLayerSerial(const Layer& layer, const FloatBatch& input) 
 // Samples are independent, so the batch is split over the compute threads (results do not
 // depend on the split).
 FloatBatch ForwardFloatLayer(const Layer& layer, const FloatBatch& input) {
-  const int64_t n = input.cols();
-  const int64_t chunk = kernels::SampleChunk(layer.output_shape.Size(), n);
-  if (chunk >= n) return ForwardFloatLayerSerial(layer, input);
-  FloatBatch y(layer.output_shape.Size(), n);
-  kernels::ParallelChunks(n, chunk, [&](int64_t begin, int64_t end) {
-    y.middleCols(begin, end - begin) =
-        ForwardFloatLayerSerial(layer, input.middleCols(begin, end - begin));
+  return kernels::ChunkedLayer(layer.output_shape.Size(), input, [&](const FloatBatch& chunk) {
+    return ForwardFloatLayerSerial(layer, chunk);
   });
-  return y;
 }
 
 FloatBatch ForwardFloat(const Network& network, const FloatBatch& input,
                         std::vector<FloatBatch>* trace) {
-  if (!trace && !network.layers.empty()) {  // the whole network chunk by chunk: less memory
-    int64_t widest = input.rows();
-    for (const Layer& l : network.layers) widest = std::max(widest, l.output_shape.Size());
-    const int64_t n = input.cols();
-    FloatBatch logits(network.layers.back().output_shape.Size(), n);
-    kernels::ParallelChunks(n, kernels::SampleChunk(widest, n), [&](int64_t begin, int64_t end) {
-      FloatBatch x = input.middleCols(begin, end - begin);
-      for (const Layer& layer : network.layers) x = ForwardFloatLayerSerial(layer, x);
-      logits.middleCols(begin, end - begin) = x;
-    });
-    return logits;
-  }
-  if (trace) trace->clear();
-  FloatBatch x = input;
-  for (const Layer& layer : network.layers) {
-    x = ForwardFloatLayer(layer, x);
-    if (trace) trace->push_back(x);
-  }
-  return x;
+  return kernels::ForwardChain(
+      network.layers, input, trace,
+      [](const Layer& layer, const FloatBatch& x) { return ForwardFloatLayerSerial(layer, x); });
 }
 
 namespace {

@@ -231,38 +231,17 @@ CodeBatch ForwardIntegerLayerSerial(const QuantLayer& layer, const CodeBatch& in
 // Samples are independent, so the batch is split over the compute threads (results do not
 // depend on the split).
 CodeBatch ForwardIntegerLayer(const QuantLayer& layer, const CodeBatch& input) {
-  const int64_t n = input.cols();
-  const int64_t chunk = kernels::SampleChunk(layer.output_shape.Size(), n);
-  if (chunk >= n) return ForwardIntegerLayerSerial(layer, input);
-  CodeBatch y(layer.output_shape.Size(), n);
-  kernels::ParallelChunks(n, chunk, [&](int64_t begin, int64_t end) {
-    y.middleCols(begin, end - begin) =
-        ForwardIntegerLayerSerial(layer, input.middleCols(begin, end - begin));
+  return kernels::ChunkedLayer(layer.output_shape.Size(), input, [&](const CodeBatch& chunk) {
+    return ForwardIntegerLayerSerial(layer, chunk);
   });
-  return y;
 }
 
 CodeBatch ForwardInteger(const QuantizedNetwork& network, const CodeBatch& input_codes,
                          std::vector<CodeBatch>* trace) {
-  if (!trace && !network.layers.empty()) {  // the whole network chunk by chunk: less memory
-    int64_t widest = input_codes.rows();
-    for (const QuantLayer& l : network.layers) widest = std::max(widest, l.output_shape.Size());
-    const int64_t n = input_codes.cols();
-    CodeBatch logits(network.layers.back().output_shape.Size(), n);
-    kernels::ParallelChunks(n, kernels::SampleChunk(widest, n), [&](int64_t begin, int64_t end) {
-      CodeBatch x = input_codes.middleCols(begin, end - begin);
-      for (const QuantLayer& layer : network.layers) x = ForwardIntegerLayerSerial(layer, x);
-      logits.middleCols(begin, end - begin) = x;
-    });
-    return logits;
-  }
-  if (trace) trace->clear();
-  CodeBatch x = input_codes;
-  for (const QuantLayer& layer : network.layers) {
-    x = ForwardIntegerLayer(layer, x);
-    if (trace) trace->push_back(x);
-  }
-  return x;
+  return kernels::ForwardChain(network.layers, input_codes, trace,
+                               [](const QuantLayer& layer, const CodeBatch& x) {
+                                 return ForwardIntegerLayerSerial(layer, x);
+                               });
 }
 
 Layer DequantizedLayer(const QuantLayer& q) {
