@@ -42,28 +42,12 @@ RawInputMap InputMap(const CertifyCommon& c, const CertifyFlags& f, const Datase
   RawInputMap map;
   map.scale = c.input_scale;
   map.offset = c.input_offset;
-  double lo = 0, hi = 0;
-  bool first = true;
-  for (float x : data.values) {
-    std::optional<double> raw = RawFromInput(map, x);
-    if (!raw) map.integer_grid = false;
-    const double r = raw ? *raw : (static_cast<double>(x) - map.offset) / map.scale;
-    lo = first ? r : std::min(lo, r);
-    hi = first ? r : std::max(hi, r);
-    first = false;
-  }
-  if (!map.integer_grid) {  // the grid test above also stopped the exact recovery: redo it
-    RawInputMap real = map;
-    real.integer_grid = false;
-    lo = hi = 0;
-    first = true;
-    for (float x : data.values) {
-      const double r = *RawFromInput(real, x);
-      lo = first ? r : std::min(lo, r);
-      hi = first ? r : std::max(hi, r);
-      first = false;
-    }
-  }
+  // Monotone map: the extreme raw values are those of the extreme inputs.
+  map.integer_grid = std::all_of(data.values.begin(), data.values.end(),
+                                 [&](float x) { return RawFromInput(map, x).has_value(); });
+  const auto [x_min, x_max] = std::minmax_element(data.values.begin(), data.values.end());
+  const double lo = x_min == data.values.end() ? 0 : *RawFromInput(map, *x_min);
+  const double hi = x_max == data.values.end() ? 0 : *RawFromInput(map, *x_max);
   std::string why;
   if (!f.clip.empty()) {
     std::tie(map.clip_lo, map.clip_hi) = ParseClip(f.clip);

@@ -92,8 +92,8 @@ std::vector<int> FloatTargets(const Network& net, const Dataset& data) {
 // One (sample, radius): the ball, the property, the verifier, and the grid check of a
 // counterexample.
 SampleCertificate CertifyOne(const QuantizedNetwork& network, const Dataset& data, int64_t row,
-                             int target, int predicted, double radius,
-                             const CertifyOptions& options, const VerifierFn& verifier) {
+                             int target, int predicted, double radius, const RawInputMap& map,
+                             const VerifyOptions& limits_in, const VerifierFn& verifier) {
   SampleCertificate c;
   c.index = data.first_row + row;
   c.label = data.HasLabels() ? data.labels[row] : -1;
@@ -107,7 +107,7 @@ SampleCertificate CertifyOne(const QuantizedNetwork& network, const Dataset& dat
   const auto t0 = Clock::now();
   std::vector<double> raw(data.features);
   for (int64_t i = 0; i < data.features; ++i) {
-    std::optional<double> r = RawFromInput(options.map, data.Row(row)[i]);
+    std::optional<double> r = RawFromInput(map, data.Row(row)[i]);
     if (!r) {
       throw BadInput(data.source, "row " + std::to_string(c.index) + ", value " + std::to_string(i),
                      "not on the integer grid of the input map (raw * scale + offset)");
@@ -117,14 +117,14 @@ SampleCertificate CertifyOne(const QuantizedNetwork& network, const Dataset& dat
   // Boxes of grid points still to verify. A counterexample whose input codes no grid point has
   // splits its box around the first such code; codes are monotone in the raw value, so the two
   // parts hold every grid point of the box and exclude the unreachable code.
-  std::vector<RawBall> pending{MakeRawBall(options.map, raw, radius)};
+  std::vector<RawBall> pending{MakeRawBall(map, raw, radius)};
   int calls = 0;
   while (!pending.empty()) {
     const RawBall ball = std::move(pending.back());
     pending.pop_back();
-    VerifyOptions limits = options.verify;
-    if (options.verify.time_limit_seconds > 0) {
-      limits.time_limit_seconds = options.verify.time_limit_seconds - Since(t0);
+    VerifyOptions limits = limits_in;
+    if (limits_in.time_limit_seconds > 0) {
+      limits.time_limit_seconds = limits_in.time_limit_seconds - Since(t0);
       if (limits.time_limit_seconds <= 0) {
         c.verdict = "unknown";
         c.reason = "the per-sample time limit";
@@ -133,7 +133,7 @@ SampleCertificate CertifyOne(const QuantizedNetwork& network, const Dataset& dat
       }
     }
     const Property property = DecisionChangeProperty(
-        network.NumClasses(), target, network.config.decision, InputBoxOfBall(options.map, ball),
+        network.NumClasses(), target, network.decision, InputBoxOfBall(map, ball),
         "sample " + std::to_string(c.index) + " radius " + RadiusText(radius));
     const VerifyResult result = verifier(network, property, limits);
     ++calls;
@@ -149,11 +149,11 @@ SampleCertificate CertifyOne(const QuantizedNetwork& network, const Dataset& dat
     int64_t off_grid = -1;
     std::vector<int64_t> codes_of_off_grid;
     for (int64_t i = 0; i < data.features && off_grid < 0; ++i) {
-      if (!options.map.integer_grid) {
-        grid[i] = (ce.input[i] - options.map.offset) / options.map.scale;
+      if (!map.integer_grid) {
+        grid[i] = (ce.input[i] - map.offset) / map.scale;
         continue;
       }
-      std::vector<int64_t> codes = GridCodes(network, options.map, ball, i);
+      std::vector<int64_t> codes = GridCodes(network, map, ball, i);
       auto hit = std::find(codes.begin(), codes.end(), ce.codes[i]);
       if (hit == codes.end()) {
         off_grid = i;
@@ -181,7 +181,7 @@ SampleCertificate CertifyOne(const QuantizedNetwork& network, const Dataset& dat
     }
     // Re-check the grid point end to end, as a user's `qrepair eval` of the file would.
     FloatBatch x(data.features, 1);
-    for (int64_t i = 0; i < data.features; ++i) x(i, 0) = options.map.ToInput(grid[i]);
+    for (int64_t i = 0; i < data.features; ++i) x(i, 0) = map.ToInput(grid[i]);
     const int top1 = PredictQuantized(network, x)[0];
     if (top1 == target) {
       throw InternalError("sample " + std::to_string(c.index) +
@@ -264,9 +264,8 @@ CertifyResult CertifyDataset(const QuantizedNetwork& network, const Network* flo
               per_sample.time_limit_seconds = left;
           }
           per_sample.stop = options.stop;
-          CertifyOptions one = options;
-          one.verify = per_sample;
-          c = CertifyOne(network, data, row, targets[row], predicted[row], radius, one, verifier);
+          c = CertifyOne(network, data, row, targets[row], predicted[row], radius, options.map,
+                         per_sample, verifier);
           if (c.verdict == "non-robust" && !options.counterexample_dir.empty()) {
             c.counterexample_file = options.counterexample_dir + "/ce_" + std::to_string(c.index) +
                                     "_r" + RadiusText(radius) + ".npy";

@@ -113,7 +113,7 @@ CodeNetwork BuildCodeNetwork(const QuantizedNetwork& network, const std::string&
   if (net.layers.empty()) throw BadInput(source, "", "the network has no linear layer");
   const int logit = network.LogitLayer();
   double scale = network.layers[logit].output.scale;
-  if (network.config.decision == Decision::kArgmin) scale = -scale;
+  if (network.decision == Decision::kArgmin) scale = -scale;
   net.output_scale = scale;
   net.output_zero_point = network.layers[logit].output.zero_point;
   return net;
