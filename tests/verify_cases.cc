@@ -18,7 +18,7 @@ double Real(std::mt19937_64& rng, double lo, double hi) {
 
 double LogitScale(const QuantizedNetwork& q) {
   double s = q.layers[q.LogitLayer()].output.scale;
-  return q.config.decision == Decision::kArgmin ? -s : s;
+  return q.decision == Decision::kArgmin ? -s : s;
 }
 
 }  // namespace
@@ -47,7 +47,9 @@ QuantizedNetwork MakeRandomIntegerNetwork(std::mt19937_64& rng, const NetworkSha
       code.zero_point = Uniform(rng, static_cast<int>(code.Min()), static_cast<int>(code.Max()));
   };
   draw_zero_point(q.input);
-  q.config.decision = rng() % 3 == 0 ? Decision::kArgmin : Decision::kArgmax;
+  // The decision is a fact of the quantized network (the config keeps the recipe's record).
+  q.decision = rng() % 3 == 0 ? Decision::kArgmin : Decision::kArgmax;
+  q.config.decision = q.decision;
   const int hidden = Uniform(rng, shape.min_hidden, shape.max_hidden);
   ActivationCode in = q.input;
   Shape in_shape = q.input_shape;
