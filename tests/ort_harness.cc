@@ -6,6 +6,10 @@
 #include <fstream>
 #include <stdexcept>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#endif
+
 #include "qrepair/export/onnx_export.h"
 
 namespace qrepair::testing {
@@ -63,8 +67,14 @@ FloatBatch RunOrt(const std::string& ort_dir, const std::string& work_dir,
 bool OrtInt8KernelsMaySaturate(int weight_bits, int activation_bits) {
   if (weight_bits <= 7 || activation_bits > 8) return false;  // 9..16-bit codes run as float ops
 #if defined(__x86_64__) && defined(__GNUC__)
-  __builtin_cpu_init();
-  return !__builtin_cpu_supports("avx512vnni") && !__builtin_cpu_supports("avxvnni");
+  // CPUID leaf 7 (Intel SDM vol. 2A, "CPUID"): sub-leaf 0 ECX bit 11 is AVX512_VNNI, sub-leaf 1
+  // EAX bit 4 is AVX-VNNI. Read directly: clang's __builtin_cpu_supports knows no "avxvnni".
+  unsigned eax = 0, ebx = 0, ecx = 0, edx = 0;
+  if (__get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx) == 0) return true;
+  const bool avx512_vnni = (ecx >> 11) & 1U;
+  bool avx_vnni = false;
+  if (__get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx) != 0) avx_vnni = (eax >> 4) & 1U;
+  return !avx512_vnni && !avx_vnni;
 #else
   return false;
 #endif
