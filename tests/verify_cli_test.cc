@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -264,6 +265,50 @@ TEST_F(VerifyCliTest, AnInstanceListRunsEndToEnd) {
       Qrepair({"verify", "--instances", "list.csv", "--out-dir", "out", "--resume"});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_NE(again.out.find("(2 resumed)"), std::string::npos) << again.out;
+}
+
+// Repair until proved: the largest reachable Y_0 is unsafe; `repair --property` must end with a
+// network where it holds, which `verify` and the enumeration of every input code confirm.
+TEST_F(VerifyCliTest, RepairUntilProvedMakesAViolatedPropertyHold) {
+  std::ofstream(Path("violated.vnnlib")) << Property((max_code_ - 0.5) * scale_);
+  ProcessResult r = Qrepair({"repair", "model.json", "--data", "cal.csv", "--repair-range", "0:4",
+                             "--init", "rtn", "--property", "violated.vnnlib", "--time-limit",
+                             "120", "-o", "r.json", "--report", "rep.json"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe() << "\n" << r.err << r.out;
+  const json rep = json::parse(Read(Path("rep.json")));
+  ASSERT_EQ(rep["properties"].size(), 1U);
+  EXPECT_EQ(rep["properties"][0]["before"], "violated");
+  EXPECT_EQ(rep["properties"][0]["after"], "holds");
+  EXPECT_EQ(rep["status"], "proved");
+  EXPECT_GE(rep["property_stage"]["counterexamples"].get<int64_t>(), 1);
+  EXPECT_GE(rep["property_stage"]["neurons_repaired"].get<int64_t>(), 1);
+  ProcessResult v = Qrepair({"verify", "r.json", "--property", "violated.vnnlib"});
+  EXPECT_TRUE(v.exited && v.exit_code == 0) << v.Describe() << "\n" << v.err << v.out;
+  // Every input code of the box through the repaired network: Y_0 stays below the bound.
+  const QuantizedNetwork repaired = LoadModelJson(Path("r.json")).quantized;
+  FloatBatch corners(2, 2);
+  corners << -1, 1, -1, 1;
+  const CodeBatch c = QuantizeInput(repaired, corners);
+  int64_t largest = std::numeric_limits<int64_t>::min();
+  for (int64_t a = c(0, 0); a <= c(0, 1); ++a) {
+    for (int64_t b = c(1, 0); b <= c(1, 1); ++b) {
+      CodeBatch x(2, 1);
+      x << static_cast<int32_t>(a), static_cast<int32_t>(b);
+      largest = std::max<int64_t>(largest, ForwardInteger(repaired, x)(0, 0));
+    }
+  }
+  EXPECT_LT(largest, max_code_);
+}
+
+// A malformed property is bad input before any work: exit 3 naming the file, nothing written.
+TEST_F(VerifyCliTest, RepairWithAMalformedPropertyWritesNothing) {
+  std::ofstream(Path("bad.vnnlib")) << "(declare-const X_0 Real)\n(assert (>= X_0\n";
+  ProcessResult r = Qrepair({"repair", "model.json", "--data", "cal.csv", "--repair-range", "0:4",
+                             "--property", "bad.vnnlib", "-o", "r.json", "--report", "rep.json"});
+  EXPECT_TRUE(r.exited && r.exit_code == 3) << r.Describe() << "\n" << r.err;
+  EXPECT_NE(r.err.find("bad.vnnlib"), std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(Path("r.json")));
+  EXPECT_FALSE(std::filesystem::exists(Path("rep.json")));
 }
 
 }  // namespace

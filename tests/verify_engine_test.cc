@@ -329,12 +329,13 @@ struct OracleStats {
 
 // Verifies random properties and compares with the enumeration; checks every counterexample.
 OracleStats RunOracle(uint64_t seed, int cases, const EngineOptions& engine, double max_points,
-                      bool expect_right, double leaf_seconds = 2) {
+                      bool expect_right, double leaf_seconds = 2, uint64_t leaf_work = 0) {
   std::mt19937_64 rng(seed);
   OracleStats stats;
   VerifyOptions options;
   options.seed = seed;
   options.leaf_time_limit_seconds = leaf_seconds;  // a leaf Z3 gives up on is split to points
+  options.leaf_work_limit = leaf_work;
   for (int trial = 0; trial < cases; ++trial) {
     QuantizedNetwork q = MakeRandomIntegerNetwork(rng);
     Property p = MakeRandomProperty(rng, q, 2, max_points);
@@ -413,9 +414,11 @@ TEST(VerifyOracleTest, Z3LeavesAloneDecideEveryBox) {
   engine.smt_isolate = false;
   engine.smt_max_unstable = 1 << 20;
   engine.smt_min_points = 0;
-  OracleStats s = RunOracle(23, 200, engine, 3000, true, 1.0);
+  // Each leaf gets 2 M Z3 rlimit units (deterministic: the same leaves give up on every machine
+  // and under sanitizers; 30 s is only a safety net). Measured: 112 of 200 root boxes decided.
+  OracleStats s = RunOracle(23, 200, engine, 3000, true, 30.0, 2000000);
   EXPECT_GT(s.violated, 0);
-  // Z3 decides the root box of most cases within a second; Z3 4.8.12 gives up on some (their
+  // Z3 decides the root box of most cases within its work; Z3 4.8.12 gives up on some (their
   // boxes are then split down to points, so the verdicts above stay exact).
   EXPECT_GE(s.smt_leaves, s.cases / 2);
 }

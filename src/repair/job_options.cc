@@ -120,6 +120,14 @@ const std::vector<JobOptionSpec>& JobOptionSpecs() {
       {"allow_broken", T::kBool, "false",
        "Accept patches that break passing samples when the net gain is positive",
        "Accept patches that break passing samples"},
+      {"property", T::kStringList, "[]",
+       "VNN-LIB property the repaired network must be proved to have (repeatable): after the "
+       "accuracy repair, verify, turn counterexamples into constraints, repair, until every "
+       "property holds (docs/verification.md)",
+       "VNN-LIB properties to repair until proved"},
+      {"property_time_limit", T::kNumber, "60.0",
+       "Seconds per property and round of verification (also capped by --time-limit)",
+       "Seconds per property verification", 0.001, 1e9, true},
   };
   return specs;
 }
@@ -254,6 +262,8 @@ RepairJobOptions RepairJobOptionsFromJson(const json& j) {
   r.max_rounds = j["max_rounds"].get<int>();
   r.allow_broken = j["allow_broken"].get<bool>();
   r.jobs = 1;
+  o.properties = j["property"].get<std::vector<std::string>>();
+  o.property_seconds = j["property_time_limit"].get<double>();
   o.limits.job_seconds = j["time_limit"].get<double>();
   o.limits.job_work = j["work_limit"].get<uint64_t>() * kWorkUnit;
   o.limits.call_seconds = j["call_time_limit"].get<double>();

@@ -80,6 +80,67 @@ void LogitGood(const QuantLayer& layer, int unit, const CodeBatch& logits, int64
   }
 }
 
+// The problem's weights and their bounds: |w' - w_origin| <= max_delta inside the bit range.
+NeuronRepairProblem NeuronBounds(const QuantLayer& layer, const QuantLayer& from, int li, int unit,
+                                 const BuildOptions& o) {
+  if (layer.kind != LayerKind::kDense) {
+    throw InternalError("neuron repair supports dense layers; '" + layer.name + "' is " +
+                        LayerKindName(layer.kind));
+  }
+  const int64_t fan_in = layer.FanIn();
+  NeuronRepairProblem p;
+  p.layer = li;
+  p.unit = unit;
+  p.layer_name = layer.name;
+  p.weight_bits = layer.weight_bits;
+  for (int64_t j = 0; j < fan_in; ++j) {
+    int64_t w = layer.weights_q[unit * fan_in + j];
+    int64_t w0 = from.weights_q[unit * fan_in + j];
+    p.weight.push_back(w);
+    p.weight_lo.push_back(std::max(layer.WeightMin(), std::min(w, w0 - o.max_delta)));
+    p.weight_hi.push_back(std::min(layer.WeightMax(), std::max(w, w0 + o.max_delta)));
+  }
+  // The bias lives at accumulator scale: allow it the effect of max_delta on one full-scale input.
+  const int64_t bias_delta =
+      o.max_delta * std::max<int64_t>(1, layer.input.Max() - layer.input.zero_point);
+  p.bias = layer.bias_q[unit];
+  p.bias_lo = std::max<int64_t>(INT32_MIN, std::min(p.bias, from.bias_q[unit] - bias_delta));
+  p.bias_hi = std::min<int64_t>(INT32_MAX, std::max(p.bias, from.bias_q[unit] + bias_delta));
+  return p;
+}
+
+// Sample `s`'s row of neuron `unit`: its input codes (real / s_x) and current accumulator.
+SampleRow MakeRow(const QuantLayer& layer, int unit, const CodeBatch& x, int64_t column) {
+  const int64_t fan_in = layer.FanIn();
+  SampleRow row;
+  row.x.resize(fan_in);
+  int64_t acc = layer.bias_q[unit];
+  for (int64_t j = 0; j < fan_in; ++j) {
+    row.x[j] = static_cast<int32_t>(x(j, column) - layer.input.zero_point);
+    acc += int64_t{layer.weights_q[unit * fan_in + j]} * row.x[j];
+  }
+  row.acc = acc;
+  return row;
+}
+
+// Appends the accumulators whose requantized value lies in [vlo, vhi] (f non-decreasing over
+// `reach`) to `good`, merging with its last interval when adjacent.
+template <typename F>
+void AppendValueRange(F f, const AccInterval& reach, int64_t vlo, int64_t vhi,
+                      std::vector<AccInterval>& good) {
+  if (vlo > vhi) return;
+  const int64_t lo = FirstAtLeast(f, reach.lo, reach.hi, vlo);
+  const int64_t hi = vhi == std::numeric_limits<int64_t>::max()
+                         ? reach.hi
+                         : FirstAtLeast(f, reach.lo, reach.hi, vhi + 1) - 1;
+  if (lo > hi) return;
+  if (!good.empty() && good.back().hi + 1 >= lo) {
+    good.back().hi = std::max(good.back().hi, hi);
+  } else {
+    good.push_back({lo, hi});
+  }
+}
+
 // Keeps only the `count` weights that push the failing rows towards their good sets hardest
 // (|sum_r dir_r x_rj|, dir_r = +1 when row r needs a larger accumulator, -1 when smaller);
 // the others are fixed. Smaller problems solve much faster; the search is still sound.
@@ -112,27 +173,7 @@ NeuronRepairProblem BuildNeuronProblem(const QuantizedNetwork& net, const Quanti
     throw InternalError("neuron repair supports dense layers; '" + layer.name + "' is " +
                         LayerKindName(layer.kind));
   }
-  const int64_t fan_in = layer.FanIn();
-  NeuronRepairProblem p;
-  p.layer = li;
-  p.unit = unit;
-  p.layer_name = layer.name;
-  p.weight_bits = layer.weight_bits;
-  const QuantLayer& from = origin.layers[li];
-  for (int64_t j = 0; j < fan_in; ++j) {
-    int64_t w = layer.weights_q[unit * fan_in + j];
-    int64_t w0 = from.weights_q[unit * fan_in + j];
-    p.weight.push_back(w);
-    p.weight_lo.push_back(std::max(layer.WeightMin(), std::min(w, w0 - o.max_delta)));
-    p.weight_hi.push_back(std::min(layer.WeightMax(), std::max(w, w0 + o.max_delta)));
-  }
-  // The bias lives at accumulator scale: allow it the effect of max_delta on one full-scale input.
-  const int64_t bias_delta =
-      o.max_delta * std::max<int64_t>(1, layer.input.Max() - layer.input.zero_point);
-  p.bias = layer.bias_q[unit];
-  p.bias_lo = std::max<int64_t>(INT32_MIN, std::min(p.bias, from.bias_q[unit] - bias_delta));
-  p.bias_hi = std::min<int64_t>(INT32_MAX, std::max(p.bias, from.bias_q[unit] + bias_delta));
-
+  NeuronRepairProblem p = NeuronBounds(layer, origin.layers[li], li, unit, o);
   const CodeBatch& x = trace.InputOf(li);
   const CodeBatch& logits = trace.layers.back();
   const bool is_logit_layer = li == static_cast<int>(net.layers.size()) - 1;
@@ -161,16 +202,10 @@ NeuronRepairProblem BuildNeuronProblem(const QuantizedNetwork& net, const Quanti
   };
   std::vector<Pending> pending;
   for (int64_t s : samples) {
-    SampleRow row;
+    SampleRow row = MakeRow(layer, unit, x, s);
     row.sample = s;
     row.failing = split.quant_top1[s] != split.target[s];
-    row.x.resize(fan_in);
-    int64_t acc = layer.bias_q[unit];
-    for (int64_t j = 0; j < fan_in; ++j) {
-      row.x[j] = static_cast<int32_t>(x(j, s) - layer.input.zero_point);  // real / s_x
-      acc += int64_t{layer.weights_q[unit * fan_in + j]} * row.x[j];
-    }
-    row.acc = acc;
+    const int64_t acc = row.acc;
     AccInterval reach = ReachableRange(p, row);
     int64_t margin =
         row.failing ? o.margin : std::min(o.keep_margin, Margin(logits, s, split.target[s]));
@@ -238,6 +273,80 @@ NeuronRepairProblem BuildNeuronProblem(const QuantizedNetwork& net, const Quanti
     bool always =
         r.row.good.size() == 1 && r.row.good[0].lo <= r.reach.lo && r.row.good[0].hi >= r.reach.hi;
     if (r.row.failing ? !r.row.good.empty() : !always) p.rows.push_back(std::move(r.row));
+  }
+  RestrictFreeWeights(p, o.max_free_weights);
+  return p;
+}
+
+NeuronRepairProblem BuildGoalProblem(const QuantizedNetwork& net, const QuantizedNetwork& origin,
+                                     const NetworkTrace& trace,
+                                     const std::vector<GoalSample>& samples, int li, int unit,
+                                     const BuildOptions& o) {
+  const QuantLayer& layer = net.layers[li];
+  NeuronRepairProblem p = NeuronBounds(layer, origin.layers[li], li, unit, o);
+  const CodeBatch& x = trace.InputOf(li);
+  const CodeBatch& logits = trace.layers.back();
+  const bool is_logit_layer = li == static_cast<int>(net.layers.size()) - 1;
+  auto f = [&](int64_t acc) { return int64_t{RequantizeUnit(layer, unit, acc)}; };
+  auto keep_row = [&](SampleRow& row, const AccInterval& reach) {
+    const bool always =
+        row.good.size() == 1 && row.good[0].lo <= reach.lo && row.good[0].hi >= reach.hi;
+    if (row.failing ? !row.good.empty() : !always) p.rows.push_back(std::move(row));
+  };
+
+  struct Pending {
+    SampleRow row;
+    AccInterval reach;
+    int64_t column, vlo, vhi;
+    const GoalSample* goal;
+  };
+  std::vector<Pending> pending;
+  for (const GoalSample& g : samples) {
+    SampleRow row = MakeRow(layer, unit, x, g.column);
+    row.sample = g.sample;
+    row.failing = g.failing;
+    const AccInterval reach = ReachableRange(p, row);
+    const int64_t ylo = f(reach.lo), yhi = f(reach.hi);
+    if (is_logit_layer) {
+      for (const AccInterval& v : g.right_values(logits, g.column, unit, ylo, yhi))
+        AppendValueRange(f, reach, v.lo, v.hi, row.good);
+      keep_row(row, reach);
+      continue;
+    }
+    if (ylo == yhi) continue;  // this neuron cannot change the sample
+    const int64_t y0 = f(row.acc), half = o.max_values_per_row / 2;
+    pending.push_back(
+        {std::move(row), reach, g.column, std::max(ylo, y0 - half), std::min(yhi, y0 + half), &g});
+  }
+  if (!is_logit_layer) {
+    // Failing rows first, then hard rows while the enumeration's budget lasts.
+    std::stable_partition(pending.begin(), pending.end(),
+                          [](const Pending& r) { return r.row.failing; });
+    int64_t columns = 0;
+    size_t keep = 0;
+    for (; keep < pending.size(); ++keep) {
+      const int64_t width = pending[keep].vhi - pending[keep].vlo + 1;
+      if (!pending[keep].row.failing && columns + width > o.max_enumerated_columns) break;
+      columns += width;
+    }
+    pending.resize(keep);
+    CodeBatch out(trace.layers[li].rows(), columns);
+    int64_t c = 0;
+    for (const Pending& r : pending) {
+      for (int64_t v = r.vlo; v <= r.vhi; ++v, ++c) {
+        out.col(c) = trace.layers[li].col(r.column);
+        out(unit, c) = static_cast<int32_t>(v);
+      }
+    }
+    for (size_t l = li + 1; l < net.layers.size(); ++l)
+      out = ForwardIntegerLayer(net.layers[l], out);
+    c = 0;
+    for (Pending& r : pending) {
+      for (int64_t v = r.vlo; v <= r.vhi; ++v, ++c) {
+        if (r.goal->right(out, c)) AppendValueRange(f, r.reach, v, v, r.row.good);
+      }
+      keep_row(r.row, r.reach);
+    }
   }
   RestrictFreeWeights(p, o.max_free_weights);
   return p;

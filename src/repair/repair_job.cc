@@ -13,6 +13,8 @@
 #include "qrepair/io/model_source.h"
 #include "qrepair/quant/evaluate.h"
 #include "qrepair/repair/pipeline.h"
+#include "qrepair/repair/property_repair.h"
+#include "qrepair/verify/vnnlib.h"
 #include "qrepair/version.h"
 
 namespace qrepair {
@@ -70,14 +72,155 @@ void WriteJobOutputs(const RepairJobOptions& o, const std::string& model_bytes,
   WriteExtraOutputs(extra);
 }
 
+// Repair until proved: 0 only when every property holds on the written file; 9 when one is
+// violated (a checked counterexample), 5 when one is undecided, 130 when interrupted.
+ExitCode PropertyExitCode(RepairReport& report, ExitCode accuracy_code, bool stopped) {
+  if (stopped || accuracy_code == ExitCode::kInterrupted) {
+    report.status = "interrupted";
+    return ExitCode::kInterrupted;
+  }
+  bool violated = false, unknown = false;
+  for (const PropertyOutcome& p : report.properties) {
+    violated |= p.after == Verdict::kViolated;
+    unknown |= p.after == Verdict::kUnknown;
+  }
+  if (violated) {
+    report.status = "property_violated";
+    return ExitCode::kViolated;
+  }
+  if (unknown) {
+    report.status = "property_unknown";
+    return ExitCode::kLimitReached;
+  }
+  report.status = "proved";
+  return ExitCode::kSuccess;
+}
+
+// Repair until proved, after the accuracy stage: every repair sample the accuracy stage left
+// right is kept right (checked on the written file), the properties are re-verified on the
+// parsed file, and the report's "after" figures are re-measured on it.
+struct PropertyStageResult {
+  std::string bytes;
+  ModelFile written;
+};
+PropertyStageResult RunPropertyStage(const RepairJobOptions& o, const ModelFile& model,
+                                     const RepairData& data, const RepairOptions& ro,
+                                     const std::vector<Property>& properties,
+                                     const QuantizedNetwork& accuracy_net,
+                                     const Predictions& rtn_pred, const Predictions& start_pred,
+                                     const Budget& budget, RepairReport& report) {
+  const auto begin = std::chrono::steady_clock::now();
+  KeptSamples kept;
+  kept.codes = QuantizeInput(accuracy_net, InputBatch(data.repair));
+  const Predictions at_start = Predict(model.float_network, accuracy_net, data.repair);
+  kept.target = ro.target == RepairTarget::kFloat ? at_start.float_top1 : data.repair.labels;
+  PropertyRepairOptions po;
+  po.max_rounds = ro.max_rounds;
+  po.neurons = ro.neurons;
+  po.layers = ro.layers;
+  po.build = ro.build;
+  po.solver = ro.solver;
+  po.jobs = ro.jobs;
+  po.verify.time_limit_seconds = o.property_seconds;
+  po.verify.memory_limit_mb = o.limits.call_memory_mb;
+  po.verify.jobs = ro.jobs;
+  // The re-verification of the written file needs time too: the stage leaves it a share.
+  const double left = budget.SecondsLeft();
+  const double reverify =
+      std::min(left / 3, o.property_seconds * static_cast<double>(properties.size()));
+  PropertyRepairResult pr =
+      RepairProperties(accuracy_net, properties, kept, po, budget.Reserve(reverify));
+  const size_t first_change = report.changes.size();
+  for (NeuronChange c : pr.changes) {
+    c.round += report.rounds;  // after the accuracy stage's rounds
+    report.changes.push_back(std::move(c));
+  }
+  report.solver.problems += pr.solver.problems;
+  report.solver.checks += pr.solver.checks;
+  report.solver.sat += pr.solver.sat;
+  report.solver.unsat += pr.solver.unsat;
+  report.solver.unknown += pr.solver.unknown;
+  report.solver.seconds += pr.solver.seconds;
+  report.solver.work += pr.solver.work;
+  RepairReport::PropertyStage& st = report.property_stage;
+  st.rounds = pr.rounds;
+  st.stopped = pr.stopped;
+  st.counterexamples = pr.counterexamples;
+  st.counterexamples_fixed = pr.counterexamples_fixed;
+  st.widenings = pr.widenings;
+  st.neurons = report.changes.size() - first_change;
+
+  PropertyStageResult out;
+  out.bytes = RepairedModelBytes(model, pr.network, o, report.model_sha256);
+  out.written = ModelFileFromJson(nlohmann::json::parse(out.bytes), o.output);
+  const QuantizedNetwork& written = out.written.quantized;
+  // The reference pass over the parsed file: no repair sample right before the stage is wrong.
+  Predictions after_pred;
+  report.after =
+      Measure(out.written.float_network, written, data.repair, data.Holdout(), &after_pred);
+  for (size_t s = 0; s < kept.target.size(); ++s) {
+    if (at_start.quant_top1[s] == kept.target[s] && after_pred.quant_top1[s] != kept.target[s]) {
+      throw InternalError("property repair broke repair sample " + std::to_string(s) +
+                          " (the reference pass over the written network)");
+    }
+  }
+  // The report's sample counts, re-counted on the written network.
+  const std::vector<int>& target =
+      ro.target == RepairTarget::kFloat ? after_pred.float_top1 : data.repair.labels;
+  report.fixed = report.broken = report.stage_fixed = report.stage_broken = 0;
+  for (size_t s = 0; s < target.size(); ++s) {
+    const bool was = rtn_pred.quant_top1[s] == target[s];
+    const bool now = after_pred.quant_top1[s] == target[s];
+    const bool at_smt_start = start_pred.quant_top1[s] == target[s];
+    report.fixed += !was && now;
+    report.broken += was && !now;
+    report.stage_fixed += !at_smt_start && now;
+    report.stage_broken += at_smt_start && !now;
+  }
+  if (report.guard.inputs > 0) {
+    const Predictions g = Predict(out.written.float_network, written, ro.guard);
+    report.guard.agree_after = 0;
+    for (size_t s = 0; s < g.float_top1.size(); ++s)
+      report.guard.agree_after += g.float_top1[s] == g.quant_top1[s];
+  }
+  // Every verdict reported is the parsed file's: a "holds" of the stage is proved again.
+  report.properties = pr.properties;
+  for (size_t i = 0; i < properties.size(); ++i) {
+    PropertyOutcome& p = report.properties[i];
+    VerifyOptions vo = po.verify;
+    vo.time_limit_seconds = std::max(0.0, std::min(o.property_seconds, budget.SecondsLeft()));
+    vo.stop = budget.stop();
+    const VerifyResult v = vo.time_limit_seconds > 0 && !budget.Stopped()
+                               ? VerifyProperty(written, properties[i], vo)
+                               : VerifyResult{};
+    if (p.after == Verdict::kHolds && v.verdict == Verdict::kViolated) {
+      throw InternalError("property " + p.name +
+                          " was proved on the repaired network but is violated in the written "
+                          "file");
+    }
+    p.after = v.verdict;
+    p.reason = v.verdict == Verdict::kUnknown
+                   ? (v.reason.empty() ? std::string("no time left to re-verify") : v.reason)
+                   : "";
+    p.last_counterexample = v.counterexample;
+    p.seconds += v.seconds;
+  }
+  st.seconds = SecondsSince(begin);
+  report.verification_note += "; the property stage kept every repair sample that was right";
+  return out;
+}
+
 }  // namespace
 
 RepairJobResult RunRepairJob(const RepairJobOptions& o, const JobProgressFn& progress) {
   const auto begin = std::chrono::steady_clock::now();
   const Budget budget = Budget::Start(o.limits, o.stop);
-  const std::vector<std::string> inputs = {o.model, o.config, o.data.data_path, o.data.labels_path};
+  std::vector<std::string> inputs = {o.model, o.config, o.data.data_path, o.data.labels_path};
+  inputs.insert(inputs.end(), o.properties.begin(), o.properties.end());
   for (const std::string* out : {&o.output, &o.report_json, &o.report_md})
     RefuseOverwritingInputs(*out, inputs, o.force);
+  std::vector<Property> properties;  // parsed before any work: a bad file is exit 3 at once
+  for (const std::string& path : o.properties) properties.push_back(ParseVnnlib(path));
   const RepairData data = LoadRepairData(
       o.data, o.repair_range,
       o.has_holdout ? std::optional<RowRange>(o.holdout_range) : std::nullopt, o.repair.target);
@@ -119,22 +262,34 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const JobProgressFn& pro
   RepairOptions ro = o.repair;
   if (guard_inputs > 0) ro.guard = augmented.rightCols(guard_inputs);
   augmented = FloatBatch();
-  const RepairResult rr =
-      RunRepair(model.float_network, start.network, data.repair, ro,
-                budget.Reserve(reserve.before_smt), [&](int done, int total, int64_t right) {
-                  if (progress) progress(done, total, right, budget.SecondsLeft());
-                });
+  // With properties, the accuracy stage leaves half of its time to the property stage.
+  const double property_share =
+      properties.empty() ? 0.0 : std::max(0.0, budget.SecondsLeft() - reserve.before_smt) / 2;
+  const RepairResult rr = RunRepair(model.float_network, start.network, data.repair, ro,
+                                    budget.Reserve(reserve.before_smt + property_share),
+                                    [&](int done, int total, int64_t right) {
+                                      if (progress)
+                                        progress(done, total, right, budget.SecondsLeft());
+                                    });
   report.changes = rr.changes;
   report.solver = rr.solver;
   report.rounds = rr.rounds;
   report.stopped = rr.stopped;
 
   // The written bytes are what is checked: serialize, parse back, re-run the reference pass.
-  const std::string bytes = RepairedModelBytes(model, rr.network, o, report.model_sha256);
+  std::string bytes = RepairedModelBytes(model, rr.network, o, report.model_sha256);
   ModelFile reread = ModelFileFromJson(nlohmann::json::parse(bytes), o.output);
   CheckRepairClaims(reread.float_network, reread.quantized, data, ro, rtn_pred,
                     start.repair_predictions, rr, report);
   result.code = ClassifyOutcome(rr, start.init.complete, report);
+  if (!properties.empty()) {
+    PropertyStageResult ps =
+        RunPropertyStage(o, model, data, ro, properties, rr.network, rtn_pred,
+                         start.repair_predictions, budget.Reserve(reserve.before_smt / 2), report);
+    bytes = std::move(ps.bytes);
+    reread = std::move(ps.written);
+    result.code = PropertyExitCode(report, result.code, budget.Stopped());
+  }
   nlohmann::json echo = o.echo;
   report.options = &echo;
   report.seconds = SecondsSince(begin);

@@ -110,6 +110,32 @@ json ReportToJson(const RepairReport& r) {
               {"patches_refused", r.guard.refused}}},
             {"init_seconds", r.init_seconds},
             {"seconds", r.seconds}};
+  if (!r.properties.empty()) {
+    json props = json::array();
+    for (const PropertyOutcome& p : r.properties) {
+      json e = {{"name", p.name},
+                {"source", p.source},
+                {"before", VerdictName(p.before)},
+                {"after", VerdictName(p.after)},
+                {"counterexamples_used", p.counterexamples},
+                {"seconds", p.seconds}};
+      if (!p.reason.empty()) e["reason"] = p.reason;
+      if (p.last_counterexample) {
+        e["counterexample"] = {{"input", p.last_counterexample->input},
+                               {"output", p.last_counterexample->output}};
+      }
+      props.push_back(std::move(e));
+    }
+    j["properties"] = std::move(props);
+    const RepairReport::PropertyStage& st = r.property_stage;
+    j["property_stage"] = {{"rounds", st.rounds},
+                           {"stopped", st.stopped},
+                           {"counterexamples", st.counterexamples},
+                           {"counterexamples_fixed", st.counterexamples_fixed},
+                           {"widenings", st.widenings},
+                           {"neurons_repaired", st.neurons},
+                           {"seconds", st.seconds}};
+  }
   if (!r.augment.empty()) j["augment"] = {{"chosen", r.augment}, {"why", r.augment_reason}};
   if (r.options) j["options"] = *r.options;
   return j;
@@ -207,6 +233,26 @@ std::string ReportToMarkdown(const RepairReport& r) {
     md += guard;
   }
   md += "\nVerification: " + r.verification_note + "\n";
+  if (!r.properties.empty()) {
+    const RepairReport::PropertyStage& st = r.property_stage;
+    md +=
+        "\n## Properties (repair until proved)\n\n| property | before | after | counterexamples "
+        "used | verification s |\n|---|---|---|---:|---:|\n";
+    for (const PropertyOutcome& p : r.properties) {
+      char secs[32];
+      std::snprintf(secs, sizeof secs, "%.1f", p.seconds);
+      md += "| " + p.name + " | " + VerdictName(p.before) + " | " + VerdictName(p.after) +
+            (p.reason.empty() ? "" : " (" + p.reason + ")") + " | " +
+            std::to_string(p.counterexamples) + " | " + secs + " |\n";
+    }
+    std::string widen;
+    for (const std::string& w : st.widenings) widen += (widen.empty() ? "" : ", ") + w;
+    md += "\n" + std::to_string(st.rounds) + " rounds, stopped: " + st.stopped + "; " +
+          std::to_string(st.counterexamples_fixed) + " of " + std::to_string(st.counterexamples) +
+          " counterexamples safe at the end; " + std::to_string(st.neurons) +
+          " neurons changed by the stage; widening: " + (widen.empty() ? "none" : widen) +
+          ". The `after` verdicts are re-verified on the written file.\n";
+  }
   return md;
 }
 

@@ -337,6 +337,10 @@ class Search {
       o.work_limit =
           options_.work_limit > result_.stats.work ? options_.work_limit - result_.stats.work : 1;
     }
+    if (options_.leaf_work_limit > 0) {
+      o.work_limit = o.work_limit > 0 ? std::min(o.work_limit, options_.leaf_work_limit)
+                                      : options_.leaf_work_limit;
+    }
     o.isolate = engine_.smt_isolate;
     o.stop = options_.stop;
     o.launcher = engine_.launcher;

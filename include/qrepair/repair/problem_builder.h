@@ -1,6 +1,7 @@
 // Builds the exact NeuronRepairProblem of one dense neuron from the reference pass's trace.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "qrepair/model/quantized_network.h"
@@ -43,5 +44,29 @@ NeuronRepairProblem BuildNeuronProblem(const QuantizedNetwork& net, const Quanti
                                        const NetworkTrace& trace, const SampleSplit& split,
                                        int layer, int unit, const BuildOptions& options,
                                        const std::vector<int64_t>& extra_rows);
+
+// A row of a problem whose goal is a predicate on the logits instead of a class target: the
+// property repair's counterexamples ("no unsafe clause holds") and the samples it keeps.
+struct GoalSample {
+  int64_t column = 0;    // column of the trace
+  int64_t sample = 0;    // what SampleRow::sample reports (the caller's index)
+  bool failing = false;  // soft (to be fixed) or hard (must stay right)
+  // Whether column `c` of `logits` is right.
+  std::function<bool(const CodeBatch& logits, int64_t c)> right;
+  // The values v in [lo, hi] such that column `c` of `logits` with logit `unit` set to v is
+  // right, as sorted disjoint intervals (the logit layer's exact good set).
+  std::function<std::vector<AccInterval>(const CodeBatch& logits, int64_t c, int unit, int64_t lo,
+                                         int64_t hi)>
+      right_values;
+};
+
+// The exact problem of one dense neuron for goal rows (the same construction as
+// BuildNeuronProblem: half-lines or enumerated values mapped back through the requantization).
+// Hidden layers enumerate at most options.max_values_per_row values per row; hard rows beyond
+// options.max_enumerated_columns are dropped (the caller re-checks every patch).
+NeuronRepairProblem BuildGoalProblem(const QuantizedNetwork& net, const QuantizedNetwork& origin,
+                                     const NetworkTrace& trace,
+                                     const std::vector<GoalSample>& samples, int layer, int unit,
+                                     const BuildOptions& options);
 
 }  // namespace qrepair

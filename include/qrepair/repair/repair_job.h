@@ -38,6 +38,9 @@ struct RepairJobOptions {
   Augmentation augment;  // of the init's calibration set
   bool guard = true;     // the augmented copies also guard the SMT stage (RepairOptions::guard)
   RepairOptions repair;
+  // Repair until proved (property_repair.h): VNN-LIB files, and each verification's seconds.
+  std::vector<std::string> properties;
+  double property_seconds = 60;
   BudgetLimits limits;                      // the job's time and work, and each solver call's
   const std::atomic<bool>* stop = nullptr;  // set by SIGINT/SIGTERM
   std::string output;                       // repaired qrepair JSON (required)

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "qrepair/quant/evaluate.h"
+#include "qrepair/repair/property_repair.h"
 #include "qrepair/repair/repair.h"
 
 namespace qrepair {
@@ -54,6 +55,18 @@ struct RepairReport {
     int64_t agree_after = 0;
     int64_t refused = 0;
   } guard;
+  // Repair until proved (--property): each property's verdict before the property stage and on
+  // the written file (re-verified after parsing it back), and the stage's figures.
+  std::vector<PropertyOutcome> properties;
+  struct PropertyStage {
+    int rounds = 0;
+    std::string stopped;
+    int64_t counterexamples = 0;
+    int64_t counterexamples_fixed = 0;
+    std::vector<std::string> widenings;
+    size_t neurons = 0;  // the last `neurons` entries of `changes` are the stage's
+    double seconds = 0;
+  } property_stage;
 };
 
 nlohmann::json ReportToJson(const RepairReport& report);

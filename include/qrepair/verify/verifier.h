@@ -36,12 +36,14 @@ struct Counterexample {
 };
 
 struct VerifyOptions {
-  double time_limit_seconds = 0;            // the whole property, wall clock; 0 = none
-  uint64_t work_limit = 0;                  // deterministic budget (README: work units); 0 = none
-  double leaf_time_limit_seconds = 10;      // one Z3 leaf, enforced from outside (child + kill)
-  uint64_t memory_limit_mb = 4096;          // per solver process
-  int jobs = 1;                             // processes over sub-boxes
-  uint64_t seed = 1;                        // falsification's random points
+  double time_limit_seconds = 0;        // the whole property, wall clock; 0 = none
+  uint64_t work_limit = 0;              // deterministic budget (README: work units); 0 = none
+  double leaf_time_limit_seconds = 10;  // one Z3 leaf, enforced from outside (child + kill)
+  uint64_t leaf_work_limit = 0;     // one Z3 leaf's rlimit units (0 = none): a leaf that gives up
+                                    // on it does so on every machine (the time stays a safety net)
+  uint64_t memory_limit_mb = 4096;  // per solver process
+  int jobs = 1;                     // processes over sub-boxes
+  uint64_t seed = 1;                // falsification's random points
   const std::atomic<bool>* stop = nullptr;  // SIGINT/SIGTERM: return kUnknown at once
 };
 
