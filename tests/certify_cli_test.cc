@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
@@ -82,7 +83,8 @@ class CertifyCliTest : public ::testing::Test {
   }
 
   // Does some grid point of the ball change the quantized decision away from the label?
-  bool NonRobust(int row, int radius) const {
+  bool NonRobust(int row, int radius) const { return NonRobust(quantized_, row, radius); }
+  bool NonRobust(const QuantizedNetwork& q, int row, int radius) const {
     for (int a = -radius; a <= radius; ++a)
       for (int b = -radius; b <= radius; ++b)
         for (int c = -radius; c <= radius; ++c) {
@@ -93,7 +95,7 @@ class CertifyCliTest : public ::testing::Test {
             inside = inside && p[i] >= 0 && p[i] <= kLevels;
             x(i, 0) = static_cast<float>(p[i] * (1.0 / kLevels));
           }
-          if (inside && PredictQuantized(quantized_, x)[0] != labels_[row]) return true;
+          if (inside && PredictQuantized(q, x)[0] != labels_[row]) return true;
         }
     return false;
   }
@@ -174,6 +176,66 @@ TEST_F(CertifyCliTest, RadiusDoesNotTakeAProperty) {
   ProcessResult r = Qrepair(
       {"verify", "model.json", "--data", "data.csv", "--radius", "1", "--property", "p.vnnlib"});
   ASSERT_TRUE(r.exited && r.exit_code == 2) << r.Describe() << r.err;
+}
+
+// Repair with --robust-radius: the right repair samples become goals "robust over the ball's
+// box"; every sample the report counts as certified on the written file is robust on its grid
+// by enumeration, and when the job says proved (exit 0) every right sample is.
+TEST_F(CertifyCliTest, RepairWithRobustRadiusCertifiesByEnumeration) {
+  ProcessResult r = Qrepair({"repair",
+                             "model.json",
+                             "--data",
+                             "data.csv",
+                             "--input-scale",
+                             "0.1",
+                             "--repair-range",
+                             "0:16",
+                             "--init",
+                             "rtn",
+                             "--target",
+                             "labels",
+                             "--robust-radius",
+                             "1",
+                             "--time-limit",
+                             "120",
+                             "-o",
+                             "r.json",
+                             "--report",
+                             "rep.json"});
+  ASSERT_TRUE(r.exited && (r.exit_code == 0 || r.exit_code == 9 || r.exit_code == 5))
+      << r.Describe() << "\n"
+      << r.err;
+  const json rep = json::parse(Read(Path("rep.json")));
+  const json& rb = rep["robustness"];
+  ASSERT_TRUE(rb.is_object()) << rep.dump();
+  EXPECT_EQ(rb["samples"], kRows);
+  const QuantizedNetwork repaired = LoadModelJson(Path("r.json")).quantized;
+  FloatBatch x(3, kRows);
+  for (int row = 0; row < kRows; ++row)
+    for (int i = 0; i < 3; ++i) x(i, row) = static_cast<float>(raw_[row][i] * (1.0 / kLevels));
+  const std::vector<int> before = PredictQuantized(quantized_, x);
+  const std::vector<int> after = PredictQuantized(repaired, x);
+  int right = 0, robust_before = 0, robust_after = 0;
+  for (int row = 0; row < kRows; ++row) {
+    if (before[row] != labels_[row]) continue;
+    ++right;
+    EXPECT_EQ(after[row], labels_[row]) << "row " << row << ": a right sample was broken";
+    robust_before += !NonRobust(quantized_, row, 1);
+    robust_after += !NonRobust(repaired, row, 1);
+  }
+  EXPECT_EQ(rb["right"], right);
+  // Box proofs are grid proofs: certified counts never exceed the enumerated truth.
+  EXPECT_LE(rb["certified_before"].get<int>(), robust_before);
+  EXPECT_LE(rb["certified_after"].get<int>(), robust_after);
+  EXPECT_EQ(rb["certified_after"].get<int>() + rb["violated_after"].get<int>() +
+                rb["unknown_after"].get<int>(),
+            right);
+  if (r.exit_code == 0) EXPECT_EQ(robust_after, right);
+  std::cout << "[ figures  ] radius 1: " << right << " right samples; grid-robust before "
+            << robust_before << ", after " << robust_after << "; certified before "
+            << rb["certified_before"] << ", after " << rb["certified_after"] << "; exit "
+            << r.exit_code << "\n";
+  EXPECT_GT(robust_after, robust_before) << "the repair made no sample robust";
 }
 
 }  // namespace

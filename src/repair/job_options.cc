@@ -125,6 +125,13 @@ const std::vector<JobOptionSpec>& JobOptionSpecs() {
        "accuracy repair, verify, turn counterexamples into constraints, repair, until every "
        "property holds (docs/verification.md)",
        "VNN-LIB properties to repair until proved"},
+      {"robust_radius", T::kNumber, "0.0",
+       "Repair until the repair samples the network gets right are certified robust at this "
+       "L-infinity radius in the data's own units (0: off; docs/verification.md)",
+       "Radius the right repair samples must be certified robust at (0: off)", 0, 1e30, true},
+      {"robust_range", T::kRange, "null",
+       "Rows A:B (inside --repair-range) that --robust-radius covers (default: the repair range)",
+       "Rows covered by robust_radius"},
       {"property_time_limit", T::kNumber, "60.0",
        "Seconds per property and round of verification (also capped by --time-limit)",
        "Seconds per property verification", 0.001, 1e9, true},
@@ -264,6 +271,10 @@ RepairJobOptions RepairJobOptionsFromJson(const json& j) {
   r.jobs = 1;
   o.properties = j["property"].get<std::vector<std::string>>();
   o.property_seconds = j["property_time_limit"].get<double>();
+  o.robust_radius = j["robust_radius"].get<double>();
+  o.has_robust_range = j["robust_range"].is_string();
+  if (o.has_robust_range)
+    o.robust_range = ParseRowRange(j["robust_range"].get<std::string>(), "robust_range");
   o.limits.job_seconds = j["time_limit"].get<double>();
   o.limits.job_work = j["work_limit"].get<uint64_t>() * kWorkUnit;
   o.limits.call_seconds = j["call_time_limit"].get<double>();

@@ -3,10 +3,12 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <tuple>
 
 #include "qrepair/io/atomic_file.h"
 #include "qrepair/io/json_io.h"
@@ -14,6 +16,7 @@
 #include "qrepair/quant/evaluate.h"
 #include "qrepair/repair/pipeline.h"
 #include "qrepair/repair/property_repair.h"
+#include "qrepair/verify/local_robustness.h"
 #include "qrepair/verify/vnnlib.h"
 #include "qrepair/version.h"
 
@@ -72,6 +75,58 @@ void WriteJobOutputs(const RepairJobOptions& o, const std::string& model_bytes,
   WriteExtraOutputs(extra);
 }
 
+// --robust-radius: one "the decision is not the target" property per repair row of the robust
+// range that `net` classifies right, over the box of the L-infinity ball (local_robustness.h;
+// the box holds every grid point of the ball, so a proof over it certifies the grid too).
+std::vector<Property> RobustProperties(const RepairJobOptions& o, const Network& float_net,
+                                       const QuantizedNetwork& net, const Dataset& repair,
+                                       RepairTarget target, RepairReport::Robustness& rb) {
+  if (!(o.data.input_scale > 0))
+    throw Error(ExitCode::kUsage, "--input-scale must be > 0 with --robust-radius");
+  RowRange range = o.has_robust_range ? o.robust_range : RowRange{repair.first_row, -1};
+  if (range.end < 0) range.end = repair.first_row + repair.rows;
+  if (range.begin < repair.first_row || range.end > repair.first_row + repair.rows) {
+    throw Error(ExitCode::kUsage,
+                "--robust-range " + std::to_string(range.begin) + ":" + std::to_string(range.end) +
+                    " is not inside the repair rows " + std::to_string(repair.first_row) + ":" +
+                    std::to_string(repair.first_row + repair.rows));
+  }
+  RawInputMap map;
+  map.scale = o.data.input_scale;
+  map.offset = o.data.input_offset;
+  map.integer_grid = std::all_of(repair.values.begin(), repair.values.end(),
+                                 [&](float x) { return RawFromInput(map, x).has_value(); });
+  if (auto typed = RawTypeRange(o.data.data_path)) {
+    std::tie(map.clip_lo, map.clip_hi) = *typed;
+  } else {  // the observed raw range of the repair rows (the map is monotone)
+    const auto [lo, hi] = std::minmax_element(repair.values.begin(), repair.values.end());
+    map.clip_lo = (*lo - map.offset) / map.scale;
+    map.clip_hi = (*hi - map.offset) / map.scale;
+  }
+  const Dataset rows = repair.Slice(range.begin - repair.first_row, range.end - repair.first_row);
+  const Predictions p = Predict(float_net, net, rows);
+  const std::vector<int>& want = target == RepairTarget::kFloat ? p.float_top1 : rows.labels;
+  rb.radius = o.robust_radius;
+  rb.samples = rows.rows;
+  std::vector<Property> out;
+  for (int64_t r = 0; r < rows.rows; ++r) {
+    if (p.quant_top1[r] != want[r]) continue;
+    std::vector<double> raw(rows.features);
+    for (int64_t i = 0; i < rows.features; ++i) {
+      const float x = rows.Row(r)[i];
+      raw[i] = RawFromInput(map, x).value_or((x - map.offset) / map.scale);
+    }
+    const RawBall ball = MakeRawBall(map, raw, o.robust_radius);
+    Property prop =
+        DecisionChangeProperty(net.NumClasses(), want[r], net.decision, InputBoxOfBall(map, ball),
+                               "robust_row_" + std::to_string(rows.first_row + r));
+    prop.source = o.data.data_path + " row " + std::to_string(rows.first_row + r);
+    out.push_back(std::move(prop));
+  }
+  rb.right = static_cast<int64_t>(out.size());
+  return out;
+}
+
 // Repair until proved: 0 only when every property holds on the written file; 9 when one is
 // violated (a checked counterexample), 5 when one is undecided, 130 when interrupted.
 ExitCode PropertyExitCode(RepairReport& report, ExitCode accuracy_code, bool stopped) {
@@ -84,6 +139,8 @@ ExitCode PropertyExitCode(RepairReport& report, ExitCode accuracy_code, bool sto
     violated |= p.after == Verdict::kViolated;
     unknown |= p.after == Verdict::kUnknown;
   }
+  violated |= report.robustness.violated_after > 0;
+  unknown |= report.robustness.unknown_after > 0;
   if (violated) {
     report.status = "property_violated";
     return ExitCode::kViolated;
@@ -106,7 +163,7 @@ struct PropertyStageResult {
 PropertyStageResult RunPropertyStage(const RepairJobOptions& o, const ModelFile& model,
                                      const RepairData& data, const RepairOptions& ro,
                                      const std::vector<Property>& properties,
-                                     const QuantizedNetwork& accuracy_net,
+                                     size_t file_properties, const QuantizedNetwork& accuracy_net,
                                      const Predictions& rtn_pred, const Predictions& start_pred,
                                      const Budget& budget, RepairReport& report) {
   const auto begin = std::chrono::steady_clock::now();
@@ -184,9 +241,9 @@ PropertyStageResult RunPropertyStage(const RepairJobOptions& o, const ModelFile&
       report.guard.agree_after += g.float_top1[s] == g.quant_top1[s];
   }
   // Every verdict reported is the parsed file's: a "holds" of the stage is proved again.
-  report.properties = pr.properties;
+  std::vector<PropertyOutcome> outcomes = pr.properties;
   for (size_t i = 0; i < properties.size(); ++i) {
-    PropertyOutcome& p = report.properties[i];
+    PropertyOutcome& p = outcomes[i];
     VerifyOptions vo = po.verify;
     vo.time_limit_seconds = std::max(0.0, std::min(o.property_seconds, budget.SecondsLeft()));
     vo.stop = budget.stop();
@@ -205,6 +262,14 @@ PropertyStageResult RunPropertyStage(const RepairJobOptions& o, const ModelFile&
     p.last_counterexample = v.counterexample;
     p.seconds += v.seconds;
   }
+  report.properties.assign(outcomes.begin(), outcomes.begin() + static_cast<long>(file_properties));
+  RepairReport::Robustness& rb = report.robustness;
+  for (size_t i = file_properties; i < outcomes.size(); ++i) {
+    rb.certified_before += outcomes[i].before == Verdict::kHolds;
+    rb.certified_after += outcomes[i].after == Verdict::kHolds;
+    rb.violated_after += outcomes[i].after == Verdict::kViolated;
+    rb.unknown_after += outcomes[i].after == Verdict::kUnknown;
+  }
   st.seconds = SecondsSince(begin);
   report.verification_note += "; the property stage kept every repair sample that was right";
   return out;
@@ -221,6 +286,7 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const JobProgressFn& pro
     RefuseOverwritingInputs(*out, inputs, o.force);
   std::vector<Property> properties;  // parsed before any work: a bad file is exit 3 at once
   for (const std::string& path : o.properties) properties.push_back(ParseVnnlib(path));
+  const size_t file_properties = properties.size();
   const RepairData data = LoadRepairData(
       o.data, o.repair_range,
       o.has_holdout ? std::optional<RowRange>(o.holdout_range) : std::nullopt, o.repair.target);
@@ -263,8 +329,9 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const JobProgressFn& pro
   if (guard_inputs > 0) ro.guard = augmented.rightCols(guard_inputs);
   augmented = FloatBatch();
   // With properties, the accuracy stage leaves half of its time to the property stage.
-  const double property_share =
-      properties.empty() ? 0.0 : std::max(0.0, budget.SecondsLeft() - reserve.before_smt) / 2;
+  const double property_share = properties.empty() && !(o.robust_radius > 0)
+                                    ? 0.0
+                                    : std::max(0.0, budget.SecondsLeft() - reserve.before_smt) / 2;
   const RepairResult rr = RunRepair(model.float_network, start.network, data.repair, ro,
                                     budget.Reserve(reserve.before_smt + property_share),
                                     [&](int done, int total, int64_t right) {
@@ -282,9 +349,15 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const JobProgressFn& pro
   CheckRepairClaims(reread.float_network, reread.quantized, data, ro, rtn_pred,
                     start.repair_predictions, rr, report);
   result.code = ClassifyOutcome(rr, start.init.complete, report);
+  if (o.robust_radius > 0) {
+    std::vector<Property> robust = RobustProperties(o, model.float_network, rr.network, data.repair,
+                                                    ro.target, report.robustness);
+    properties.insert(properties.end(), std::make_move_iterator(robust.begin()),
+                      std::make_move_iterator(robust.end()));
+  }
   if (!properties.empty()) {
     PropertyStageResult ps =
-        RunPropertyStage(o, model, data, ro, properties, rr.network, rtn_pred,
+        RunPropertyStage(o, model, data, ro, properties, file_properties, rr.network, rtn_pred,
                          start.repair_predictions, budget.Reserve(reserve.before_smt / 2), report);
     bytes = std::move(ps.bytes);
     reread = std::move(ps.written);

@@ -110,7 +110,7 @@ json ReportToJson(const RepairReport& r) {
               {"patches_refused", r.guard.refused}}},
             {"init_seconds", r.init_seconds},
             {"seconds", r.seconds}};
-  if (!r.properties.empty()) {
+  if (!r.properties.empty() || r.robustness.radius > 0) {
     json props = json::array();
     for (const PropertyOutcome& p : r.properties) {
       json e = {{"name", p.name},
@@ -128,6 +128,16 @@ json ReportToJson(const RepairReport& r) {
     }
     j["properties"] = std::move(props);
     const RepairReport::PropertyStage& st = r.property_stage;
+    if (r.robustness.radius > 0) {
+      const RepairReport::Robustness& rb = r.robustness;
+      j["robustness"] = {{"radius", rb.radius},
+                         {"samples", rb.samples},
+                         {"right", rb.right},
+                         {"certified_before", rb.certified_before},
+                         {"certified_after", rb.certified_after},
+                         {"violated_after", rb.violated_after},
+                         {"unknown_after", rb.unknown_after}};
+    }
     j["property_stage"] = {{"rounds", st.rounds},
                            {"stopped", st.stopped},
                            {"counterexamples", st.counterexamples},
@@ -233,7 +243,7 @@ std::string ReportToMarkdown(const RepairReport& r) {
     md += guard;
   }
   md += "\nVerification: " + r.verification_note + "\n";
-  if (!r.properties.empty()) {
+  if (!r.properties.empty() || r.robustness.radius > 0) {
     const RepairReport::PropertyStage& st = r.property_stage;
     md +=
         "\n## Properties (repair until proved)\n\n| property | before | after | counterexamples "
@@ -252,6 +262,18 @@ std::string ReportToMarkdown(const RepairReport& r) {
           " counterexamples safe at the end; " + std::to_string(st.neurons) +
           " neurons changed by the stage; widening: " + (widen.empty() ? "none" : widen) +
           ". The `after` verdicts are re-verified on the written file.\n";
+    if (r.robustness.radius > 0) {
+      const RepairReport::Robustness& rb = r.robustness;
+      char line[320];
+      std::snprintf(
+          line, sizeof line,
+          "\nRobustness at radius %g: %lld of %lld right repair samples (of %lld) "
+          "certified before, %lld after (%lld violated, %lld unknown).\n",
+          rb.radius, static_cast<long long>(rb.certified_before), static_cast<long long>(rb.right),
+          static_cast<long long>(rb.samples), static_cast<long long>(rb.certified_after),
+          static_cast<long long>(rb.violated_after), static_cast<long long>(rb.unknown_after));
+      md += line;
+    }
   }
   return md;
 }

@@ -41,6 +41,11 @@ struct RepairJobOptions {
   // Repair until proved (property_repair.h): VNN-LIB files, and each verification's seconds.
   std::vector<std::string> properties;
   double property_seconds = 60;
+  // Local robustness as repair goals: radius in the data's raw units (0: off), and the rows (file
+  // indices, inside repair_range) it covers (default: the whole repair range).
+  double robust_radius = 0;
+  bool has_robust_range = false;
+  RowRange robust_range;
   BudgetLimits limits;                      // the job's time and work, and each solver call's
   const std::atomic<bool>* stop = nullptr;  // set by SIGINT/SIGTERM
   std::string output;                       // repaired qrepair JSON (required)

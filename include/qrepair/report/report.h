@@ -67,6 +67,15 @@ struct RepairReport {
     size_t neurons = 0;  // the last `neurons` entries of `changes` are the stage's
     double seconds = 0;
   } property_stage;
+  // --robust-radius: the right repair samples of the robust range, and how many of them are
+  // certified robust (over the box of the ball) at the stage's start and on the written file.
+  struct Robustness {
+    double radius = 0;
+    int64_t samples = 0;  // rows of the robust range
+    int64_t right = 0;    // of them, classified right at the stage's start (the goals)
+    int64_t certified_before = 0, certified_after = 0;
+    int64_t violated_after = 0, unknown_after = 0;
+  } robustness;
 };
 
 nlohmann::json ReportToJson(const RepairReport& report);
