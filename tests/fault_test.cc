@@ -332,6 +332,9 @@ TEST_F(FaultTest, SameRepairGivesByteIdenticalOutputWithOneOrTwoJobs) {
         << r.err;
     json report = json::parse(ReadFile(run.report));
     ASSERT_NE(report["status"], "limit_reached") << "the run must finish inside its limit";
+    // kConfig names no scale: round to nearest keeps max-abs, the init searches ("mse").
+    EXPECT_EQ(report["scales"]["rtn"], "as the config");
+    EXPECT_EQ(report["scales"]["init"], "mse (searched: the config names no scale)");
   }
   const std::string first = ReadFile(runs[0].output);
   ASSERT_FALSE(first.empty());
@@ -419,10 +422,11 @@ TEST_F(FaultTest, TimeLimitStopsTheInitWithTheLayersItFinished) {
 }
 
 // An init worse than round to nearest on the repair set is not where the SMT stage starts:
-// plain GPTQ at 8 bits loses 1 of the 300 repair samples here (99.33 % against RTN's 99.67 %).
+// plain GPTQ at 8 bits with max-abs scales (named in the config, so the init keeps them) loses 1
+// of the 300 repair samples here (99.33 % against RTN's 99.67 %).
 TEST_F(FaultTest, SmtStageStartsFromRtnWhenTheInitIsWorse) {
-  WriteText(Path("q8.json"),
-            R"({"weights": {"bits": 8, "granularity": "per-tensor"}, "activations": {"bits": 8}})");
+  WriteText(Path("q8.json"), R"({"weights": {"bits": 8, "granularity": "per-tensor",
+                                 "scale": "max-abs"}, "activations": {"bits": 8}})");
   std::vector<std::string> cmd =
       QuickRepairCommand(dir_.path(), Path("s.json"), Path("s.report.json"), 1);
   *std::find(cmd.begin(), cmd.end(), dir_.path() + "/q.json") = Path("q8.json");
@@ -434,6 +438,7 @@ TEST_F(FaultTest, SmtStageStartsFromRtnWhenTheInitIsWorse) {
             report["before"]["repair"]["agreement"].get<double>())
       << "the case no longer shows a worse init; pick another";
   EXPECT_EQ(report["start"], "rtn");
+  EXPECT_EQ(report["scales"]["init"], "as the config");
   EXPECT_EQ(report["init_layers"]["done"], report["init_layers"]["total"]);
   EXPECT_GE(report["after"]["repair"]["agreement"].get<double>(),
             report["before"]["repair"]["agreement"].get<double>());

@@ -19,6 +19,7 @@ struct SweepFlags {
   std::string bits = "2..8";
   std::string granularity = "per-tensor";
   std::string scale = "max-abs";
+  CLI::Option* scale_given = nullptr;  // --scale on the command line
   int activation_bits = 8;
   std::string decision = "argmax";
   std::string repair_range = "0:5000";
@@ -47,6 +48,7 @@ void RunSweepCommand(const SweepFlags& f) {
   o.granularity =
       f.granularity == "per-channel" ? Granularity::kPerChannel : Granularity::kPerTensor;
   o.scale_rule = ParseScaleRule(f.scale, "command line", "--scale");
+  o.scale_given = f.scale_given != nullptr && f.scale_given->count() > 0;
   o.activation_bits = f.activation_bits;
   o.decision = f.decision == "argmin" ? Decision::kArgmin : Decision::kArgmax;
   o.init = ParseInitMethod(f.init);
@@ -91,9 +93,11 @@ void SetUpSweep(CLI::App& app) {
   cmd->add_option("--granularity", f->granularity, "Weight scales")
       ->capture_default_str()
       ->check(CLI::IsMember({"per-tensor", "per-channel"}));
-  cmd->add_option("--scale", f->scale, "Weight scale rule, as the config's \"scale\"")
-      ->capture_default_str()
-      ->check(CLI::IsMember({"max-abs", "power-of-two", "mse"}));
+  f->scale_given =
+      cmd->add_option("--scale", f->scale,
+                      "Weight scale rule, as the config's \"scale\" (round to nearest; without "
+                      "it, an init other than rtn searches the scales: mse)");
+  f->scale_given->capture_default_str()->check(CLI::IsMember({"max-abs", "power-of-two", "mse"}));
   cmd->add_option("--activation-bits", f->activation_bits, "Activation code bits")
       ->capture_default_str()
       ->check(CLI::Range(2, 16));

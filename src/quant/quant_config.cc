@@ -53,6 +53,7 @@ void ReadWeightSpec(const json& object, LayerQuantSpec& spec, const std::string&
     }
   }
   if (object.contains("scale")) {
+    spec.scale_given = true;
     const json& s = object["scale"];
     spec.scale_rule =
         ParseScaleRule(s.is_string() ? s.get<std::string>() : s.dump(), source, path + ".scale");

@@ -39,11 +39,13 @@ StageFigures Measure(const Network& f, const QuantizedNetwork& q, const Dataset&
 StartPoint InitAndChooseStart(const Network& float_net, const QuantizedNetwork& rtn,
                               const RepairData& data, const StageFigures& rtn_figures,
                               const Predictions& rtn_predictions, const FloatBatch& calibration,
-                              InitMethod init, RepairTarget target, const Budget& init_budget) {
+                              InitMethod init, RepairTarget target, const Budget& init_budget,
+                              const QuantizedNetwork* init_base) {
   StartPoint s;
   const auto begin = std::chrono::steady_clock::now();
   const auto should_stop = [&] { return init_budget.Stopped() || init_budget.TimeUp(); };
-  s.network = InitializeWeights(float_net, rtn, calibration, init, should_stop, 1024, &s.init);
+  s.network = InitializeWeights(float_net, init_base ? *init_base : rtn, calibration, init,
+                                should_stop, 1024, &s.init);
   s.init_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
   s.figures = rtn_figures;
   s.repair_predictions = rtn_predictions;
@@ -70,6 +72,22 @@ StartPoint InitAndChooseStart(const Network& float_net, const QuantizedNetwork& 
                100 * at_start.agreement,
                std::llround(static_cast<double>(at_start.samples) * (1 - at_start.agreement)));
   return s;
+}
+
+QuantizedNetwork ScaledInitBase(const QuantizedNetwork& rtn, InitMethod init,
+                                const std::function<bool(const std::string&)>& chosen,
+                                std::string* rule) {
+  QuantizedNetwork base = rtn;
+  bool changed = false;
+  if (init != InitMethod::kRtn) {
+    for (QuantLayer& l : base.layers) {
+      if (!l.IsLinear() || chosen(l.name) || l.scale_rule == ScaleRule::kMse) continue;
+      l.scale_rule = ScaleRule::kMse;
+      changed = true;
+    }
+  }
+  *rule = changed ? "mse (searched: the config names no scale)" : "as the config";
+  return base;
 }
 
 void CheckRepairClaims(const Network& float_net, const QuantizedNetwork& written,

@@ -316,9 +316,18 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const JobProgressFn& pro
       pass_seconds, static_cast<double>(guard_inputs) /
                         static_cast<double>(std::max<int64_t>(
                             1, data.repair.rows + (data.has_holdout ? data.holdout.rows : 0))));
-  const StartPoint start =
-      InitAndChooseStart(model.float_network, model.quantized, data, report.before, rtn_pred,
-                         augmented, o.init, o.repair.target, budget.Reserve(reserve.before_init));
+  // The init searches the weight scales unless the config names them (a quantized model file
+  // keeps the scales it has: its config is the record of how it was made).
+  const QuantConfig& recipe = model.quantized.config;
+  const QuantizedNetwork init_base = ScaledInitBase(
+      model.quantized, o.init,
+      [&](const std::string& layer) {
+        return o.config.empty() || recipe.ForLayer(layer).scale_given;
+      },
+      &report.init_scales);
+  const StartPoint start = InitAndChooseStart(
+      model.float_network, model.quantized, data, report.before, rtn_pred, augmented, o.init,
+      o.repair.target, budget.Reserve(reserve.before_init), &init_base);
   report.init = start.init_figures;
   report.init_seconds = start.init_seconds;
   report.init_layers = start.init.layers;

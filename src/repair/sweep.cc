@@ -101,8 +101,13 @@ SweepResult RunSweep(const SweepOptions& o, const SweepProgressFn& progress) {
     RepairReport report;
     Predictions rtn_pred;
     report.before = Measure(net, rtn, data.repair, data.Holdout(), &rtn_pred);
-    const StartPoint start = InitAndChooseStart(net, rtn, data, report.before, rtn_pred,
-                                                calibration, o.init, o.repair.target, budget);
+    // Without --scale the init searches the weight scales; round to nearest stays max-abs.
+    std::string init_scales;
+    const QuantizedNetwork init_base = ScaledInitBase(
+        rtn, o.init, [&](const std::string&) { return o.scale_given; }, &init_scales);
+    const StartPoint start =
+        InitAndChooseStart(net, rtn, data, report.before, rtn_pred, calibration, o.init,
+                           o.repair.target, budget, &init_base);
     const RepairResult rr = RunRepair(net, start.network, data.repair, o.repair, budget);
     CheckRepairClaims(net, rr.network, data, o.repair, rtn_pred, start.repair_predictions, rr,
                       report);

@@ -82,6 +82,7 @@ json ReportToJson(const RepairReport& r) {
             {"before", Stage(r.before)},
             {"init", Stage(r.init)},
             {"init_method", r.init_method},
+            {"scales", {{"rtn", r.rtn_scales}, {"init", r.init_scales}}},
             {"init_layers", {{"total", r.init_layers}, {"done", r.init_layers_done}}},
             {"start", r.start},
             {"stopped", r.stopped},

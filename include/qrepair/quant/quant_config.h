@@ -29,6 +29,10 @@ struct LayerQuantSpec {
   int weight_bits = 8;  // 2..16, symmetric signed
   Granularity granularity = Granularity::kPerTensor;
   ScaleRule scale_rule = ScaleRule::kMaxAbs;
+  // The config's JSON names a "scale" for these weights. When none does, `repair`'s init (and
+  // sweep's, without --scale) searches the scales ("mse"); `quantize` and the round-to-nearest
+  // baseline keep max-abs.
+  bool scale_given = false;
 };
 
 struct QuantConfig {

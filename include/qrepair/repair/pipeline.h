@@ -4,6 +4,7 @@
 // Each stage is a function of plain values; the callers only decide what to load and write.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -49,11 +50,21 @@ struct StartPoint {
 
 // Runs the init on `calibration` until `init_budget` runs out (or a stop), and starts from the
 // better of it and round to nearest on the repair rows, by the `target` measure: a cut-short
-// init can be worse than either.
+// init can be worse than either. The init starts from `init_base` when given (the same network
+// with other layer scale rules: ScaledInitBase), else from `rtn`.
 StartPoint InitAndChooseStart(const Network& float_net, const QuantizedNetwork& rtn,
                               const RepairData& data, const StageFigures& rtn_figures,
                               const Predictions& rtn_predictions, const FloatBatch& calibration,
-                              InitMethod init, RepairTarget target, const Budget& init_budget);
+                              InitMethod init, RepairTarget target, const Budget& init_budget,
+                              const QuantizedNetwork* init_base = nullptr);
+
+// The init's starting network: `rtn` with the searched scales ("mse") on every linear layer whose
+// weight scale rule nobody chose (`chosen(layer name)` is false), for inits that re-derive the
+// weights (not rtn). `rule` receives what the report says: "mse (searched: the config names no
+// scale)", or "as the config" when nothing changed.
+QuantizedNetwork ScaledInitBase(const QuantizedNetwork& rtn, InitMethod init,
+                                const std::function<bool(const std::string&)>& chosen,
+                                std::string* rule);
 
 // Re-runs the reference pass over `written` (the network as it will be written) and checks every
 // claim of `result`: samples right, samples broken by the SMT stage, the guard set's agreement.

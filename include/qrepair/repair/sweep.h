@@ -27,7 +27,8 @@ struct SweepOptions {
   std::vector<int> bits;   // weight bit widths, 2..16
   Granularity granularity = Granularity::kPerTensor;
   ScaleRule scale_rule = ScaleRule::kMaxAbs;
-  int activation_bits = 8;  // 0: float activations (weights-only)
+  bool scale_given = false;  // --scale was given: the init keeps it (else it searches: "mse")
+  int activation_bits = 8;   // 0: float activations (weights-only)
   Decision decision = Decision::kArgmax;
   InitMethod init = InitMethod::kRtn;
   RepairOptions repair;

@@ -26,6 +26,10 @@ struct RepairReport {
   StageFigures init;                  // after --init (equals before for rtn)
   StageFigures after;                 // the written network
   std::string init_method;
+  // The weight scale rule of each stage: round to nearest (the baseline) is the config's rule
+  // (max-abs when it names none); the init's is "mse (searched: ...)" or "as the config".
+  std::string rtn_scales = "as the config";
+  std::string init_scales = "as the config";
   int init_layers = 0;         // linear layers
   int init_layers_done = 0;    // of them, re-derived by the init (fewer: the limit cut it short)
   std::string start = "init";  // where the SMT stage started: "init", or "rtn" when the
