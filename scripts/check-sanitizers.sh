@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the "asan" preset (ASan + UBSan, clang) in build-asan and runs the tests under it.
-# Usage: scripts/check-sanitizers.sh [CTEST_LABEL_REGEX]   (default: unit; CI: 'unit|smt|e2e|slow')
+# Usage: scripts/check-sanitizers.sh [CTEST_LABEL_REGEX]   (default: unit; CI: 'unit|smt'; by hand: 'unit|smt|e2e|slow')
 # Any sanitizer report fails the test that triggered it (halt_on_error, no recovery).
 set -euo pipefail
 label=${1:-unit}
