@@ -7,6 +7,8 @@
 #include <cmath>
 #include <map>
 
+#include "qrepair/quant/quantize.h"
+
 namespace qrepair {
 
 RepairData LoadRepairData(const DataOptions& data, const RowRange& repair_range,
@@ -74,20 +76,23 @@ StartPoint InitAndChooseStart(const Network& float_net, const QuantizedNetwork& 
   return s;
 }
 
-QuantizedNetwork ScaledInitBase(const QuantizedNetwork& rtn, InitMethod init,
-                                const std::function<bool(const std::string&)>& chosen,
+QuantizedNetwork ScaledInitBase(const Network& float_net, const QuantizedNetwork& rtn,
+                                const FloatBatch& calibration, InitMethod init, bool keep_rules,
                                 std::string* rule) {
-  QuantizedNetwork base = rtn;
+  *rule = "as the config";
+  if (keep_rules || init == InitMethod::kRtn) return rtn;
+  QuantConfig config = rtn.config;
   bool changed = false;
-  if (init != InitMethod::kRtn) {
-    for (QuantLayer& l : base.layers) {
-      if (!l.IsLinear() || chosen(l.name) || l.scale_rule == ScaleRule::kMse) continue;
-      l.scale_rule = ScaleRule::kMse;
-      changed = true;
-    }
-  }
-  *rule = changed ? "mse (searched: the config names no scale)" : "as the config";
-  return base;
+  const auto search = [&](LayerQuantSpec& spec) {
+    if (spec.scale_given || spec.scale_rule == ScaleRule::kMse) return;
+    spec.scale_rule = ScaleRule::kMse;
+    changed = true;
+  };
+  search(config.defaults);
+  for (auto& [name, spec] : config.layers) search(spec);
+  if (!changed) return rtn;
+  *rule = "mse (searched: the config names no scale)";
+  return QuantizeNetwork(float_net, config, calibration, rtn.name);
 }
 
 void CheckRepairClaims(const Network& float_net, const QuantizedNetwork& written,

@@ -318,13 +318,9 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const JobProgressFn& pro
                             1, data.repair.rows + (data.has_holdout ? data.holdout.rows : 0))));
   // The init searches the weight scales unless the config names them (a quantized model file
   // keeps the scales it has: its config is the record of how it was made).
-  const QuantConfig& recipe = model.quantized.config;
-  const QuantizedNetwork init_base = ScaledInitBase(
-      model.quantized, o.init,
-      [&](const std::string& layer) {
-        return o.config.empty() || recipe.ForLayer(layer).scale_given;
-      },
-      &report.init_scales);
+  const QuantizedNetwork init_base =
+      ScaledInitBase(model.float_network, model.quantized, repair_inputs, o.init, o.config.empty(),
+                     &report.init_scales);
   const StartPoint start = InitAndChooseStart(
       model.float_network, model.quantized, data, report.before, rtn_pred, augmented, o.init,
       o.repair.target, budget.Reserve(reserve.before_init), &init_base);

@@ -103,8 +103,8 @@ SweepResult RunSweep(const SweepOptions& o, const SweepProgressFn& progress) {
     report.before = Measure(net, rtn, data.repair, data.Holdout(), &rtn_pred);
     // Without --scale the init searches the weight scales; round to nearest stays max-abs.
     std::string init_scales;
-    const QuantizedNetwork init_base = ScaledInitBase(
-        rtn, o.init, [&](const std::string&) { return o.scale_given; }, &init_scales);
+    const QuantizedNetwork init_base =
+        ScaledInitBase(net, rtn, calibration, o.init, o.scale_given, &init_scales);
     const StartPoint start =
         InitAndChooseStart(net, rtn, data, report.before, rtn_pred, calibration, o.init,
                            o.repair.target, budget, &init_base);

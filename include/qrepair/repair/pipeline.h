@@ -58,12 +58,15 @@ StartPoint InitAndChooseStart(const Network& float_net, const QuantizedNetwork& 
                               InitMethod init, RepairTarget target, const Budget& init_budget,
                               const QuantizedNetwork* init_base = nullptr);
 
-// The init's starting network: `rtn` with the searched scales ("mse") on every linear layer whose
-// weight scale rule nobody chose (`chosen(layer name)` is false), for inits that re-derive the
-// weights (not rtn). `rule` receives what the report says: "mse (searched: the config names no
-// scale)", or "as the config" when nothing changed.
-QuantizedNetwork ScaledInitBase(const QuantizedNetwork& rtn, InitMethod init,
-                                const std::function<bool(const std::string&)>& chosen,
+// The init's starting network: round to nearest again with the searched scales ("mse") on every
+// layer whose weight scale rule the config does not name (LayerQuantSpec::scale_given), for inits
+// that re-derive the weights (not rtn), unless `keep_rules` (the user named the rule elsewhere,
+// or the model file is already quantized). A layer the init does not reach (its time ran out)
+// keeps these searched round-to-nearest weights. `rule` receives what the report says: "mse
+// (searched: the config names no scale)" or "as the config". `float_net` is oriented as `rtn`
+// was quantized, `calibration` the inputs its activation scales came from.
+QuantizedNetwork ScaledInitBase(const Network& float_net, const QuantizedNetwork& rtn,
+                                const FloatBatch& calibration, InitMethod init, bool keep_rules,
                                 std::string* rule);
 
 // Re-runs the reference pass over `written` (the network as it will be written) and checks every

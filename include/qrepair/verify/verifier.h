@@ -27,9 +27,12 @@ enum class Verdict { kHolds, kViolated, kUnknown };
 const char* VerdictName(Verdict verdict);  // "holds", "violated", "unknown" (VNN-COMP's words)
 
 struct Counterexample {
-  int region = 0;               // index into Property::regions
-  int clause = 0;               // index into that region's clauses
-  std::vector<double> input;    // a point inside the region's box (a float32 value per input)
+  int region = 0;  // index into Property::regions
+  int clause = 0;  // index into that region's clauses
+  // A point inside the region's real box that the network receives as `codes`: per input the
+  // float32 itself when it lies in the box, else the box's end (as a double) that rounds to that
+  // float32 (f32(lower) can lie below lower). VNN-COMP's checkers require the point in the box.
+  std::vector<double> input;
   std::vector<int64_t> codes;   // its input codes
   std::vector<int64_t> logits;  // the reference integer pass's output codes
   std::vector<double> output;   // Y_j (dequantized, file orientation)
