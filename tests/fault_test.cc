@@ -405,9 +405,14 @@ TEST_F(FaultTest, WorkLimitedRepairStopsAtTheSamePlaceWithOneOrTwoJobs) {
 // final verification, the init stops at its first poll, the report says that no layer was
 // re-derived, and the job still ends with a verified network (here RTN's).
 TEST_F(FaultTest, TimeLimitStopsTheInitWithTheLayersItFinished) {
+  // The config names its scale, so the init starts from round to nearest itself (without a
+  // "scale" it would start from the searched scales: the next test).
+  WriteText(Path("qmax.json"), R"({"weights": {"bits": 4, "granularity": "per-tensor",
+                                 "scale": "max-abs"}, "activations": {"bits": 8}})");
   std::vector<std::string> cmd =
       QuickRepairCommand(dir_.path(), Path("t.json"), Path("t.report.json"), 1);
   *std::find(cmd.begin(), cmd.end(), "900") = "1";
+  *std::find(cmd.begin(), cmd.end(), dir_.path() + "/q.json") = Path("qmax.json");
   ProcessResult r = RunProcess(cmd, "", kTimeout);
   ASSERT_TRUE(r.exited && (r.exit_code == 4 || r.exit_code == 5)) << r.Describe() << "\n" << r.err;
   json report = json::parse(ReadFile(Path("t.report.json")));
@@ -419,6 +424,38 @@ TEST_F(FaultTest, TimeLimitStopsTheInitWithTheLayersItFinished) {
   EXPECT_LT(report["seconds"].get<double>(), 10);
   std::string why;
   EXPECT_TRUE(IsValidModel(Path("t.json"), &why)) << why;
+}
+
+// Without a "scale" in the config, an init stopped before its first layer leaves round to
+// nearest with the searched scales: the figures `quantize` gives with "scale": "mse", while the
+// report's round-to-nearest row stays max-abs.
+TEST_F(FaultTest, AStoppedInitKeepsTheSearchedScales) {
+  std::vector<std::string> cmd =
+      QuickRepairCommand(dir_.path(), Path("m.json"), Path("m.report.json"), 1);
+  *std::find(cmd.begin(), cmd.end(), "900") = "1";
+  ProcessResult r = RunProcess(cmd, "", kTimeout);
+  ASSERT_TRUE(r.exited && (r.exit_code == 4 || r.exit_code == 5)) << r.Describe() << "\n" << r.err;
+  const json report = json::parse(ReadFile(Path("m.report.json")));
+  EXPECT_EQ(report["init_layers"]["done"], 0);
+  EXPECT_EQ(report["scales"]["init"], "mse (searched: the config names no scale)");
+  WriteText(Path("qmse.json"), R"({"weights": {"bits": 4, "granularity": "per-tensor",
+                                 "scale": "mse"}, "activations": {"bits": 8}})");
+  WriteText(Path("qmax2.json"), R"({"weights": {"bits": 4, "granularity": "per-tensor",
+                                 "scale": "max-abs"}, "activations": {"bits": 8}})");
+  auto eval = [&](const std::string& config) {
+    ProcessResult e = RunProcess(
+        {QREPAIR_BINARY, "eval", kModel, "--config", config, "--data", kImages, "--labels", kLabels,
+         "--input-scale", "0.00392156862745098", "--range", "0:300", "--json"},
+        "", kTimeout);
+    EXPECT_TRUE(e.exited && e.exit_code == 0) << e.Describe() << "\n" << e.err;
+    return json::parse(e.out)["quantized"];
+  };
+  const json mse = eval(Path("qmse.json")), max_abs = eval(Path("qmax2.json"));
+  ASSERT_NE(mse["agreement"], max_abs["agreement"]) << "the rules no longer differ here";
+  EXPECT_EQ(report["init"]["repair"]["accuracy"], mse["accuracy"]);
+  EXPECT_EQ(report["init"]["repair"]["agreement"], mse["agreement"]);
+  EXPECT_EQ(report["before"]["repair"]["accuracy"], max_abs["accuracy"]);
+  EXPECT_EQ(report["before"]["repair"]["agreement"], max_abs["agreement"]);
 }
 
 // An init worse than round to nearest on the repair set is not where the SMT stage starts:
