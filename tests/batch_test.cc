@@ -89,6 +89,12 @@ TEST(BatchManifestTest, RelativePathsResolveAgainstTheManifestFolder) {
   EXPECT_EQ(b.model, "/zoo/models/b.onnx");
   EXPECT_EQ(a.config, "/zoo/q.json");
   EXPECT_EQ(a.data.data_path, "/zoo/data/images.gz");
+  // VNN-LIB properties (an array of paths) resolve the same way.
+  json with_props = Manifest();
+  with_props["defaults"]["property"] = {"props/p1.vnnlib", "/abs/p2.vnnlib"};
+  const RepairJobOptions c =
+      ToRepairJobOptions(ParseBatchManifest(with_props, "zoo.json", "/zoo").jobs[0]);
+  EXPECT_EQ(c.properties, (std::vector<std::string>{"/zoo/props/p1.vnnlib", "/abs/p2.vnnlib"}));
 }
 
 TEST(BatchManifestTest, LoadResolvesAgainstTheFileFolderAndHashesTheBytes) {

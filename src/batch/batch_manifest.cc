@@ -110,6 +110,11 @@ void ResolvePaths(json& options, const std::string& base_dir) {
       options[key] = Resolve(base_dir, options[key].get<std::string>());
     }
   }
+  if (options.contains("property") && options["property"].is_array()) {
+    for (json& p : options["property"]) {
+      if (p.is_string()) p = Resolve(base_dir, p.get<std::string>());
+    }
+  }
 }
 
 }  // namespace
