@@ -35,7 +35,7 @@ inline int64_t OracleTflite(int64_t acc, int64_t m, int shift) {
     return static_cast<int64_t>(std::clamp<__int128>(v, INT32_MIN, INT32_MAX));
   };
   const int l = std::max(0, 31 - shift), r = std::max(0, shift - 31);
-  const int64_t x = sat32(static_cast<__int128>(sat32(acc)) << l);
+  const int64_t x = sat32(static_cast<__int128>(sat32(acc)) * (__int128{1} << l));
   const int64_t h =
       OracleRoundDivide(static_cast<__int128>(x) * m, __int128{1} << 31, RoundingMode::kHalfUp);
   return OracleRoundDivide(h, __int128{1} << r, RoundingMode::kHalfAway);
