@@ -96,38 +96,12 @@ std::vector<AccInterval> TargetValues(const std::vector<int64_t>& y, int target,
   return {{lo, std::min(umax, hi)}};
 }
 
-bool TargetRight(const std::vector<int64_t>& y, int target) {
-  for (int k = 0; k < static_cast<int>(y.size()); ++k) {
-    if (k == target) continue;
-    if (y[target] - y[k] < (k < target ? 1 : 0)) return false;
-  }
-  return true;
-}
-
 int64_t TargetMargin(const std::vector<int64_t>& y, int target) {
   int64_t m = std::numeric_limits<int64_t>::max();
   for (int k = 0; k < static_cast<int>(y.size()); ++k) {
     if (k != target) m = std::min(m, y[target] - y[k]);
   }
   return m;
-}
-
-void ApplyPatch(QuantizedNetwork& net, const NeuronPatch& patch) {
-  QuantLayer& l = net.layers[patch.layer];
-  const int64_t fan_in = l.FanIn();
-  for (int64_t j = 0; j < fan_in; ++j)
-    l.weights_q[patch.unit * fan_in + j] = static_cast<int32_t>(patch.weight[j]);
-  l.bias_q[patch.unit] = patch.bias;
-}
-
-void AddStats(SolverStats& s, const SolveOutcome& o) {
-  ++s.problems;
-  s.checks += o.checks;
-  s.sat += o.sat;
-  s.unsat += o.unsat;
-  s.unknown += o.unknown;
-  s.seconds += o.seconds;
-  s.work += o.work;
 }
 
 struct CounterexampleRow {
@@ -279,8 +253,8 @@ class PropertyLoop {
   }
 
   bool ColumnRight(const CodeBatch& logits, int64_t c) const {
+    if (c < Kept()) return LogitsRight(logits, c, kept_.target[c], 0);
     const std::vector<int64_t> y = Column(logits, c);
-    if (c < Kept()) return TargetRight(y, kept_.target[c]);
     const CounterexampleRow& ce = ces_[c - Kept()];
     for (const CodeClause& clause : regions_[ce.property][ce.region].clauses) {
       if (clause.Holds(y)) return false;
@@ -309,8 +283,8 @@ class PropertyLoop {
     g.sample = c;
     g.failing = failing;
     g.right = [this, c](const CodeBatch& logits, int64_t col) {
+      if (c < Kept()) return LogitsRight(logits, col, kept_.target[c], 0);
       const std::vector<int64_t> y = Column(logits, col);
-      if (c < Kept()) return TargetRight(y, kept_.target[c]);
       const CounterexampleRow& ce = ces_[c - Kept()];
       for (const CodeClause& clause : regions_[ce.property][ce.region].clauses) {
         if (clause.Holds(y)) return false;

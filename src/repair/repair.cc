@@ -53,24 +53,6 @@ int64_t CountRight(const CodeBatch& logits, const SampleSplit& split, std::vecto
   return right;
 }
 
-void ApplyPatch(QuantizedNetwork& net, const NeuronPatch& patch) {
-  QuantLayer& l = net.layers[patch.layer];
-  const int64_t fan_in = l.FanIn();
-  for (int64_t j = 0; j < fan_in; ++j)
-    l.weights_q[patch.unit * fan_in + j] = static_cast<int32_t>(patch.weight[j]);
-  l.bias_q[patch.unit] = patch.bias;
-}
-
-void AddStats(SolverStats& s, const SolveOutcome& o) {
-  ++s.problems;
-  s.checks += o.checks;
-  s.sat += o.sat;
-  s.unsat += o.unsat;
-  s.unknown += o.unknown;
-  s.seconds += o.seconds;
-  s.work += o.work;
-}
-
 // The guard set's trace, kept only from the input of the first dense layer on (only dense
 // neurons are patched, and RetraceFrom reads from the patched layer's input): the conv
 // activations of 8 x the repair set would not fit. Built a chunk of inputs at a time, with the
@@ -104,6 +86,24 @@ NetworkTrace GuardTrace(const Network& float_net, const QuantizedNetwork& net,
 }
 
 }  // namespace
+
+void ApplyPatch(QuantizedNetwork& net, const NeuronPatch& patch) {
+  QuantLayer& l = net.layers[patch.layer];
+  const int64_t fan_in = l.FanIn();
+  for (int64_t j = 0; j < fan_in; ++j)
+    l.weights_q[patch.unit * fan_in + j] = static_cast<int32_t>(patch.weight[j]);
+  l.bias_q[patch.unit] = patch.bias;
+}
+
+void AddStats(SolverStats& s, const SolveOutcome& o) {
+  ++s.problems;
+  s.checks += o.checks;
+  s.sat += o.sat;
+  s.unsat += o.unsat;
+  s.unknown += o.unknown;
+  s.seconds += o.seconds;
+  s.work += o.work;
+}
 
 void CheckRepairable(const QuantizedNetwork& start) {
   if (start.float_activations) {

@@ -87,6 +87,11 @@ struct RepairResult {
   std::string stopped;
 };
 
+// Writes `patch`'s weights and bias into `net`.
+void ApplyPatch(QuantizedNetwork& net, const NeuronPatch& patch);
+// Adds one solve's counts, seconds and work to `s`.
+void AddStats(SolverStats& s, const SolveOutcome& o);
+
 // Progress callback: (neurons done, neurons planned, repair samples right now).
 using ProgressFn = std::function<void(int, int, int64_t)>;
 
