@@ -47,7 +47,8 @@ std::string OneLine(const BatchEntry& e) {
     return f.is_object() && f["holdout"].is_object() ? &f["holdout"] : nullptr;
   };
   const json *before = holdout(e.before), *after = holdout(e.after);
-  if (after && before) {
+  // A model without a float network reports no agreement (null).
+  if (after && before && (*before)["agreement"].is_number() && (*after)["agreement"].is_number()) {
     std::snprintf(buf, sizeof buf, ", holdout agreement %.2f -> %.2f %%",
                   100 * (*before)["agreement"].get<double>(),
                   100 * (*after)["agreement"].get<double>());

@@ -23,6 +23,10 @@ struct DataFlags {
   std::string range;
 };
 void AddDataFlags(CLI::App* app, DataFlags& flags, bool with_range);
+// An option holding a real number written as a decimal ("0.5", "1e-3") or a fraction of two
+// ("1/255", exactly 1.0 / 255 in double), as users write input scales.
+CLI::Option* AddRealOption(CLI::App* app, const std::string& name, double& value,
+                           const std::string& description);
 DataOptions ToDataOptions(const DataFlags& flags, const std::string& range);
 
 // Logging verbosity from -q/-v (logs go to stderr; stdout is for results).

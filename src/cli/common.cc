@@ -2,6 +2,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <cmath>
+#include <string>
+
 #include "commands.h"
 #include "qrepair/quant/compute_threads.h"
 
@@ -12,13 +15,48 @@ ExitCode& CommandExitCode() {
   return code;
 }
 
+CLI::Option* AddRealOption(CLI::App* app, const std::string& name, double& value,
+                           const std::string& description) {
+  return app
+      ->add_option_function<std::string>(
+          name,
+          [&value, name](const std::string& text) {
+            const auto real = [&](const std::string& part) {
+              size_t used = 0;
+              double v = 0;
+              try {
+                v = std::stod(part, &used);
+              } catch (const std::exception&) {
+                used = 0;
+              }
+              if (used == 0 || used != part.size() || !std::isfinite(v)) {
+                throw CLI::ValidationError(
+                    name,
+                    "expected a number or a fraction A/B (such as 1/255), got '" + text + "'");
+              }
+              return v;
+            };
+            const size_t slash = text.find('/');
+            if (slash == std::string::npos) {
+              value = real(text);
+              return;
+            }
+            const double den = real(text.substr(slash + 1));
+            if (den == 0)
+              throw CLI::ValidationError(name, "the fraction '" + text + "' divides by 0");
+            value = real(text.substr(0, slash)) / den;
+          },
+          description)
+      ->type_name("REAL");
+}
+
 void AddDataFlags(CLI::App* app, DataFlags& flags, bool with_range) {
   app->add_option("--data", flags.data, "Samples: IDX (.gz), CSV (features then label) or .npy")
       ->required();
   app->add_option("--labels", flags.labels, "Labels: IDX, .npy or one integer per line");
-  app->add_option("--input-scale", flags.input_scale,
-                  "Network input = raw * scale + offset (1/255 = 0.00392156862745098 for pixels)");
-  app->add_option("--input-offset", flags.input_offset, "See --input-scale");
+  AddRealOption(app, "--input-scale", flags.input_scale,
+                "Network input = raw * scale + offset (1/255 for pixels)");
+  AddRealOption(app, "--input-offset", flags.input_offset, "See --input-scale");
   if (with_range) app->add_option("--range", flags.range, "Rows A:B of the data (end exclusive)");
   // Any count gives the same results (the forward passes split samples, never a sum).
   app->add_option_function<int>(

@@ -26,17 +26,28 @@ struct EvalFlags {
 
 void PrintTable(const EvalSummary& s) {
   std::printf("samples: %lld\n", static_cast<long long>(s.samples));
-  if (s.has_labels) {
+  // A model with no float network behind it (a fixed-point design, an imported int8 model) has
+  // its quantized figures only.
+  if (s.has_labels && s.has_float)
     std::printf("float accuracy:      %7.2f %%\n", 100 * s.float_accuracy);
-    std::printf("quantized accuracy:  %7.2f %%\n", 100 * s.quant_accuracy);
-  }
-  std::printf("top-1 agreement:     %7.2f %%\n", 100 * s.agreement);
+  if (s.has_labels) std::printf("quantized accuracy:  %7.2f %%\n", 100 * s.quant_accuracy);
+  if (s.has_float) std::printf("top-1 agreement:     %7.2f %%\n", 100 * s.agreement);
+  if (!s.has_float) std::printf("(no float network behind this model: quantized figures only)\n");
   if (!s.has_labels) return;
-  std::printf("\n| class | samples | float %% | quantized %% |\n|---:|---:|---:|---:|\n");
+  if (s.has_float) {
+    std::printf("\n| class | samples | float %% | quantized %% |\n|---:|---:|---:|---:|\n");
+  } else {
+    std::printf("\n| class | samples | quantized %% |\n|---:|---:|---:|\n");
+  }
   for (const ClassStats& c : s.per_class) {
     double n = c.samples ? static_cast<double>(c.samples) : 1.0;
-    std::printf("| %d | %lld | %.2f | %.2f |\n", c.label, static_cast<long long>(c.samples),
-                100 * c.float_correct / n, 100 * c.quant_correct / n);
+    if (s.has_float) {
+      std::printf("| %d | %lld | %.2f | %.2f |\n", c.label, static_cast<long long>(c.samples),
+                  100 * c.float_correct / n, 100 * c.quant_correct / n);
+    } else {
+      std::printf("| %d | %lld | %.2f |\n", c.label, static_cast<long long>(c.samples),
+                  100 * c.quant_correct / n);
+    }
   }
 }
 
@@ -110,7 +121,8 @@ void RunEval(const EvalFlags& f) {
     for (size_t i = 0; i < p.float_top1.size(); ++i) {
       csv += std::to_string(data.first_row + static_cast<int64_t>(i)) + "," +
              (p.labels.empty() ? "" : std::to_string(p.labels[i])) + "," +
-             std::to_string(p.float_top1[i]) + "," + std::to_string(p.quant_top1[i]) + "\n";
+             (p.has_float ? std::to_string(p.float_top1[i]) : std::string()) + "," +
+             std::to_string(p.quant_top1[i]) + "\n";
     }
     WriteFileAtomic(f.predictions, csv);
   }

@@ -55,6 +55,12 @@ void RunRank(const RankFlags& f) {
   }
   ModelFile model = OpenModel(f.model, f.config, calibration);
   CheckLabelClasses(data, model.float_network.NumClasses());
+  if (model.float_network.stand_in && target == RepairTarget::kFloat) {
+    throw Error(ExitCode::kUsage,
+                f.model +
+                    " has no float network behind it: rank against the labels (--target "
+                    "labels)");
+  }
   SampleSplit split = SplitSamples(model.float_network, model.quantized, data, target);
   spdlog::info("{} samples: {} failing, {} passing (target {}); method {}", data.rows,
                split.failing.size(), split.passing.size(), f.target,

@@ -163,7 +163,10 @@ void RunCertify(const CertifyCommon& c, const CertifyFlags& f) {
   }
   o.counterexample_dir = f.counterexamples;
   if (!o.counterexample_dir.empty()) std::filesystem::create_directories(o.counterexample_dir);
-  const Network* float_net = model.float_network.layers.empty() ? nullptr : &model.float_network;
+  // A stand-in (a model with no float network behind it) is no float network to target.
+  const Network* float_net = model.float_network.layers.empty() || model.float_network.stand_in
+                                 ? nullptr
+                                 : &model.float_network;
 
   const CertifyResult result = CertifyDataset(model.quantized, float_net, data, o);
 

@@ -157,8 +157,9 @@ void SetUpVerify(CLI::App& app) {
   cmd->add_option("--property", f->property, "VNN-LIB file: the unsafe input box and outputs");
   cmd->add_option("--config", f->config, "Quantization config: quantize a float model by RTN");
   cmd->add_option("--data", f->data, "Calibration samples for --config (IDX, CSV or .npy)");
-  cmd->add_option("--input-scale", f->input_scale, "Network input = raw * scale + offset");
-  cmd->add_option("--input-offset", f->input_offset, "See --input-scale");
+  AddRealOption(cmd, "--input-scale", f->input_scale,
+                "Network input = raw * scale + offset (1/255 for pixels)");
+  AddRealOption(cmd, "--input-offset", f->input_offset, "See --input-scale");
   cmd->add_option("--range", f->range,
                   "Rows A:B of --data (end exclusive): calibration, or with --radius the certified "
                   "samples");

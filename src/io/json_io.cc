@@ -6,9 +6,11 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "io/fixed_point_json.h"
 #include "io/json_file.h"
 #include "qrepair/error.h"
 #include "qrepair/quant/forward.h"
+#include "qrepair/quant/quantize.h"
 
 namespace qrepair {
 
@@ -253,13 +255,20 @@ json QuantizedToJson(const QuantizedNetwork& q) {
   return out;
 }
 
-QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net,
+// `float_net` is null for an integer network with no float network behind it: then the
+// quantized object names its own "input_shape" (and "name").
+QuantizedNetwork QuantizedFromJson(const json& root, const Network* float_net,
                                    const std::string& source) {
   Reader r(source);
   const std::string path = "$.quantized";
   QuantizedNetwork q;
-  q.name = float_net.name;
-  q.input_shape = float_net.input_shape;
+  if (float_net) {
+    q.name = float_net->name;
+    q.input_shape = float_net->input_shape;
+  } else {
+    q.input_shape = r.ShapeAt(root, "input_shape", path);
+    if (root.contains("name") && root["name"].is_string()) q.name = root["name"].get<std::string>();
+  }
   q.config = ParseQuantConfig(r.Get(root, "config", path), source);
   // Facts this format records only inside its config: read from it once, here.
   q.decision = q.config.decision;
@@ -405,10 +414,10 @@ QuantizedNetwork QuantizedFromJson(const json& root, const Network& float_net,
     q.layers.push_back(std::move(l));
   }
   // Both networks answer the same question: evaluation and the exports compare their outputs.
-  if (q.NumClasses() != float_net.NumClasses()) {
+  if (float_net && q.NumClasses() != float_net->NumClasses()) {
     throw BadInput(source, path + ".layers",
                    "the quantized network has " + std::to_string(q.NumClasses()) +
-                       " outputs, the float network " + std::to_string(float_net.NumClasses()));
+                       " outputs, the float network " + std::to_string(float_net->NumClasses()));
   }
   return q;
 }
@@ -423,9 +432,17 @@ Network AsLoaded(Network network) {
 json ModelFileToJson(const ModelFile& model) {
   json out = {{"format", "qrepair-model"},
               {"version", kJsonFormatVersion},
-              {"kind", model.has_quantized ? "quantized" : "float"},
-              {"network", NetworkToJson(AsLoaded(model.float_network))}};
-  if (model.has_quantized) out["quantized"] = QuantizedToJson(model.quantized);
+              {"kind", model.has_quantized ? "quantized" : "float"}};
+  // An integer network with no float network behind it is written without one (a stand-in is
+  // never saved): its quantized object names its own input shape.
+  if (!model.float_network.stand_in) out["network"] = NetworkToJson(AsLoaded(model.float_network));
+  if (model.has_quantized) {
+    out["quantized"] = QuantizedToJson(model.quantized);
+    if (model.float_network.stand_in) {
+      out["quantized"]["input_shape"] = ShapeToJson(model.quantized.input_shape);
+      out["quantized"]["name"] = model.quantized.name;
+    }
+  }
   out["provenance"] = {{"source_model", model.provenance.source_model},
                        {"source_sha256", model.provenance.source_sha256},
                        {"tool_version", model.provenance.tool_version},
@@ -446,15 +463,29 @@ ModelFile ModelFileFromJson(const json& root, const std::string& source) {
                        ")");
   }
   std::string kind = r.String(root, "kind", "$");
-  if (kind != "float" && kind != "quantized")
-    throw BadInput(source, "$.kind", "expected \"float\" or \"quantized\"");
+  if (kind != "float" && kind != "quantized" && kind != "fixed-point") {
+    throw BadInput(source, "$.kind", "expected \"float\", \"quantized\" or \"fixed-point\"");
+  }
   ModelFile model;
-  model.float_network = NetworkFromJson(r.Get(root, "network", "$"), source);
-  if (kind == "quantized") {
+  if (kind == "fixed-point") {
+    // A hand-written fixed-point design: translated to the quantized form, then read as one.
     model.has_quantized = true;
-    model.quantized = QuantizedFromJson(r.Get(root, "quantized", "$"), model.float_network, source);
-    // The quantized network decides by argmax in its own orientation; the float one follows.
-    OrientForDecision(model.float_network, model.quantized.decision, source);
+    model.quantized = QuantizedFromJson(
+        FixedPointToQuantizedJson(r.Get(root, "fixed_point", "$"), source), nullptr, source);
+    model.float_network = StandInNetwork(model.quantized, source);
+  } else if (kind == "float" || root.contains("network")) {
+    model.float_network = NetworkFromJson(r.Get(root, "network", "$"), source);
+    if (kind == "quantized") {
+      model.has_quantized = true;
+      model.quantized =
+          QuantizedFromJson(r.Get(root, "quantized", "$"), &model.float_network, source);
+      // The quantized network decides by argmax in its own orientation; the float one follows.
+      OrientForDecision(model.float_network, model.quantized.decision, source);
+    }
+  } else {  // a quantized network alone (what a repair of a fixed-point model writes)
+    model.has_quantized = true;
+    model.quantized = QuantizedFromJson(r.Get(root, "quantized", "$"), nullptr, source);
+    model.float_network = StandInNetwork(model.quantized, source);
   }
   if (root.contains("provenance") && root["provenance"].is_object()) {
     const json& p = root["provenance"];

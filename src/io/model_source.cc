@@ -34,6 +34,11 @@ ModelFile OpenModel(const std::string& model_path, const std::string& config_pat
   }
   CheckLabelClasses(calibration, model.float_network.NumClasses());
   if (config_path.empty() && (model.has_quantized || float_alone)) return model;
+  if (model.float_network.stand_in) {
+    throw Error(ExitCode::kUsage, model_path +
+                                      " is an integer network with no float network behind it: "
+                                      "--config cannot quantize it again (drop --config)");
+  }
   if (config_path.empty()) {
     throw Error(ExitCode::kUsage,
                 model_path + " is a float network: --config is required to quantize it");

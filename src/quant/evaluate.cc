@@ -16,10 +16,12 @@ template <typename Inputs>
 Predictions PredictChunks(const Network& float_net, const QuantizedNetwork& qnet, int64_t rows,
                           const Inputs& inputs) {
   Predictions p;
+  p.has_float = !float_net.stand_in;
   for (int64_t begin = 0; begin < rows; begin += kChunk) {
     const FloatBatch x = inputs(begin, std::min(rows, begin + kChunk));
-    auto f = ArgmaxColumns(ForwardFloat(float_net, x));
     auto q = PredictQuantized(qnet, x);
+    // A stand-in has no float decisions of its own: its integer network's are repeated.
+    auto f = float_net.stand_in ? q : ArgmaxColumns(ForwardFloat(float_net, x));
     p.float_top1.insert(p.float_top1.end(), f.begin(), f.end());
     p.quant_top1.insert(p.quant_top1.end(), q.begin(), q.end());
   }
@@ -47,6 +49,7 @@ EvalSummary Summarize(const Predictions& p, int num_classes) {
   EvalSummary s;
   s.samples = static_cast<int64_t>(p.float_top1.size());
   s.has_labels = !p.labels.empty();
+  s.has_float = p.has_float;
   int64_t agree = 0, float_ok = 0, quant_ok = 0;
   if (s.has_labels) {
     int classes = num_classes;
@@ -75,21 +78,23 @@ EvalSummary Summarize(const Predictions& p, int num_classes) {
 void to_json(nlohmann::json& j, const EvalSummary& s) {
   j = {{"samples", s.samples},
        {"float", nlohmann::json::object()},
-       {"quantized", {{"agreement", s.agreement}}}};
+       {"quantized", {{"agreement", s.has_float ? nlohmann::json(s.agreement) : nullptr}}}};
+  if (!s.has_float) j["float"] = nullptr;
   if (s.has_labels) {
-    j["float"]["accuracy"] = s.float_accuracy;
+    if (s.has_float) j["float"]["accuracy"] = s.float_accuracy;
     j["quantized"]["accuracy"] = s.quant_accuracy;
     nlohmann::json classes = nlohmann::json::array();
     for (const ClassStats& c : s.per_class) {
       double n = c.samples > 0 ? static_cast<double>(c.samples) : 1.0;
       classes.push_back({{"label", c.label},
                          {"samples", c.samples},
-                         {"float_accuracy", c.float_correct / n},
+                         {"float_accuracy", s.has_float ? nlohmann::json(c.float_correct / n)
+                                                        : nlohmann::json(nullptr)},
                          {"quantized_accuracy", c.quant_correct / n}});
     }
     j["per_class"] = classes;
   } else {
-    j["float"]["accuracy"] = nullptr;
+    if (s.has_float) j["float"]["accuracy"] = nullptr;
     j["quantized"]["accuracy"] = nullptr;
   }
 }

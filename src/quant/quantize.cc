@@ -178,6 +178,42 @@ std::vector<double> WeightScales(const Layer& layer, const LayerQuantSpec& spec)
   return scales;
 }
 
+Network StandInNetwork(const QuantizedNetwork& q, const std::string& source) {
+  Network net;
+  net.name = q.name;
+  net.input_shape = q.input_shape;
+  net.stand_in = true;
+  net.outputs_negated = q.decision == Decision::kArgmin;
+  if (!q.input_offset.empty()) {
+    Layer norm;
+    norm.kind = LayerKind::kNormalize;
+    norm.name = "input_mapping";
+    norm.offset = q.input_offset;
+    norm.divisor = q.input_divisor;
+    net.layers.push_back(std::move(norm));
+  }
+  for (const QuantLayer& ql : q.layers) {
+    Layer l = DequantizedLayer(ql);
+    if (ql.IsLinear() && !q.float_activations) {  // the bias code at the accumulator's scale
+      l.bias.assign(static_cast<size_t>(ql.Units()), 0.0f);
+      for (int u = 0; u < ql.Units(); ++u) {
+        l.bias[u] = static_cast<float>(static_cast<double>(ql.bias_q[u]) * ql.WeightScale(u) *
+                                       ql.input.scale);
+      }
+    }
+    net.layers.push_back(std::move(l));
+    if (ql.IsLinear() && ql.activation != QActivation::kNone) {
+      Layer act;
+      act.kind = ql.activation == QActivation::kRelu ? LayerKind::kRelu : LayerKind::kLeakyRelu;
+      act.name = ql.name + "_activation";
+      act.alpha = ql.leaky_alpha;
+      net.layers.push_back(std::move(act));
+    }
+  }
+  ValidateNetwork(net, source);
+  return net;
+}
+
 QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& config,
                                  const FloatBatch& calibration, const std::string& source) {
   QuantizedNetwork qnet;

@@ -293,12 +293,21 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const JobProgressFn& pro
   const ModelFile model = OpenModel(o.model, o.config, data.repair);
   CheckLabelClasses(data.holdout, model.float_network.NumClasses());
   CheckRepairable(model.quantized);  // before the init's work, not only in RunRepair after it
+  // An integer network with no float network behind it (a fixed-point design): the labels are
+  // the only target, and the given network is the start (no init re-derives it from a float one).
+  const bool integer_only = model.float_network.stand_in;
+  if (integer_only && o.repair.target == RepairTarget::kFloat) {
+    throw Error(ExitCode::kUsage, o.model +
+                                      " has no float network behind it: repair it against the "
+                                      "labels (--target labels)");
+  }
+  const InitMethod init = integer_only ? InitMethod::kRtn : o.init;
   RepairJobResult result;
   RepairReport& report = result.report;
   report.model = o.model;
   report.model_sha256 = Sha256File(o.model);
   report.tool_version = kVersion;
-  report.init_method = InitMethodName(o.init);
+  report.init_method = InitMethodName(init);
   Predictions rtn_pred;
   const auto measure_begin = std::chrono::steady_clock::now();
   report.before =
@@ -306,8 +315,16 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const JobProgressFn& pro
   const double pass_seconds = SecondsSince(measure_begin);
 
   const FloatBatch repair_inputs = InputBatch(data.repair);
-  const Augmentation augment = ResolveAugmentation(
-      o.augment, data.repair.sample_shape, model.float_network.input_shape, &report.augment_reason);
+  // Without a float network there is no init to calibrate and no agreement for a guard set.
+  const Augmentation augment =
+      integer_only ? ResolveAugmentation(ParseAugmentation("none"), data.repair.sample_shape,
+                                         model.float_network.input_shape, &report.augment_reason)
+                   : ResolveAugmentation(o.augment, data.repair.sample_shape,
+                                         model.float_network.input_shape, &report.augment_reason);
+  if (integer_only) {
+    report.augment_reason =
+        "no float network behind the model: no init to calibrate, no agreement to guard";
+  }
   report.augment = AugmentationName(augment);
   FloatBatch augmented =
       AugmentCalibration(repair_inputs, augment, model.float_network.input_shape);
@@ -319,10 +336,10 @@ RepairJobResult RunRepairJob(const RepairJobOptions& o, const JobProgressFn& pro
   // The init searches the weight scales unless the config names them (a quantized model file
   // keeps the scales it has: its config is the record of how it was made).
   const QuantizedNetwork init_base =
-      ScaledInitBase(model.float_network, model.quantized, repair_inputs, o.init, o.config.empty(),
+      ScaledInitBase(model.float_network, model.quantized, repair_inputs, init, o.config.empty(),
                      &report.init_scales);
   const StartPoint start = InitAndChooseStart(
-      model.float_network, model.quantized, data, report.before, rtn_pred, augmented, o.init,
+      model.float_network, model.quantized, data, report.before, rtn_pred, augmented, init,
       o.repair.target, budget.Reserve(reserve.before_init), &init_base);
   report.init = start.init_figures;
   report.init_seconds = start.init_seconds;

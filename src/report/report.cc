@@ -11,9 +11,10 @@ using nlohmann::json;
 namespace {
 
 json Figures(const EvalSummary& s) {
-  json j = {{"samples", s.samples}, {"agreement", s.agreement}};
+  // A model without a float network (Network::stand_in) has no agreement or float accuracy.
+  json j = {{"samples", s.samples}, {"agreement", s.has_float ? json(s.agreement) : json(nullptr)}};
   j["accuracy"] = s.has_labels ? json(s.quant_accuracy) : json(nullptr);
-  j["float_accuracy"] = s.has_labels ? json(s.float_accuracy) : json(nullptr);
+  j["float_accuracy"] = s.has_labels && s.has_float ? json(s.float_accuracy) : json(nullptr);
   return j;
 }
 
@@ -35,7 +36,7 @@ json PerClass(const StageFigures& before, const StageFigures& after) {
     double n = a.per_class[c].samples ? static_cast<double>(a.per_class[c].samples) : 1.0;
     out.push_back({{"label", static_cast<int>(c)},
                    {"samples", a.per_class[c].samples},
-                   {"float", a.per_class[c].float_correct / n},
+                   {"float", a.has_float ? json(a.per_class[c].float_correct / n) : json(nullptr)},
                    {"before", b.per_class[c].quant_correct / n},
                    {"after", a.per_class[c].quant_correct / n}});
   }
@@ -161,17 +162,18 @@ std::string ReportSummaryTable(const RepairReport& r) {
       return s.samples == 0 || !s.has_labels ? std::string("-") : Pct(s.quant_accuracy);
     };
     auto agr = [](const EvalSummary& s) {
-      return s.samples == 0 ? std::string("-") : Pct(s.agreement);
+      return s.samples == 0 || !s.has_float ? std::string("-") : Pct(s.agreement);
     };
     out += std::string("| ") + name + " | " + acc(f.repair) + " | " + agr(f.repair) + " | " +
            acc(f.holdout) + " | " + agr(f.holdout) + " |\n";
   };
-  if (r.before.repair.has_labels) {
+  if (r.before.repair.has_labels && r.before.repair.has_float) {
     out += "| float | " + Pct(r.before.repair.float_accuracy) + " | 100.00 | " +
            (r.before.holdout.samples ? Pct(r.before.holdout.float_accuracy) : std::string("-")) +
            " | " + (r.before.holdout.samples ? std::string("100.00") : std::string("-")) + " |\n";
   }
-  row("round-to-nearest", r.before);
+  // A model with no float network behind it starts from itself, not from a rounding.
+  row(r.before.repair.has_float ? "round-to-nearest" : "given", r.before);
   if (r.init_method != "rtn") row(("init " + r.init_method).c_str(), r.init);
   row("repaired", r.after);
   int64_t weights = 0;
@@ -198,8 +200,9 @@ std::string ReportToMarkdown(const RepairReport& r) {
   md += "| class | samples | float % | before % | after % |\n|---:|---:|---:|---:|---:|\n";
   for (const auto& c : PerClass(r.before, r.after)) {
     md += "| " + std::to_string(c["label"].get<int>()) + " | " +
-          std::to_string(c["samples"].get<int64_t>()) + " | " + Pct(c["float"].get<double>()) +
-          " | " + Pct(c["before"].get<double>()) + " | " + Pct(c["after"].get<double>()) + " |\n";
+          std::to_string(c["samples"].get<int64_t>()) + " | " +
+          (c["float"].is_null() ? std::string("-") : Pct(c["float"].get<double>())) + " | " +
+          Pct(c["before"].get<double>()) + " | " + Pct(c["after"].get<double>()) + " |\n";
   }
   md += "\n## Fixed confusions (repair set)\n\n| was | now | samples |\n|---:|---:|---:|\n";
   for (const auto& [pair, n] : r.fixed_confusions) {

@@ -19,8 +19,10 @@ struct Provenance {
   std::string created_by;  // "quantize", "repair", ...
 };
 
-// A model file's content. `quantized` is set for quantized JSON; `float_network` is always set
-// (a quantized JSON embeds the float network it was made from, so eval can compare).
+// A model file's content. `quantized` is set for quantized JSON; `float_network` is always set:
+// a quantized JSON embeds the float network it was made from, so eval can compare; an integer
+// network with none behind it ("kind": "fixed-point", or a quantized object alone) gets a
+// stand-in (Network::stand_in), which is never written back.
 struct ModelFile {
   Network float_network;
   bool has_quantized = false;

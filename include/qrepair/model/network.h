@@ -72,6 +72,12 @@ struct Network {
   // In memory only: the last linear layer is negated (OrientForDecision). Files always hold the
   // network as loaded.
   bool outputs_negated = false;
+  // A stand-in built from an integer network that has no float network behind it (a
+  // hand-written fixed-point model, an imported int8 ONNX model): the integer weights times
+  // their scales. It carries the shapes and names every stage reads; no float figure
+  // (accuracy, agreement) is ever computed from it, and targets that need a float network
+  // refuse it.
+  bool stand_in = false;
 
   Shape OutputShape() const { return layers.empty() ? input_shape : layers.back().output_shape; }
   int NumClasses() const { return static_cast<int>(OutputShape().Size()); }

@@ -15,6 +15,9 @@ struct Predictions {
   std::vector<int> labels;  // empty when the data set has none
   std::vector<int> float_top1;
   std::vector<int> quant_top1;
+  // False when the float network is a stand-in (Network::stand_in): float_top1 then repeats
+  // quant_top1, and no float figure is reported.
+  bool has_float = true;
 };
 
 struct ClassStats {
@@ -29,7 +32,8 @@ struct EvalSummary {
   bool has_labels = false;
   double float_accuracy = 0;
   double quant_accuracy = 0;
-  double agreement = 0;  // quantized top-1 == float top-1
+  double agreement = 0;   // quantized top-1 == float top-1
+  bool has_float = true;  // false: float_accuracy and agreement mean nothing (written as null)
   std::vector<ClassStats> per_class;
 };
 

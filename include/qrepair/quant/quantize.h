@@ -20,6 +20,13 @@ namespace qrepair {
 QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& config,
                                  const FloatBatch& calibration, const std::string& source);
 
+// The stand-in float network of an integer network that has none behind it (Network::stand_in):
+// each linear layer's integer weights times their scale, its bias code times the accumulator's
+// scale, its fused activation as a layer of its own, the input mapping as a leading Normalize.
+// In the integer network's orientation (outputs_negated for an argmin decision). Throws
+// Error(kBadInput) naming `source` when the shapes do not chain.
+Network StandInNetwork(const QuantizedNetwork& network, const std::string& source);
+
 // A linear layer's weight scales under `spec`: one (per tensor) or one per output unit. The
 // "mse" rule gives the max-abs scale times the factor in 1.00, 0.99, ..., 0.20 that minimizes the
 // weights' squared rounding error (per tensor or per unit).
