@@ -387,6 +387,7 @@ TEST(CHeaderExportTest, ZeroPointsMatchReferencePassInEveryRoundingMode) {
       QuantizedNetwork q = testing::QuantizedWith(c, [&](QuantConfig& k) {
         k.rounding = mode;
         k.activation_symmetric = false;
+        k.activation_signed = n % 4 >= 2;  // TFLite's signed int8 codes, or uint8
       });
       std::mt19937_64 perturb(perturb_seed);
       if (n % 3 != 0) PerturbWeights(q, perturb);
@@ -404,13 +405,14 @@ TEST(CHeaderExportTest, ZeroPointsMatchReferencePassInEveryRoundingMode) {
 // codes and its argmax (ties to the lowest index) against the reference pass.
 TEST(CHeaderExportTest, RequantizedLogitsMatchReferencePass) {
   std::mt19937_64 rng(1818);
-  for (int n = 0; n < 8; ++n) {
+  for (int n = 0; n < 12; ++n) {
     auto c = MakeRandomCase(rng, 20, n % 2 == 1);
-    QuantizedNetwork q = testing::QuantizedWith(
-        c, [&](QuantConfig& config) { testing::SetSemantics(config, 8 + n); });
+    const int k = testing::kRequantizedLogitsFrom + n;
+    QuantizedNetwork q =
+        testing::QuantizedWith(c, [&](QuantConfig& config) { testing::SetSemantics(config, k); });
     std::mt19937_64 codes_rng(n);
     ExpectLogitsMatch(q, MakeCodes(q, c.inputs, codes_rng),
-                      "requantized logits, semantics " + std::to_string(8 + n));
+                      "requantized logits, semantics " + std::to_string(k));
     if (HasFatalFailure() || IsSkipped()) return;
   }
 }

@@ -82,6 +82,7 @@ TEST(ForwardTest, ZeroPointsMatchScalarOracleInEveryRoundingMode) {
       QuantizedNetwork q = testing::QuantizedWith(c, [&](QuantConfig& k) {
         k.rounding = mode;
         k.activation_symmetric = false;
+        k.activation_signed = trial % 4 >= 2;  // TFLite's signed int8 codes, or uint8
       });
       bool any = q.input.zero_point != 0;
       for (const QuantLayer& l : q.layers) {
@@ -109,10 +110,11 @@ TEST(ForwardTest, EverySemanticsMatchesScalarOracle) {
       QuantizedNetwork q =
           testing::QuantizedWith(c, [&](QuantConfig& config) { testing::SetSemantics(config, k); });
       const QuantLayer& logits = q.layers[q.LogitLayer()];
-      ASSERT_EQ(logits.output.bits, k < 8 ? 32 : 4 + k % 5);
+      const bool requantized = k >= testing::kRequantizedLogitsFrom;
+      ASSERT_EQ(logits.output.bits, requantized ? 4 + k % 5 : 32);
       SCOPED_TRACE("trial " + std::to_string(trial) + " semantics " + std::to_string(k));
       ExpectMatchesOracle(q, c.inputs);
-      if (k >= 8) {
+      if (requantized) {
         const CodeBatch y = ForwardInteger(q, QuantizeInput(q, c.inputs));
         saturated +=
             (y.array() == logits.output.Max()).any() || (y.array() == logits.output.Min()).any();

@@ -109,6 +109,7 @@ TEST(ProblemBuilderTest, GoodIntervalsWithZeroPoints) {
       QuantizedNetwork q = testing::QuantizedWith(c, [&](QuantConfig& k) {
         k.rounding = mode;
         k.activation_symmetric = false;
+        k.activation_signed = trial % 2 == 1;  // TFLite's signed int8 codes, or uint8
       });
       CheckGoodIntervals(q, c.inputs, rng,
                          std::string(RoundingModeName(mode)) + " trial " + std::to_string(trial),
@@ -127,7 +128,7 @@ TEST(ProblemBuilderTest, GoodIntervalsWithRequantizedLogits) {
   int checked_rows = 0, changed_outcomes = 0;
   for (int trial = 0; trial < 400; ++trial) {
     testing::RandomCase c = testing::MakeRandomCase(rng, 40, trial % 4 == 0);
-    const int k = 8 + trial % 8;
+    const int k = testing::kRequantizedLogitsFrom + trial % 12;
     QuantizedNetwork q =
         testing::QuantizedWith(c, [&](QuantConfig& config) { testing::SetSemantics(config, k); });
     CheckGoodIntervals(q, c.inputs, rng,

@@ -32,13 +32,17 @@ QuantizedNetwork QuantizedWith(const RandomCase& c, Change change) {
 inline constexpr RoundingMode kAllRoundingModes[] = {
     RoundingMode::kHalfEven, RoundingMode::kHalfAway, RoundingMode::kHalfUp, RoundingMode::kTflite};
 
-// The semantics the property tests cross: every rounding mode, with and without zero points and
-// requantized logits; `index` picks one of the 16 (kSemanticsCount) combinations.
-constexpr int kSemanticsCount = 16;
+// The semantics the property tests cross: every rounding mode; symmetric codes, unsigned codes
+// with a zero point (ONNX Runtime's uint8) or signed ones (TFLite's int8); int32 or requantized
+// logits. `index` picks one of the 24 (kSemanticsCount) combinations; those from
+// kRequantizedLogitsFrom on requantize the logits.
+constexpr int kSemanticsCount = 24;
+constexpr int kRequantizedLogitsFrom = 12;
 inline void SetSemantics(QuantConfig& config, int index) {
   config.rounding = kAllRoundingModes[index % 4];
-  config.activation_symmetric = (index / 4) % 2 == 0;
-  config.logit_bits = (index / 8) % 2 == 0 ? 32 : 4 + index % 5;
+  config.activation_symmetric = (index / 4) % 3 == 0;
+  config.activation_signed = (index / 4) % 3 == 2;
+  config.logit_bits = index < kRequantizedLogitsFrom ? 32 : 4 + index % 5;
 }
 
 // Perturbs integer weights and biases inside their ranges (so the cases are not only RTN).

@@ -169,6 +169,63 @@ TEST(SemanticsTest, AsymmetricCodesRepresentZeroAndCoverTheRange) {
   EXPECT_GT(nonzero, 100);
 }
 
+// TFLite's signed int8 zero points ("signed": true) are ONNX Runtime's uint8 codes shifted down
+// by 2^(b-1), scale and real values unchanged: every layer's codes differ by exactly that shift
+// and the int32 logits are identical, in every rounding mode.
+TEST(SemanticsTest, SignedZeroPointsAreTheUnsignedCodesShifted) {
+  std::mt19937_64 rng(13);
+  int relu_layers = 0;
+  for (int n = 0; n < 120; ++n) {
+    testing::RandomCase c = testing::MakeRandomCase(rng, 30, n % 2 == 0);
+    const RoundingMode mode = testing::kAllRoundingModes[n % 4];
+    const auto with = [&](bool is_signed) {
+      return testing::QuantizedWith(c, [&](QuantConfig& k) {
+        k.activation_symmetric = false;
+        k.activation_signed = is_signed;
+        k.rounding = mode;
+      });
+    };
+    const QuantizedNetwork u = with(false), s = with(true);
+    ASSERT_EQ(u.layers.size(), s.layers.size());
+    EXPECT_TRUE(s.input.is_signed);
+    EXPECT_EQ(s.input.zero_point, u.input.zero_point - (int64_t{1} << (u.input.bits - 1)));
+    std::vector<CodeBatch> trace_u, trace_s;
+    const CodeBatch logits_u = ForwardInteger(u, QuantizeInput(u, c.inputs), &trace_u);
+    const CodeBatch logits_s = ForwardInteger(s, QuantizeInput(s, c.inputs), &trace_s);
+    EXPECT_EQ(logits_u, logits_s) << "case " << n;
+    for (size_t l = 0; l < u.layers.size(); ++l) {
+      const ActivationCode& cu = u.layers[l].output;
+      const ActivationCode& cs = s.layers[l].output;
+      if (cu.bits == 32) continue;
+      const int64_t shift = int64_t{1} << (cu.bits - 1);
+      EXPECT_EQ(cs.scale, cu.scale);
+      EXPECT_TRUE(cs.is_signed);
+      EXPECT_EQ(cs.zero_point, cu.zero_point - shift);
+      if (u.layers[l].activation == QActivation::kRelu) {
+        EXPECT_EQ(cs.zero_point, cs.Min()) << "ReLU outputs start at real 0";
+        ++relu_layers;
+      }
+      EXPECT_EQ(trace_s[l], (trace_u[l].array() - static_cast<int32_t>(shift)).matrix())
+          << "case " << n << " layer " << l;
+    }
+  }
+  EXPECT_GT(relu_layers, 50);
+}
+
+TEST(SemanticsTest, SignedZeroPointsNeedAsymmetricCodes) {
+  const json asym = {{"weights", {{"bits", 8}}},
+                     {"activations", {{"bits", 8}, {"symmetric", false}, {"signed", true}}}};
+  const QuantConfig config = ParseQuantConfig(asym, "q.json");
+  EXPECT_TRUE(config.activation_signed);
+  json back;
+  to_json(back, config);
+  EXPECT_TRUE(ParseQuantConfig(back, "q.json").activation_signed);
+  json bad = asym;
+  bad["activations"]["symmetric"] = true;
+  const std::string e = ErrorOf([&] { ParseQuantConfig(bad, "q.json"); });
+  EXPECT_NE(e.find("$.activations.signed"), std::string::npos) << e;
+}
+
 TEST(SemanticsTest, ModelFileKeepsZeroPoints) {
   std::mt19937_64 rng(12);
   for (int n = 0; n < 8; ++n) {

@@ -105,13 +105,24 @@ QuantConfig ParseQuantConfig(const json& root, const std::string& source) {
     if (a == "float") {
       config.activation_bits = 0;
     } else if (a.is_object()) {
-      RefuseUnknownKeys(a, {"bits", "symmetric"}, source, "$.activations");
+      RefuseUnknownKeys(a, {"bits", "symmetric", "signed"}, source, "$.activations");
       if (!a.contains("bits")) throw BadInput(source, "$.activations", "missing key \"bits\"");
       config.activation_bits = ReadBits(a["bits"], source, "$.activations.bits", 2, 16);
       if (a.contains("symmetric")) {
         if (!a["symmetric"].is_boolean())
           throw BadInput(source, "$.activations.symmetric", "expected true or false");
         config.activation_symmetric = a["symmetric"].get<bool>();
+      }
+      if (a.contains("signed")) {
+        if (!a["signed"].is_boolean())
+          throw BadInput(source, "$.activations.signed", "expected true or false");
+        // Symmetric codes are signed exactly where the values go below 0; only a zero point
+        // leaves the choice to the runtime.
+        if (config.activation_symmetric) {
+          throw BadInput(source, "$.activations.signed",
+                         "applies to asymmetric codes only (\"symmetric\": false)");
+        }
+        config.activation_signed = a["signed"].get<bool>();
       }
     } else {
       throw BadInput(source, "$.activations", "expected {\"bits\": N} or \"float\"");
@@ -180,6 +191,7 @@ void to_json(json& out, const QuantConfig& config) {
   } else {
     out["activations"] = {{"bits", config.activation_bits}};
     if (!config.activation_symmetric) out["activations"]["symmetric"] = false;
+    if (config.activation_signed) out["activations"]["signed"] = true;
   }
   if (!config.layers.empty()) {
     json layers = json::object();

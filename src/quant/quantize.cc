@@ -79,7 +79,7 @@ std::vector<Range> LayerRanges(const Network& network, const FloatBatch& calibra
 // integer code, so real 0 is exactly representable (ReLU outputs get zero point 0: the same code
 // as symmetric).
 ActivationCode CodeFor(const Range& range, int bits, bool force_signed, ScaleRule rule,
-                       bool symmetric) {
+                       bool symmetric, bool asymmetric_signed) {
   ActivationCode code;
   code.bits = bits;
   double lo = range.lo;
@@ -87,10 +87,14 @@ ActivationCode CodeFor(const Range& range, int bits, bool force_signed, ScaleRul
   if (!symmetric) {
     lo = std::min(lo, 0.0);
     hi = std::max(hi, 0.0);
-    code.is_signed = false;
-    code.scale = ChooseScale(hi - lo, code.Max(), rule);
+    // The same 2^b levels either way; signed codes (TFLite's int8) are the unsigned ones shifted
+    // down by 2^(b-1), zero point included.
+    const int64_t levels = UnsignedMax(bits);
+    code.is_signed = asymmetric_signed;
+    code.scale = ChooseScale(hi - lo, levels, rule);
     code.zero_point =
-        std::clamp<int64_t>(static_cast<int64_t>(RoundHalfEven(-lo / code.scale)), 0, code.Max());
+        std::clamp<int64_t>(static_cast<int64_t>(RoundHalfEven(-lo / code.scale)), 0, levels) +
+        code.Min();
     return code;
   }
   code.is_signed = force_signed || lo < 0.0;
@@ -235,7 +239,7 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
   }
   if (!qnet.float_activations)
     qnet.input = CodeFor(ranges[first], config.activation_bits, false, act_rule,
-                         config.activation_symmetric);
+                         config.activation_symmetric, config.activation_signed);
 
   const int last_linear = network.LastLinearLayer();
   if (last_linear < 0)
@@ -318,9 +322,9 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
         q.output = LogitCode(q, std::max(-ranges[out_index + 1].lo, ranges[out_index + 1].hi),
                              config.logit_bits, act_rule);
       } else {
-        q.output =
-            CodeFor(ranges[out_index + 1], config.activation_bits,
-                    q.activation != QActivation::kRelu, act_rule, config.activation_symmetric);
+        q.output = CodeFor(ranges[out_index + 1], config.activation_bits,
+                           q.activation != QActivation::kRelu, act_rule,
+                           config.activation_symmetric, config.activation_signed);
       }
       RoundWeights(q, layer.weights, layer.bias);
       q.UpdateMultipliers();
@@ -332,9 +336,9 @@ QuantizedNetwork QuantizeNetwork(const Network& network, const QuantConfig& conf
       }
     } else if (layer.kind == LayerKind::kRelu) {
       q.output = current;
-      // Symmetric codes after max(x, 0) are non-negative; range kept. An asymmetric code is
-      // unsigned already: ReLU is max(code, zero_point) on the same code.
-      if (current.zero_point == 0) q.output.is_signed = false;
+      // Symmetric codes after max(x, 0) are non-negative; range kept. An asymmetric code keeps
+      // its coding: ReLU is max(code, zero_point) on the same code.
+      if (current.zero_point == 0 && config.activation_symmetric) q.output.is_signed = false;
     }
     current = q.output;
     qnet.layers.push_back(std::move(q));

@@ -42,7 +42,10 @@ struct QuantConfig {
   // "logits": "int32" (32, the default) or {"bits": 2..16}: the last linear layer requantizes
   // and saturates to signed codes of that width, like the hidden layers.
   int logit_bits = 32;
-  bool activation_symmetric = true;       // false: unsigned codes with a zero point ("symmetric")
+  bool activation_symmetric = true;  // false: codes with a zero point ("symmetric")
+  // Asymmetric codes: signed (TFLite's int8, "signed": true, zero point in [-2^(b-1), 2^(b-1)))
+  // or unsigned (ONNX Runtime's uint8, the default).
+  bool activation_signed = false;
   Decision decision = Decision::kArgmax;  // "decision": "argmax" | "argmin"
   std::string source;                     // the file it came from, for messages (not saved)
   // "rounding": the runtime's rounding (integer_ops.h), a fact of the quantized network.
