@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <random>
@@ -299,6 +300,51 @@ TEST(CertifyTest, JournalResumesWithoutRecomputingAndNeverLosesAVerdict) {
   calls = 0;
   CertifyDataset(c.q, &c.net, c.data, o, counting);
   EXPECT_EQ(calls, first_calls);
+}
+
+// --jobs 2: every sample in a child process; the certificates (verdicts, counterexamples, files)
+// and the summaries equal the sequential run's, in row order.
+TEST(CertifyTest, TwoJobsGiveTheSequentialCertificates) {
+  std::mt19937_64 rng(21);
+  testing::TempDir dir("certify_jobs");
+  int compared = 0, non_robust = 0;
+  for (int n = 0; n < 6; ++n) {
+    Case c = MakeCase(rng, 3, 6);
+    CertifyOptions o;
+    o.radii = {1, 2};
+    o.map = c.map;
+    o.counterexample_dir = dir.Path("seq");
+    std::filesystem::create_directories(o.counterexample_dir);
+    const CertifyResult seq = CertifyDataset(c.q, &c.net, c.data, o, VerifyProperty);
+    o.verify.jobs = 2;
+    o.counterexample_dir = dir.Path("par");
+    std::filesystem::create_directories(o.counterexample_dir);
+    const CertifyResult par = CertifyDataset(c.q, &c.net, c.data, o, VerifyProperty);
+    ASSERT_EQ(par.samples.size(), seq.samples.size());
+    for (size_t i = 0; i < seq.samples.size(); ++i) {
+      const SampleCertificate &a = seq.samples[i], &b = par.samples[i];
+      EXPECT_EQ(b.index, a.index);
+      EXPECT_EQ(b.radius, a.radius);
+      EXPECT_EQ(b.verdict, a.verdict) << "case " << n << " sample " << i << " " << b.reason;
+      EXPECT_EQ(b.counterexample_raw, a.counterexample_raw);
+      EXPECT_EQ(b.counterexample_top1, a.counterexample_top1);
+      EXPECT_EQ(b.counterexample_file.empty(), a.counterexample_file.empty());
+      if (!b.counterexample_file.empty()) {
+        EXPECT_TRUE(std::filesystem::exists(b.counterexample_file));
+        ++non_robust;
+      }
+      ++compared;
+    }
+    ASSERT_EQ(par.summary.size(), seq.summary.size());
+    for (size_t r = 0; r < seq.summary.size(); ++r) {
+      EXPECT_EQ(par.summary[r].robust, seq.summary[r].robust);
+      EXPECT_EQ(par.summary[r].non_robust, seq.summary[r].non_robust);
+      EXPECT_EQ(par.summary[r].misclassified, seq.summary[r].misclassified);
+      EXPECT_EQ(par.summary[r].unknown, seq.summary[r].unknown);
+    }
+  }
+  EXPECT_GT(compared, 20);
+  EXPECT_GT(non_robust, 0);
 }
 
 TEST(CertifyTest, CounterexampleFileIsAOneRowNpyThatLoadsBack) {

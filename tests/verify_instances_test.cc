@@ -2,6 +2,7 @@
 // results.csv line by line, resume after an interrupted or killed run, shards, errors, summary.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -157,6 +158,57 @@ TEST_F(VerifyInstancesTest, RunsEveryInstanceWritesResultsCounterexamplesAndSumm
   EXPECT_NE(md.find("| timeout | 2 |"), std::string::npos) << md;
   EXPECT_NE(md.find("| 6 | nets/b.json | props/violated_1.vnnlib | violated |"), std::string::npos)
       << md;
+}
+
+// --jobs 2: the instances run in child processes; the results, the counterexample files and the
+// summary are those of the sequential run (results.csv has the same lines, in completion order).
+TEST_F(VerifyInstancesTest, TwoJobsGiveTheSequentialResults) {
+  FakeVerifier sequential_fake;
+  const InstancesRun sequential = Run(sequential_fake);
+  const std::string sequential_md = Read(dir_.Path("out/summary.md"));
+  std::vector<std::string> sequential_lines = Lines(Read(dir_.Path("out/results.csv")));
+  std::filesystem::remove_all(dir_.Path("out"));
+  options_.verify.jobs = 2;
+  FakeVerifier fake;
+  const InstancesRun parallel = Run(fake);
+  EXPECT_TRUE(fake.calls.empty()) << "the verifier ran in the children, not here";
+  ASSERT_EQ(parallel.results.size(), sequential.results.size());
+  EXPECT_EQ(parallel.run, 6);
+  for (size_t i = 0; i < parallel.results.size(); ++i) {
+    EXPECT_EQ(parallel.results[i].network, sequential.results[i].network);
+    EXPECT_EQ(parallel.results[i].property, sequential.results[i].property);
+    EXPECT_EQ(parallel.results[i].verdict, sequential.results[i].verdict);
+    EXPECT_EQ(parallel.results[i].reason, sequential.results[i].reason);
+  }
+  std::vector<std::string> lines = Lines(Read(dir_.Path("out/results.csv")));
+  ASSERT_EQ(lines.size(), sequential_lines.size());
+  // Seconds differ; the rest of each line (network, property, verdict, reason, key) does not.
+  auto without_seconds = [](std::vector<std::string> v) {
+    for (std::string& l : v) {
+      std::vector<std::string> f;
+      std::stringstream row(l);
+      std::string cell;
+      while (std::getline(row, cell, ',')) f.push_back(cell);
+      if (f.size() > 3) f[3] = "";
+      l.clear();
+      for (const std::string& c : f) l += c + ",";
+    }
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  EXPECT_EQ(without_seconds(lines), without_seconds(sequential_lines));
+  EXPECT_TRUE(std::filesystem::exists(dir_.Path("out/counterexamples/a__violated_1.json")));
+  EXPECT_TRUE(std::filesystem::exists(dir_.Path("out/counterexamples/b__violated_1.json")));
+  const std::string md = Read(dir_.Path("out/summary.md"));
+  EXPECT_NE(md.find("| 6 | nets/b.json | props/violated_1.vnnlib | violated |"), std::string::npos)
+      << md;
+  EXPECT_NE(md.find("| timeout | 2 |"), std::string::npos) << md;
+  // --resume with jobs: nothing left to run.
+  options_.resume = true;
+  FakeVerifier again;
+  const InstancesRun resumed = Run(again);
+  EXPECT_EQ(resumed.resumed, 6);
+  EXPECT_EQ(resumed.run, 0);
 }
 
 TEST_F(VerifyInstancesTest, ResumeRunsOnlyWhatIsMissingStaleOrFailed) {

@@ -171,7 +171,9 @@ void SetUpVerify(CLI::App& app) {
   cmd->add_option("--leaf-time-limit", f->options.leaf_time_limit_seconds,
                   "Seconds per Z3 leaf (enforced from outside)")
       ->capture_default_str();
-  cmd->add_option("--jobs", f->options.jobs, "Processes over sub-boxes")
+  cmd->add_option("--jobs", f->options.jobs,
+                  "Instances (--instances) or samples (--radius) verified at once, each in a "
+                  "process of its own; one property alone runs in one")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
   cmd->add_option("--seed", f->options.seed, "Seed of the falsification's random points")

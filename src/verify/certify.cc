@@ -11,12 +11,14 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 #include <utility>
 
 #include "qrepair/error.h"
 #include "qrepair/io/atomic_file.h"
 #include "qrepair/quant/forward.h"
+#include "qrepair/solver/child_process.h"
 
 namespace qrepair {
 namespace {
@@ -235,47 +237,110 @@ CertifyResult CertifyDataset(const QuantizedNetwork& network, const Network* flo
   CertifyResult result;
   const auto t0 = Clock::now();
   for (double radius : options.radii) {
-    RadiusSummary summary;
-    summary.radius = radius;
-    for (int64_t row = 0; row < data.rows; ++row) {
-      SampleCertificate c;
+    // A sample that needs no verification now (journaled, or the run stopped or out of time).
+    const auto settled = [&](int64_t row) -> std::optional<SampleCertificate> {
       auto it = journal.find(JournalKey(options.setup_key, data.first_row + row, radius));
       if (it != journal.end()) {
-        c = it->second;
         ++result.resumed;
-      } else {
-        const bool stopped = options.stop && options.stop->load();
-        const bool out_of_time =
-            options.time_limit_seconds > 0 && Since(t0) >= options.time_limit_seconds;
-        if (stopped || out_of_time) {
-          result.interrupted = result.interrupted || stopped;
-          c.index = data.first_row + row;
-          c.label = data.HasLabels() ? data.labels[row] : -1;
-          c.target = targets[row];
-          c.predicted = predicted[row];
-          c.radius = radius;
-          c.verdict = "unknown";
-          c.reason = stopped ? "interrupted" : "the run's time limit";
-        } else {
-          VerifyOptions per_sample = options.verify;
-          if (options.time_limit_seconds > 0) {
-            const double left = options.time_limit_seconds - Since(t0);
-            if (per_sample.time_limit_seconds <= 0 || per_sample.time_limit_seconds > left)
-              per_sample.time_limit_seconds = left;
-          }
-          per_sample.stop = options.stop;
-          c = CertifyOne(network, data, row, targets[row], predicted[row], radius, options.map,
-                         per_sample, verifier);
-          if (c.verdict == "non-robust" && !options.counterexample_dir.empty()) {
-            c.counterexample_file = options.counterexample_dir + "/ce_" + std::to_string(c.index) +
-                                    "_r" + RadiusText(radius) + ".npy";
-            WriteFileAtomic(c.counterexample_file, OneRowNpy(c.counterexample_raw));
-          }
-          // Interrupted verdicts are not final: they are not journaled.
-          if (!options.journal_path.empty() && c.reason != "interrupted")
-            AppendJournal(options.journal_path, options.setup_key, c);
-        }
+        return it->second;
       }
+      const bool stopped = options.stop && options.stop->load();
+      const bool out_of_time =
+          options.time_limit_seconds > 0 && Since(t0) >= options.time_limit_seconds;
+      if (!stopped && !out_of_time) return std::nullopt;
+      result.interrupted = result.interrupted || stopped;
+      SampleCertificate c;
+      c.index = data.first_row + row;
+      c.label = data.HasLabels() ? data.labels[row] : -1;
+      c.target = targets[row];
+      c.predicted = predicted[row];
+      c.radius = radius;
+      c.verdict = "unknown";
+      c.reason = stopped ? "interrupted" : "the run's time limit";
+      return c;
+    };
+    const auto certify = [&](int64_t row) {
+      VerifyOptions per_sample = options.verify;
+      if (options.time_limit_seconds > 0) {
+        const double left = options.time_limit_seconds - Since(t0);
+        if (per_sample.time_limit_seconds <= 0 || per_sample.time_limit_seconds > left)
+          per_sample.time_limit_seconds = left;
+      }
+      per_sample.stop = options.stop;
+      SampleCertificate c = CertifyOne(network, data, row, targets[row], predicted[row], radius,
+                                       options.map, per_sample, verifier);
+      if (c.verdict == "non-robust" && !options.counterexample_dir.empty()) {
+        c.counterexample_file = options.counterexample_dir + "/ce_" + std::to_string(c.index) +
+                                "_r" + RadiusText(radius) + ".npy";
+        WriteFileAtomic(c.counterexample_file, OneRowNpy(c.counterexample_raw));
+      }
+      return c;
+    };
+    std::vector<SampleCertificate> certs(static_cast<size_t>(data.rows));
+    const auto decided = [&](int64_t row, SampleCertificate c, bool fresh) {
+      // Interrupted verdicts are not final: they are not journaled.
+      if (fresh && !options.journal_path.empty() && c.reason != "interrupted")
+        AppendJournal(options.journal_path, options.setup_key, c);
+      spdlog::info("radius {} row {}: {}{}{} ({:.2f} s)", RadiusText(radius), c.index, c.verdict,
+                   c.reason.empty() ? "" : ": ", c.reason, c.seconds);
+      if (on_verdict) on_verdict(c);
+      certs[static_cast<size_t>(row)] = std::move(c);
+    };
+    if (options.verify.jobs <= 1) {
+      for (int64_t row = 0; row < data.rows; ++row) {
+        std::optional<SampleCertificate> c = settled(row);
+        decided(row, c ? std::move(*c) : certify(row), !c);
+      }
+    } else {
+      // Samples in parallel, each in a child process (the verifier forks its Z3 leaves from a
+      // single thread: child_process.h); the certificates come back as their JSON.
+      ChildLimits limits;
+      limits.stop = options.stop;
+      limits.memory_limit_mb = 2 * options.verify.memory_limit_mb + 2048;
+      RunChildPool(
+          static_cast<size_t>(data.rows), options.verify.jobs,
+          [&](size_t k) -> std::optional<ChildProcess> {
+            const auto row = static_cast<int64_t>(k);
+            if (std::optional<SampleCertificate> c = settled(row)) {
+              decided(row, std::move(*c), false);
+              return std::nullopt;
+            }
+            ChildLimits l = limits;
+            const double own = options.verify.time_limit_seconds > 0
+                                   ? options.verify.time_limit_seconds
+                                   : options.time_limit_seconds;
+            l.seconds = own > 0 ? 1.5 * own + 60 : 1e9;
+            return DefaultChildLauncher().Start(
+                [&, row] {
+                  nlohmann::json j = certify(row);
+                  return j.dump();
+                },
+                l);
+          },
+          [&](size_t k, ChildProcess::Outcome out) {
+            const auto row = static_cast<int64_t>(k);
+            const nlohmann::json j = nlohmann::json::parse(out.text, nullptr, false);
+            SampleCertificate c;
+            if (!out.killed && j.is_object()) {
+              c = FromJson(j);
+            } else {
+              c.index = data.first_row + row;
+              c.label = data.HasLabels() ? data.labels[row] : -1;
+              c.target = targets[row];
+              c.predicted = predicted[row];
+              c.radius = radius;
+              c.verdict = "unknown";
+              c.seconds = out.seconds;
+              const bool stopped = options.stop && options.stop->load();
+              result.interrupted = result.interrupted || stopped;
+              c.reason = stopped ? "interrupted" : "the sample's process: " + out.detail;
+            }
+            decided(row, std::move(c), true);
+          });
+    }
+    RadiusSummary summary;
+    summary.radius = radius;
+    for (SampleCertificate& c : certs) {
       ++summary.samples;
       if (c.verdict == "robust") ++summary.robust;
       if (c.verdict == "non-robust") ++summary.non_robust;
@@ -283,9 +348,6 @@ CertifyResult CertifyDataset(const QuantizedNetwork& network, const Network* flo
       if (c.verdict == "unknown") ++summary.unknown;
       summary.seconds_total += c.seconds;
       summary.seconds_max = std::max(summary.seconds_max, c.seconds);
-      spdlog::info("radius {} row {}: {}{}{} ({:.2f} s)", RadiusText(radius), c.index, c.verdict,
-                   c.reason.empty() ? "" : ": ", c.reason, c.seconds);
-      if (on_verdict) on_verdict(c);
       result.samples.push_back(std::move(c));
     }
     result.summary.push_back(summary);

@@ -15,9 +15,11 @@
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <sstream>
 
 #include "qrepair/io/atomic_file.h"
+#include "qrepair/solver/child_process.h"
 #include "qrepair/verify/verify_report.h"
 #include "qrepair/verify/vnnlib.h"
 
@@ -208,6 +210,50 @@ std::vector<VerifyInstance> ReadInstanceList(const std::string& path) {
   return out;
 }
 
+namespace {
+
+struct InstanceOutcome {
+  InstanceResult result;
+  bool interrupted = false;
+};
+
+// An instance child's answer through its pipe.
+std::string OutcomeToText(const InstanceOutcome& o) {
+  const InstanceResult& r = o.result;
+  return json({{"network", r.network},
+               {"property", r.property},
+               {"verdict", r.verdict},
+               {"seconds", r.seconds},
+               {"reason", r.reason},
+               {"key", r.key},
+               {"interrupted", o.interrupted}})
+      .dump();
+}
+
+std::optional<InstanceOutcome> OutcomeFromText(const std::string& text) {
+  const json j = json::parse(text, nullptr, false);
+  if (!j.is_object() || !j.contains("verdict") || !j.contains("interrupted")) return std::nullopt;
+  InstanceOutcome o;
+  o.result = {j["network"].get<std::string>(),
+              j["property"].get<std::string>(),
+              j["verdict"].get<std::string>(),
+              j["seconds"].get<double>(),
+              j["reason"].get<std::string>(),
+              j["key"].get<std::string>(),
+              false};
+  o.interrupted = j["interrupted"].get<bool>();
+  return o;
+}
+
+std::string IoErrorFromText(const std::string& text) {
+  const json j = json::parse(text, nullptr, false);
+  return j.is_object() && j.contains("io_error") && j["io_error"].is_string()
+             ? j["io_error"].get<std::string>()
+             : "";
+}
+
+}  // namespace
+
 InstancesRun RunInstances(const std::string& list_path, const InstancesOptions& options,
                           const VerifyFunction& verify) {
   std::vector<VerifyInstance> all = ReadInstanceList(list_path);
@@ -250,20 +296,13 @@ InstancesRun RunInstances(const std::string& list_path, const InstancesOptions& 
 
   InstancesRun run;
   run.instances = static_cast<int64_t>(shard.size());
-  for (size_t k = 0; k < shard.size(); ++k) {
+  // One instance, in this process or in a child of the pool: its result line, or "interrupted"
+  // (not a result: the instance runs again on --resume).
+  const auto run_one = [&](size_t k) {
     const VerifyInstance& instance = *shard[k];
-    auto it = done.find({instance.network, instance.property});
-    if (it != done.end()) {
-      it->second.resumed = true;
-      run.results.push_back(it->second);
-      ++run.resumed;
-      continue;
-    }
-    if (options.verify.stop && options.verify.stop->load()) {
-      run.interrupted = true;
-      break;
-    }
-    InstanceResult r{instance.network, instance.property, "", 0, "", shard_keys[k], false};
+    InstanceOutcome o;
+    o.result = {instance.network, instance.property, "", 0, "", shard_keys[k], false};
+    InstanceResult& r = o.result;
     VerifyOptions vo = options.verify;
     vo.time_limit_seconds = time_limit(instance);
     auto start = std::chrono::steady_clock::now();
@@ -272,8 +311,8 @@ InstancesRun RunInstances(const std::string& list_path, const InstancesOptions& 
       Property property = ParseVnnlib(instance.property_path);
       VerifyResult result = verify(model.quantized, property, vo);
       if (result.verdict == Verdict::kUnknown && vo.stop && vo.stop->load()) {
-        run.interrupted = true;  // not a result: the instance runs again on --resume
-        break;
+        o.interrupted = true;
+        return o;
       }
       r.verdict = ResultWord(result);
       r.reason = result.verdict == Verdict::kUnknown ? result.reason : "";
@@ -287,16 +326,112 @@ InstancesRun RunInstances(const std::string& list_path, const InstancesOptions& 
       if (e.code() == ExitCode::kIoError) throw;
       r.verdict = "error";
       r.reason = FirstLine(e.what());
-      ++run.errors;
     }
     // Wall clock of the whole instance: reading the property, the network's first opening
     // (quantization included) and the verification, as VNN-COMP counts it.
     r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    return o;
+  };
+  std::vector<std::optional<InstanceResult>> finished(shard.size());
+  const auto record = [&](size_t k, InstanceResult r) {
     AppendLine(results_path, ResultLine(r));
     ++run.run;
-    spdlog::info("[{}/{}] {} {}: {} ({:.1f} s){}", k + 1, shard.size(), instance.network,
-                 instance.property, r.verdict, r.seconds, r.reason.empty() ? "" : ": " + r.reason);
-    run.results.push_back(std::move(r));
+    run.errors += r.verdict == "error";
+    spdlog::info("[{}/{}] {} {}: {} ({:.1f} s){}", k + 1, shard.size(), r.network, r.property,
+                 r.verdict, r.seconds, r.reason.empty() ? "" : ": " + r.reason);
+    finished[k] = std::move(r);
+  };
+  const auto resumed = [&](size_t k) {
+    auto it = done.find({shard[k]->network, shard[k]->property});
+    if (it == done.end()) return false;
+    it->second.resumed = true;
+    finished[k] = it->second;
+    ++run.resumed;
+    return true;
+  };
+  const auto stopped = [&] { return options.verify.stop && options.verify.stop->load(); };
+  if (options.verify.jobs <= 1) {
+    for (size_t k = 0; k < shard.size(); ++k) {
+      if (resumed(k)) continue;
+      if (stopped()) {
+        run.interrupted = true;
+        break;
+      }
+      InstanceOutcome o = run_one(k);
+      if (o.interrupted) {
+        run.interrupted = true;
+        break;
+      }
+      record(k, std::move(o.result));
+    }
+  } else {
+    // Instances in parallel, each in a child process (the verifier forks its Z3 leaves from a
+    // single thread: child_process.h). A network is opened (quantized) once, here, before the
+    // children inherit it; one that cannot be opened fails in its instances' children instead.
+    for (const VerifyInstance* i : shard) {
+      try {
+        models.Open(i->network_path);
+      } catch (const Error&) {
+      }
+    }
+    ChildLimits limits;
+    limits.stop = options.verify.stop;
+    // The children enforce the instance's own limit; the parent's is a safety net above it, and
+    // the memory is that of the verifier's solver processes plus the instance's own.
+    limits.memory_limit_mb = 2 * options.verify.memory_limit_mb + 2048;
+    std::string io_error;
+    RunChildPool(
+        shard.size(), options.verify.jobs,
+        [&](size_t k) -> std::optional<ChildProcess> {
+          if (resumed(k)) return std::nullopt;
+          if (stopped() || !io_error.empty()) {
+            run.interrupted = true;
+            return std::nullopt;
+          }
+          ChildLimits l = limits;
+          l.seconds = 1.5 * time_limit(*shard[k]) + 60;
+          return DefaultChildLauncher().Start(
+              [&, k] {
+                try {
+                  return OutcomeToText(run_one(k));
+                } catch (const Error& e) {  // an I/O error ends the whole run, as without --jobs
+                  return json({{"io_error", e.what()}}).dump();
+                }
+              },
+              l);
+        },
+        [&](size_t k, ChildProcess::Outcome out) {
+          if (out.killed && stopped()) {
+            run.interrupted = true;
+            return;
+          }
+          std::optional<InstanceOutcome> o = OutcomeFromText(out.text);
+          if (!o) {
+            const std::string io = IoErrorFromText(out.text);
+            if (!io.empty()) {
+              io_error = io;
+              return;
+            }
+            InstanceResult r{shard[k]->network,
+                             shard[k]->property,
+                             "error",
+                             out.seconds,
+                             "the instance's process ended without a result: " + out.detail,
+                             shard_keys[k],
+                             false};
+            record(k, std::move(r));
+            return;
+          }
+          if (o->interrupted) {
+            run.interrupted = true;
+            return;
+          }
+          record(k, std::move(o->result));
+        });
+    if (!io_error.empty()) throw Error(ExitCode::kIoError, io_error);
+  }
+  for (std::optional<InstanceResult>& r : finished) {
+    if (r) run.results.push_back(std::move(*r));
   }
   WriteFileAtomic(options.out_dir + "/summary.md",
                   InstancesSummaryMarkdown(run, list_path, options.shard));

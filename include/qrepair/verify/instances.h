@@ -1,6 +1,8 @@
 // `qrepair verify --instances`: a VNN-COMP instance list (`onnx,vnnlib,timeout` per line, paths
-// relative to the list's folder) verified one instance after another. Every finished instance is
-// appended to OUT_DIR/results.csv and flushed at once, so a killed run loses nothing and
+// relative to the list's folder) verified one instance after another, or --jobs N at once, each
+// in a child process (the summary keeps list order; results.csv is in order of completion). Every
+// finished instance is appended to OUT_DIR/results.csv and flushed at once, so a killed run loses
+// nothing and
 // --resume picks up where it stopped; OUT_DIR/summary.md is written at the end.
 //
 // OUT_DIR/results.csv: `network,property,verdict,seconds,reason,key`, one line per instance,

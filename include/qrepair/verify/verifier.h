@@ -45,8 +45,8 @@ struct VerifyOptions {
   uint64_t leaf_work_limit = 0;     // one Z3 leaf's rlimit units (0 = none): a leaf that gives up
                                     // on it does so on every machine (the time stays a safety net)
   uint64_t memory_limit_mb = 4096;  // per solver process
-  int jobs = 1;                     // processes over sub-boxes
-  uint64_t seed = 1;                // falsification's random points
+  int jobs = 1;  // instances or samples at once (RunInstances, certify); one property runs in one
+  uint64_t seed = 1;                        // falsification's random points
   const std::atomic<bool>* stop = nullptr;  // SIGINT/SIGTERM: return kUnknown at once
 };
 
