@@ -7,7 +7,8 @@ label=${1:-unit}
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 cmake --preset asan >/dev/null
-# The preset builds the tests and the CLI only (target qrepair_tests), not the benchmarks.
+# The preset builds the tests, the CLI and the fuzz targets (qrepair_tests, fuzz_all), not the
+# benchmarks: CI's fuzz stage runs the targets of this build (FUZZ_BUILD=build-asan).
 nice -n 10 cmake --build --preset asan
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
