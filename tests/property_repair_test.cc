@@ -137,5 +137,32 @@ TEST(PropertyRepairTest, APropertyThatHoldsIsProvedWithoutChanges) {
   FAIL() << "no property that holds in 200 draws";
 }
 
+// Verification that cannot decide within its work limit gets twice the limit (deterministic, as
+// the work limit is) until it decides: a property that holds ends proved, with the widening named,
+// instead of stopping at "could not decide" with budget left.
+TEST(PropertyRepairTest, UndecidedVerificationIsRetriedWithALargerLimit) {
+  std::mt19937_64 rng(11);
+  int retried = 0;
+  for (int trial = 0; trial < 200 && retried < 3; ++trial) {
+    const QuantizedNetwork q = MakeRandomIntegerNetwork(rng);
+    const Property p = MakeRandomProperty(rng, q, 1, 200);
+    if (EnumerateProperty(q, p).violated) continue;
+    PropertyRepairOptions o = SmallOptions();
+    o.verify.time_limit_seconds = 0;
+    o.verify.work_limit = 1;  // nothing decides in one unit
+    o.max_rounds = 60;
+    const PropertyRepairResult r = RepairProperties(q, {p}, {}, o, Seconds(60));
+    EXPECT_EQ(r.properties[0].before, Verdict::kUnknown);
+    EXPECT_TRUE(r.proved) << r.stopped;
+    EXPECT_EQ(r.properties[0].after, Verdict::kHolds);
+    EXPECT_TRUE(r.changes.empty());
+    ASSERT_FALSE(r.widenings.empty());
+    EXPECT_EQ(r.widenings.back().rfind("verification work limit ", 0), 0u) << r.widenings.back();
+    EXPECT_EQ(static_cast<size_t>(r.rounds), r.widenings.size() + 1);
+    ++retried;
+  }
+  EXPECT_EQ(retried, 3);
+}
+
 }  // namespace
 }  // namespace qrepair

@@ -143,10 +143,16 @@ class PropertyLoop {
 
   // Verifies every property on the current network; adds the counterexamples. Returns the
   // number of properties that hold.
-  size_t VerifyAll(bool first) {
+  // Verifies every property, or with `undecided_only` those not proved yet (the network has not
+  // changed since); returns how many hold.
+  size_t VerifyAll(bool first, bool undecided_only = false) {
     size_t holds = 0;
     for (size_t i = 0; i < props_.size(); ++i) {
       PropertyOutcome& out = result_.properties[i];
+      if (undecided_only && out.after == Verdict::kHolds) {
+        ++holds;
+        continue;
+      }
       VerifyOptions vo = o_.verify;
       const double left = budget_.SecondsLeft();
       vo.time_limit_seconds =
@@ -172,6 +178,35 @@ class PropertyLoop {
       }
     }
     return holds;
+  }
+
+  // When verification could not decide (no counterexample, no proof), it gets twice its limits
+  // while the budget has room for every undecided property at the doubled time: the work limit
+  // when there is one (the same on every machine), else the time limits. Returns false when it
+  // cannot grow.
+  bool LongerVerification() {
+    VerifyOptions& v = o_.verify;
+    const auto undecided = static_cast<double>(
+        std::count_if(result_.properties.begin(), result_.properties.end(),
+                      [](const PropertyOutcome& p) { return p.after != Verdict::kHolds; }));
+    std::string what;
+    if (v.work_limit > 0) {
+      v.work_limit *= 2;
+      what = "verification work limit " + std::to_string(v.work_limit);
+    } else if (v.time_limit_seconds > 0 &&
+               2 * v.time_limit_seconds * undecided <= budget_.SecondsLeft()) {
+      v.time_limit_seconds *= 2;
+      v.leaf_time_limit_seconds *= 2;
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "verification time limit %.0f s", v.time_limit_seconds);
+      what = buf;
+    } else {
+      return false;
+    }
+    if (v.leaf_work_limit > 0) v.leaf_work_limit *= 2;
+    result_.widenings.push_back(what);
+    spdlog::info("property repair: verification undecided; {}", what);
+    return true;
   }
 
   // One repair step over the counterexamples so far. Returns whether any became safe.
@@ -460,9 +495,11 @@ PropertyRepairResult RepairProperties(const QuantizedNetwork& start,
   PropertyLoop loop(start, properties, kept, options, budget);
   std::string stopped;
   int round = 1;
+  bool undecided_only = false;  // the network did not change: what holds stays proved
   for (;; ++round) {
     loop.result().rounds = round;
-    const size_t holds = loop.VerifyAll(round == 1);
+    const size_t holds = loop.VerifyAll(round == 1, undecided_only);
+    undecided_only = false;
     if (holds == properties.size()) {
       stopped = "every property is proved";
       loop.result().proved = true;
@@ -477,7 +514,11 @@ PropertyRepairResult RepairProperties(const QuantizedNetwork& start,
         std::any_of(loop.result().properties.begin(), loop.result().properties.end(),
                     [](const PropertyOutcome& p) { return p.after == Verdict::kViolated; });
     if (!violated) {
-      stopped = "verification could not decide";
+      if (loop.LongerVerification()) {
+        undecided_only = true;
+        continue;
+      }
+      stopped = "verification could not decide within the budget";
       break;
     }
     if (!loop.Step(round)) {

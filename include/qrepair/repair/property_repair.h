@@ -65,12 +65,13 @@ struct PropertyRepairResult {
   std::vector<NeuronChange> changes;  // accepted patches, in order (round = the loop's round)
   SolverStats solver;
   int rounds = 0;
-  int64_t counterexamples = 0;         // rows over all properties
-  int64_t counterexamples_fixed = 0;   // of them, safe on the final network
-  std::vector<std::string> widenings;  // e.g. "max_delta 4", "logit bias"
-  bool proved = false;                 // every property holds on `network`
-  // "every property is proved", "verification could not decide", "no patch removed a
-  // counterexample", "it ran its N rounds", "the time limit", "interrupted".
+  int64_t counterexamples = 0;        // rows over all properties
+  int64_t counterexamples_fixed = 0;  // of them, safe on the final network
+  // e.g. "max_delta 4", "verification time limit 120 s", "verification work limit 2000000"
+  std::vector<std::string> widenings;
+  bool proved = false;  // every property holds on `network`
+  // "every property is proved", "verification could not decide within the budget", "no patch
+  // removed a counterexample", "it ran its N rounds", "the time limit", "interrupted".
   std::string stopped;
 };
 
