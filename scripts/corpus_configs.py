@@ -81,8 +81,11 @@ def config_cases(c):
         "$.activations: expected {\"bits\": N} or \"float\"")
     add("activations_no_bits.json", mutate(good, ["activations"], {}), "activations {}",
         "$.activations: missing key \"bits\"")
-    add("activations_unknown_key.json", mutate(good, ["activations", "signed"], True),
-        "activations.signed", "$.activations.signed: unknown key")
+    add("activations_unknown_key.json", mutate(good, ["activations", "zero_point"], 3),
+        "activations.zero_point", "$.activations.zero_point: unknown key")
+    add("activations_signed_symmetric.json", mutate(good, ["activations", "signed"], True),
+        "activations.signed with symmetric codes",
+        "$.activations.signed: applies to asymmetric codes only")
     add("layers_array.json", mutate(good, ["layers"], [{"bits": 8}]), "layers as an array",
         "$.layers: expected an object keyed by layer name")
     add("layer_bits_0.json", mutate(good, ["layers", "fc1", "bits"], 0), "fc1 bits 0",

@@ -528,6 +528,56 @@ def dump(obj):
     return json.dumps(obj, indent=1, allow_nan=True).encode()
 
 
+def fixed_point_model():
+    """A hand-written fixed-point network on the 4 features of data4.csv (README "Fixed-point
+    models"): 4 -> 3 (ReLU) -> 2, 4-bit weights with 2 fraction bits, round half up."""
+    return {"format": "qrepair-model", "version": 1, "kind": "fixed-point", "fixed_point": {
+        "input_shape": [4], "input": {"bits": 8, "fraction_bits": 4, "signed": False},
+        "rounding": "half-up",
+        "layers": [
+            {"name": "fc1", "type": "dense", "weight_bits": 4, "weight_fraction_bits": 2,
+             "weights": [[4, -2, 1, 7], [-7, 4, 2, 5], [2, 1, -1, 3]], "bias": [16, -32, 0],
+             "activation": "relu", "output": {"bits": 6, "fraction_bits": 3, "signed": False}},
+            {"name": "fc2", "type": "dense", "weight_bits": 4, "weight_fraction_bits": 2,
+             "weights": [[7, -7, 4], [-4, 2, 7]], "bias": [0, 8], "activation": "none",
+             "output": {"bits": 8, "fraction_bits": 3, "signed": True}}]}}
+
+
+FPMODEL = "companions/fixed_point.json"
+
+
+def fixed_point_cases(c):
+    c.companion(FPMODEL, dump(fixed_point_model()), "model-json", "fixed-point 4-3-2, valid",
+                control=eval_quantized(FPMODEL))
+    fp = fixed_point_model()
+    F = ["fixed_point", "layers"]
+
+    def add(name, obj, problem, expect):
+        c.add("fixed_point/" + name, dump(obj), "model-json", problem, expect,
+              argv=eval_quantized)
+
+    add("weight_out_of_range.json", mutate(fp, F + [0, "weights", 1, 2], 8), "4-bit weight 8",
+        "$.fixed_point.layers[0].weights[1][2]: value 8 out of range -8..7")
+    add("weights_count.json", mutate(fp, F + [1, "weights"], [[1, 2], [3, 4]]),
+        "2x2 weights for 2 units x 3 inputs", "expected 2 units x 3 inputs")
+    add("shift_too_far.json", mutate(fp, F + [0, "output", "fraction_bits"], -30),
+        "output fraction bits giving a shift of 36", "$.fixed_point.layers[0].output.fraction_bits")
+    add("unsigned_logits.json", mutate(fp, F + [1, "output", "signed"], False),
+        "unsigned logits", "the logits' code is signed")
+    add("unknown_key.json", mutate(fp, F + [0, "scale"], 0.5), "a 'scale' key",
+        "$.fixed_point.layers[0].scale: unknown key")
+    add("rounding_unknown.json", mutate(fp, ["fixed_point", "rounding"], "up"), "rounding 'up'",
+        "$.fixed_point.rounding: expected")
+    add("input_shape_missing.json", mutate(fp, ["fixed_point", "input_shape"], DELETE),
+        "no input_shape", "missing key \"input_shape\"")
+    add("input_shape_mismatch.json", mutate(fp, ["fixed_point", "input_shape"], [5]),
+        "input_shape 5 for fc1's 4-input weights", "expected 3 units x 5 inputs")
+    add("bias_fraction.json", mutate(fp, F + [0, "bias", 0], 1.5), "bias 1.5",
+        "$.fixed_point.layers[0].bias[0]: expected an integer")
+    add("layer_type_unknown.json", mutate(fp, F + [0, "type"], "softmax"), "layer type softmax",
+        "$.fixed_point.layers[0].type: expected")
+
+
 def json_model_cases(c):
     c.companion(FMODEL, dump(float_model()), "model-json", "float mlp4, valid",
                 control=eval_model(FMODEL))
@@ -560,7 +610,7 @@ def json_model_cases(c):
     add("version_missing.json", mutate(fm, ["version"], DELETE), "no version",
         "missing key \"version\"")
     add("kind_unknown.json", mutate(fm, ["kind"], "int8"), "kind 'int8'",
-        "$.kind: expected \"float\" or \"quantized\"")
+        "$.kind: expected \"float\", \"quantized\" or \"fixed-point\"")
     add("network_missing.json", mutate(fm, ["network"], DELETE), "no network",
         "missing key \"network\"")
     add("layers_missing.json", mutate(fm, ["network", "layers"], DELETE), "no layers",

@@ -349,6 +349,7 @@ def main(argv):
     corpus_models.onnx_cases(corpus)
     corpus_models.nnet_cases(corpus)
     corpus_models.json_model_cases(corpus)
+    corpus_models.fixed_point_cases(corpus)
     corpus_configs.config_cases(corpus)
     corpus_configs.manifest_cases(corpus)
     idx_cases(corpus)
