@@ -317,7 +317,7 @@ CertifyResult CertifyDataset(const QuantizedNetwork& network, const Network* flo
                 },
                 l);
           },
-          [&](size_t k, ChildProcess::Outcome out) {
+          [&](size_t k, const ChildProcess::Outcome& out) {
             const auto row = static_cast<int64_t>(k);
             const nlohmann::json j = nlohmann::json::parse(out.text, nullptr, false);
             SampleCertificate c;

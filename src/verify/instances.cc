@@ -400,7 +400,7 @@ InstancesRun RunInstances(const std::string& list_path, const InstancesOptions& 
               },
               l);
         },
-        [&](size_t k, ChildProcess::Outcome out) {
+        [&](size_t k, const ChildProcess::Outcome& out) {
           if (out.killed && stopped()) {
             run.interrupted = true;
             return;
