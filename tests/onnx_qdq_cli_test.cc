@@ -28,7 +28,9 @@ const std::string kSource = QREPAIR_SOURCE_DIR;
 const std::string kImages = "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";
 const std::string kLabels = "/usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz";
 const std::string kScale = "0.00392156862745098";  // 1/255: the script's input scale
-constexpr int kImagesUsed = 1000;
+// Test images used (QREPAIR_QDQ_IMAGES overrides: docs/exports.md's figures use all 10000).
+const int kImagesUsed =
+    std::getenv("QREPAIR_QDQ_IMAGES") ? std::atoi(std::getenv("QREPAIR_QDQ_IMAGES")) : 1000;
 
 int Shell(const std::string& dir, const std::string& command, std::string* out = nullptr,
           std::string* err = nullptr) {
@@ -66,9 +68,9 @@ class OnnxQdqCliTest : public ::testing::Test {
   static void SetUpTestSuite() {
     if (!std::filesystem::exists(kImages)) return;
     dir_ = new TempDir("onnx_qdq_cli");
-    status_ = Shell(dir_->path(), "/usr/bin/python3 " + kSource + "/tests/tools/qdq_models.py " +
-                                      kSource + "/models " + kImages + " . " +
-                                      std::to_string(kImagesUsed),
+    status_ = Shell(dir_->path(),
+                    "/usr/bin/python3 " + kSource + "/tests/tools/qdq_models.py " + kSource +
+                        "/models " + kImages + " . " + std::to_string(kImagesUsed),
                     nullptr, &script_err_);
   }
   static void TearDownTestSuite() {
@@ -84,7 +86,7 @@ class OnnxQdqCliTest : public ::testing::Test {
     o.data_path = kImages;
     o.labels_path = kLabels;
     o.input_scale = 1.0 / 255.0;
-    o.range = RowRange{0, kImagesUsed};
+    o.range = RowRange{0, static_cast<int64_t>(kImagesUsed)};
     return LoadDataset(o);
   }
 
@@ -114,7 +116,8 @@ TEST_F(OnnxQdqCliTest, ImportedModelsGiveTheNumpyReferenceLogitsBitForBit) {
       logits.col(s).maxCoeff(&top);
       correct += top == data.labels[s];
       bool same = reference[s][0] == top;
-      for (int64_t k = 0; k < logits.rows(); ++k) same = same && reference[s][k + 1] == logits(k, s);
+      for (int64_t k = 0; k < logits.rows(); ++k)
+        same = same && reference[s][k + 1] == logits(k, s);
       differ += !same;
     }
     EXPECT_EQ(differ, 0);
@@ -124,9 +127,10 @@ TEST_F(OnnxQdqCliTest, ImportedModelsGiveTheNumpyReferenceLogitsBitForBit) {
 
 TEST_F(OnnxQdqCliTest, EvalPrintsQuantizedFiguresOnly) {
   std::string out, err;
-  ASSERT_EQ(Shell(dir_->path(), kBinary + " eval mlp_int8.onnx --data " + kImages + " --labels " +
-                                    kLabels + " --input-scale " + kScale +
-                                    " --range 0:1000 --json",
+  ASSERT_EQ(Shell(dir_->path(),
+                  kBinary + " eval mlp_int8.onnx --data " + kImages + " --labels " + kLabels +
+                      " --input-scale " + kScale + " --range 0:" + std::to_string(kImagesUsed) +
+                      " --json",
                   &out, &err),
             0)
       << err;
@@ -135,8 +139,9 @@ TEST_F(OnnxQdqCliTest, EvalPrintsQuantizedFiguresOnly) {
   EXPECT_GT(j["quantized"]["accuracy"].get<double>(), 0.8) << out;
   EXPECT_TRUE(j["quantized"]["agreement"].is_null()) << out;
   // No float network: --config cannot quantize it again (usage, exit 2).
-  EXPECT_EQ(Shell(dir_->path(), kBinary + " eval cnn_int8.onnx --config x.json --data " + kImages +
-                                    " --input-scale " + kScale + " --range 0:10",
+  EXPECT_EQ(Shell(dir_->path(),
+                  kBinary + " eval cnn_int8.onnx --config x.json --data " + kImages +
+                      " --input-scale " + kScale + " --range 0:10",
                   nullptr, &err),
             2)
       << err;
@@ -153,8 +158,9 @@ TEST_F(OnnxQdqCliTest, MalformedModelIsBadInputNamingTheNode) {
                   "t.CopyFrom(numpy_helper.from_array(np.int8(3), t.name)); "
                   "onnx.save(m, 'bad.onnx')\""),
             0);
-  ASSERT_EQ(Shell(dir_->path(), kBinary + " eval bad.onnx --data " + kImages + " --input-scale " +
-                                    kScale + " --range 0:10",
+  ASSERT_EQ(Shell(dir_->path(),
+                  kBinary + " eval bad.onnx --data " + kImages + " --input-scale " + kScale +
+                      " --range 0:10",
                   nullptr, &err),
             3)
       << err;
@@ -165,7 +171,8 @@ TEST_F(OnnxQdqCliTest, MalformedModelIsBadInputNamingTheNode) {
 }
 
 // ONNX Runtime on the same files: op by op (graph optimizations off) everywhere; its fused int8
-// kernels where they cannot saturate (see docs/exports.md), else printed only.
+// kernels where they cannot saturate (see docs/exports.md), else printed only. Top-1 agrees on
+// >= 99.9 % of the images, requantized logits within one code.
 TEST_F(OnnxQdqCliTest, OnnxRuntimeAgreesWithTheImportedIntegerPass) {
   const std::string ort_dir = kSource + "/tests/ort";
   const std::string why = qrepair::testing::OrtUnavailableReason(ort_dir);
@@ -185,15 +192,18 @@ TEST_F(OnnxQdqCliTest, OnnxRuntimeAgreesWithTheImportedIntegerPass) {
       ort.array() += static_cast<float>(logits.output.zero_point * logits.output.scale);
       const auto r =
           qrepair::testing::CompareWithReference(model.quantized, inputs, ort, data.labels);
-      std::printf("%s, ORT %s: top-1 agreement %lld/%lld, largest logit difference %.2f quanta, "
-                  "accuracy ORT %.4f reference %.4f\n",
-                  name, fused ? "fused" : "op by op", static_cast<long long>(r.top1_agree),
-                  static_cast<long long>(r.samples), r.max_logit_diff,
-                  static_cast<double>(r.ort_correct) / r.samples,
-                  static_cast<double>(r.reference_correct) / r.samples);
+      std::printf(
+          "%s, ORT %s: top-1 agreement %lld/%lld, largest logit difference %.2f quanta, "
+          "accuracy ORT %.4f reference %.4f\n",
+          name, fused ? "fused" : "op by op", static_cast<long long>(r.top1_agree),
+          static_cast<long long>(r.samples), r.max_logit_diff,
+          static_cast<double>(r.ort_correct) / r.samples,
+          static_cast<double>(r.reference_correct) / r.samples);
       if (fused && qrepair::testing::OrtInt8KernelsMaySaturate(8, 8)) continue;
       EXPECT_GE(r.Agreement(), 0.999) << name;
-      EXPECT_LE(r.max_logit_diff, 1.0 + 1e-3) << name;
+      // Requantized logits are codes: within one. int32 logits are accumulator units, where one
+      // hidden code that rounds the other way at a float tie moves a logit by a whole weight.
+      if (logits.output.bits < 32) EXPECT_LE(r.max_logit_diff, 1.0 + 1e-3) << name;
     }
   }
 }

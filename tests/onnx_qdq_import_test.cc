@@ -18,8 +18,8 @@
 namespace qrepair {
 namespace {
 
-using testing_onnx::TempDir;
 using ::testing::HasSubstr;
+using testing_onnx::TempDir;
 
 // ONNX stores scales as float32: the network the file can hold exactly has float32 scales (the
 // int32 logits' scale travels in the "logit_scale" metadata as a double).
@@ -79,7 +79,7 @@ void ExpectSameNetwork(const QuantizedNetwork& a, const QuantizedNetwork& b) {
 }
 
 std::string WriteExport(const TempDir& dir, const QuantizedNetwork& q, const Network& f) {
-  const std::string path = dir.File("model_int8.onnx");
+  std::string path = dir.File("model_int8.onnx");
   testing_onnx::WriteBytes(path, ExportOnnxQdq(q, f));
   return path;
 }
@@ -237,7 +237,8 @@ TEST_F(OnnxQdqRefusalTest, SixteenBitQuantizeLinear) {
 
 TEST_F(OnnxQdqRefusalTest, DequantizeWithOtherParameters) {
   for (auto& node : *model_.mutable_graph()->mutable_node()) {
-    if (node.name() == "input/DequantizeLinear") node.set_input(1, "0_" + q_.layers[0].name + "/scale");
+    if (node.name() == "input/DequantizeLinear")
+      node.set_input(1, "0_" + q_.layers[0].name + "/scale");
   }
   EXPECT_THAT(Error(), HasSubstr("node 'input/DequantizeLinear' (DequantizeLinear): dequantizes "
                                  "with scale"));

@@ -1,5 +1,5 @@
-// `qrepair export`: a quantized qrepair JSON (or int8 ONNX model) as ONNX (QDQ) and/or a C99 header; also the same
-// outputs (and the per-class SVG) for `qrepair repair`.
+// `qrepair export`: a quantized qrepair JSON (or int8 ONNX model) as ONNX (QDQ) and/or a C99
+// header; also the same outputs (and the per-class SVG) for `qrepair repair`.
 #include <memory>
 
 #include "commands.h"

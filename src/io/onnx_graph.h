@@ -32,8 +32,8 @@ std::string NodePlace(const onnx::GraphProto& graph, int index);
 // marked in `folded` (when given: nodes the caller turned into constants) are not on the chain.
 // Throws BadInput naming the node that branches, merges or is left over.
 void WalkChain(const onnx::GraphProto& graph, const ConstantMap& constants,
-               const std::string& input, const std::string& path,
-               const std::vector<bool>* folded, const std::function<void(const OpNode&)>& visit);
+               const std::string& input, const std::string& path, const std::vector<bool>* folded,
+               const std::function<void(const OpNode&)>& visit);
 
 }  // namespace onnx_import
 }  // namespace qrepair

@@ -158,8 +158,8 @@ const onnx::ValueInfoProto& FindInput(const onnx::GraphProto& graph, const Const
 }
 
 void WalkChain(const onnx::GraphProto& graph, const ConstantMap& constants,
-               const std::string& input, const std::string& path,
-               const std::vector<bool>* folded, const std::function<void(const OpNode&)>& visit) {
+               const std::string& input, const std::string& path, const std::vector<bool>* folded,
+               const std::function<void(const OpNode&)>& visit) {
   if (graph.output_size() != 1) {
     throw BadInput(path, "graph outputs",
                    "found " + std::to_string(graph.output_size()) + ", expected exactly one");

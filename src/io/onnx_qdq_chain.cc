@@ -69,7 +69,7 @@ void QdqImporter::FoldConstant(const onnx::NodeProto& node, const std::string& l
 
 std::string QdqImporter::Start(const onnx::GraphProto& graph, const ConstantMap& constants) {
   state_.constants = &constants;
-  const std::string input = FindInput(graph, constants, path_, &state_.dims).name();
+  std::string input = FindInput(graph, constants, path_, &state_.dims).name();
   ShapeOfDims(state_.dims, &state_.shape);
   state_.network.input_shape = state_.shape;
   net_.input_shape = state_.shape;
@@ -82,9 +82,10 @@ void QdqImporter::Visit(const OpNode& op) {
     throw NodeError(state_, op, "follows the final Neg; expected Neg to end the graph");
   }
   if (has_clip_ && type != "QuantizeLinear") {
-    throw NodeError(state_, op,
-                    "follows " + clip_place_ +
-                        "; expected a QuantizeLinear right after a Clip (the Clip narrows its code)");
+    throw NodeError(
+        state_, op,
+        "follows " + clip_place_ +
+            "; expected a QuantizeLinear right after a Clip (the Clip narrows its code)");
   }
   if (type == "QuantizeLinear") return Quantize(op);
   if (type == "DequantizeLinear") return Dequantize(op);

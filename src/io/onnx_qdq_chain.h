@@ -60,13 +60,13 @@ class QdqImporter {
   std::map<std::string, DequantizedConstant> dequantized_;
   QuantizedNetwork net_;
   Phase phase_ = Phase::kFloatInput;
-  ActivationCode code_;              // the codes of the current tensor
-  std::string code_place_;           // the QuantizeLinear that made them
-  int pending_ = -1;                 // the linear layer waiting for its output code
-  std::string pending_place_;        // its node
-  bool awaiting_bias_ = false;       // a MatMul, whose bias comes in an Add
-  size_t codes_layers_ = 0;          // net_.layers.size() when code_ was last set by a Q
-  bool has_clip_ = false;            // a Clip waits for its QuantizeLinear
+  ActivationCode code_;         // the codes of the current tensor
+  std::string code_place_;      // the QuantizeLinear that made them
+  int pending_ = -1;            // the linear layer waiting for its output code
+  std::string pending_place_;   // its node
+  bool awaiting_bias_ = false;  // a MatMul, whose bias comes in an Add
+  size_t codes_layers_ = 0;     // net_.layers.size() when code_ was last set by a Q
+  bool has_clip_ = false;       // a Clip waits for its QuantizeLinear
   double clip_lo_ = 0.0, clip_hi_ = 0.0;
   std::string clip_place_;
   Phase ended_from_ = Phase::kFloatInput;  // the phase a final Neg ended

@@ -47,8 +47,8 @@ void QdqImporter::Linear(const OpNode& op) {
                         "; expected a QuantizeLinear/DequantizeLinear pair between two linear "
                         "nodes");
   }
-  if (type == "Gemm" &&
-      (FloatAttr(state_, op, "alpha", 1.0f) != 1.0f || FloatAttr(state_, op, "beta", 1.0f) != 1.0f)) {
+  if (type == "Gemm" && (FloatAttr(state_, op, "alpha", 1.0f) != 1.0f ||
+                         FloatAttr(state_, op, "beta", 1.0f) != 1.0f)) {
     throw NodeError(state_, op,
                     "alpha and beta must be 1 (a QDQ model's scales are in its DequantizeLinear "
                     "nodes)");
@@ -139,9 +139,10 @@ void QdqImporter::Bias(const OpNode& op, const std::string& tensor, QuantLayer& 
       rescaled = true;
     }
     if (rescaled) {
-      spdlog::warn("{}: {}: bias scale is not input scale x weight scale; bias codes rescaled to "
-                   "it (half to even)",
-                   path_, b.place);
+      spdlog::warn(
+          "{}: {}: bias scale is not input scale x weight scale; bias codes rescaled to "
+          "it (half to even)",
+          path_, b.place);
     }
     return;
   }
@@ -157,9 +158,10 @@ void QdqImporter::Bias(const OpNode& op, const std::string& tensor, QuantLayer& 
     layer.bias_q[u] = BiasCode(v[v.size() == 1 ? 0 : u], layer.WeightScale(static_cast<int>(u)),
                                layer.input.scale);
   }
-  spdlog::info("{}: {}: float bias quantized to the accumulator's scale (input scale x weight "
-               "scale), half to even",
-               path_, QdqPlace(op));
+  spdlog::info(
+      "{}: {}: float bias quantized to the accumulator's scale (input scale x weight "
+      "scale), half to even",
+      path_, QdqPlace(op));
 }
 
 void QdqImporter::Activation(const OpNode& op) {
@@ -216,9 +218,9 @@ void QdqImporter::AddPassingLayers(const OpNode& op, size_t first, size_t end) {
   for (size_t i = first; i < end; ++i) {
     const Layer& f = state_.network.layers[i];
     if (f.kind != LayerKind::kMaxPool && f.kind != LayerKind::kFlatten) {
-      throw NodeError(state_, op,
-                      std::string(LayerKindName(f.kind)) +
-                          " of dequantized codes has no integer meaning here");
+      throw NodeError(
+          state_, op,
+          std::string(LayerKindName(f.kind)) + " of dequantized codes has no integer meaning here");
     }
     QuantLayer q;
     q.kind = f.kind;

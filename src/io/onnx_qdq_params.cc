@@ -60,8 +60,9 @@ QdqParams ReadQdqParams(const ImportState& state, const OpNode& node, int data_t
   if (p.data_type != onnx::TensorProto::INT8 && p.data_type != onnx::TensorProto::UINT8 &&
       p.data_type != onnx::TensorProto::INT32) {
     throw NodeError(state, node,
-                    "quantizes to " + TypeName(p.data_type) + ", expected INT8 or UINT8 (INT32 "
-                    "for biases)");
+                    "quantizes to " + TypeName(p.data_type) +
+                        ", expected INT8 or UINT8 (INT32 "
+                        "for biases)");
   }
   return p;
 }
@@ -100,8 +101,8 @@ DequantizedConstant ReadDequantizedConstant(const ImportState& state, const OpNo
         c.codes.dims[axis] != static_cast<int64_t>(c.params.scales.size())) {
       throw NodeError(state, node,
                       "has " + std::to_string(c.params.scales.size()) + " scales along axis " +
-                          std::to_string(c.params.axis) + " of a " +
-                          DimsToString(c.codes.dims) + " tensor; expected one per slice");
+                          std::to_string(c.params.axis) + " of a " + DimsToString(c.codes.dims) +
+                          " tensor; expected one per slice");
     }
     c.params.axis = axis;
   }

@@ -238,7 +238,8 @@ ConstTensor DecodeTensor(const onnx::TensorProto& tensor, const std::string& pat
         std::memcpy(&d, &bits, 8);
         floats[i] = static_cast<float>(d);
       } else if (type == onnx::TensorProto::INT8) {
-        ints[i] = static_cast<int8_t>(static_cast<uint8_t>(bits));
+        ints[i] =
+            static_cast<int64_t>(bits & 0xff) - ((bits & 0x80) != 0 ? 256 : 0);  // two's complement
       } else if (type == onnx::TensorProto::UINT8) {
         ints[i] = static_cast<uint8_t>(bits);
       } else if (type == onnx::TensorProto::INT32) {
