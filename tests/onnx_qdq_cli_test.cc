@@ -170,6 +170,35 @@ TEST_F(OnnxQdqCliTest, MalformedModelIsBadInputNamingTheNode) {
       << err;
 }
 
+// verify (the MLP: the verifier has no max pooling yet) and export open an int8 ONNX model as
+// they open a quantized qrepair JSON; the export of an imported model reads back as the same
+// integer network.
+TEST_F(OnnxQdqCliTest, VerifyAndExportOpenTheModel) {
+  std::string out, err;
+  EXPECT_EQ(Shell(dir_->path(),
+                  kBinary + " verify mlp_int8.onnx --data " + kImages + " --labels " + kLabels +
+                      " --input-scale " + kScale + " --range 0:3 --radius 1 --json",
+                  &out, &err),
+            0)
+      << err;
+  EXPECT_NE(out.find("\"robust\""), std::string::npos) << out;
+  ASSERT_EQ(Shell(dir_->path(), kBinary + " export cnn_int8.onnx --onnx again.onnx --force",
+                  nullptr, &err),
+            0)
+      << err;
+  const QuantizedNetwork a = LoadQuantizedOnnx(dir_->Path("cnn_int8.onnx")).quantized;
+  const QuantizedNetwork b = LoadQuantizedOnnx(dir_->Path("again.onnx")).quantized;
+  const FloatBatch inputs = InputBatch(Images(), 0, 200);
+  EXPECT_EQ(ForwardInteger(a, QuantizeInput(a, inputs)),
+            ForwardInteger(b, QuantizeInput(b, inputs)));
+  ASSERT_EQ(a.layers.size(), b.layers.size());
+  for (size_t i = 0; i < a.layers.size(); ++i) {
+    EXPECT_EQ(a.layers[i].weights_q, b.layers[i].weights_q) << i;
+    EXPECT_EQ(a.layers[i].bias_q, b.layers[i].bias_q) << i;
+    EXPECT_EQ(a.layers[i].requant, b.layers[i].requant) << i;
+  }
+}
+
 // ONNX Runtime on the same files: op by op (graph optimizations off) everywhere; its fused int8
 // kernels where they cannot saturate (see docs/exports.md), else printed only. Top-1 agrees on
 // >= 99.9 % of the images, requantized logits within one code.
