@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
+#include <cstring>
 #include <random>
 
 #include "onnx_model_builder.h"
@@ -143,6 +144,119 @@ TEST(OnnxQdqImportTest, FloatModelsAndOtherFilesAreNotQuantizedOnnx) {
   EXPECT_FALSE(IsQuantizedOnnx(std::string(QREPAIR_SOURCE_DIR) + "/models/tiny_mlp.onnx"));
   EXPECT_FALSE(IsQuantizedOnnx(std::string(QREPAIR_SOURCE_DIR) + "/README.md"));
   EXPECT_FALSE(IsQuantizedOnnx("/nonexistent/model.onnx"));
+}
+
+// ---- Other producers' layouts of the same network, made by rewriting qrepair's export ----
+
+class OnnxQdqLayoutTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::mt19937_64 rng(23);
+    testing::RandomCase c = testing::MakeRandomCase(rng, 32, false);
+    inputs_ = c.inputs;
+    q_ = testing::QuantizedWith(c, [](QuantConfig& config) {
+      config.rounding = RoundingMode::kHalfEven;
+      config.activation_bits = 8;
+      config.defaults.weight_bits = 8;
+      config.defaults.granularity = Granularity::kPerChannel;
+    });
+    RoundScalesToFloat(q_);
+    ASSERT_TRUE(model_.ParseFromString(ExportOnnxQdq(q_, c.network)));
+  }
+  onnx::TensorProto* Initializer(const std::string& name) {
+    for (auto& t : *model_.mutable_graph()->mutable_initializer()) {
+      if (t.name() == name) return &t;
+    }
+    ADD_FAILURE() << "no initializer " << name;
+    return nullptr;
+  }
+  onnx::NodeProto* Node(const std::string& name) {
+    for (auto& n : *model_.mutable_graph()->mutable_node()) {
+      if (n.name() == name) return &n;
+    }
+    ADD_FAILURE() << "no node " << name;
+    return nullptr;
+  }
+  QuantizedNetwork Load() {
+    const std::string path = dir_.File("layout.onnx");
+    testing_onnx::WriteBytes(path, model_.SerializeAsString());
+    return LoadQuantizedOnnx(path).quantized;
+  }
+  TempDir dir_;
+  QuantizedNetwork q_;
+  FloatBatch inputs_;
+  onnx::ModelProto model_;
+};
+
+// Gemm(x, DQ(W), DQ(b)) as MatMul(x, DQ(W^T) with axis 1) then Add(DQ(b)): the same network.
+TEST_F(OnnxQdqLayoutTest, MatMulAndAddReadAsTheGemm) {
+  {  // the first layer
+    const std::string id = "0_" + q_.layers[0].name;
+    onnx::TensorProto* w = Initializer(id + "/weight_q");
+    const int64_t units = w->dims(0), fan_in = w->dims(1);
+    std::string transposed(w->raw_data().size(), '\0');
+    for (int64_t u = 0; u < units; ++u) {
+      for (int64_t j = 0; j < fan_in; ++j)
+        transposed[j * units + u] = w->raw_data()[u * fan_in + j];
+    }
+    w->set_raw_data(transposed);
+    w->set_dims(0, fan_in);
+    w->set_dims(1, units);
+    Node(id + "/weight")->mutable_attribute(0)->set_i(1);  // per-axis along the units' axis
+    onnx::NodeProto* gemm = Node(id + "/Gemm");
+    gemm->set_op_type("MatMul");
+    const std::string bias = gemm->input(2);
+    gemm->mutable_input()->RemoveLast();
+    gemm->clear_attribute();
+    const std::string out = gemm->output(0);
+    gemm->set_output(0, out + "_matmul");
+    onnx::NodeProto add;
+    add.set_op_type("Add");
+    add.set_name(id + "/Add");
+    add.add_input(bias);
+    add.add_input(out + "_matmul");  // the data second: Add commutes
+    add.add_output(out);
+    auto* nodes = model_.mutable_graph()->mutable_node();
+    int at = 0;
+    while (nodes->Get(at).name() != id + "/Gemm") ++at;
+    nodes->Add()->CopyFrom(add);
+    for (int k = nodes->size() - 1; k > at + 1; --k) nodes->SwapElements(k, k - 1);
+  }
+  const QuantizedNetwork imported = Load();
+  ExpectSameNetwork(q_, imported);
+  const CodeBatch codes = QuantizeInput(q_, inputs_);
+  EXPECT_EQ(ForwardInteger(imported, codes), ForwardInteger(q_, codes));
+}
+
+// A FLOAT bias is quantized to s_x * s_w (half to even); a bias scale of 2 s_x s_w moves the
+// codes to s_x s_w (doubled).
+TEST_F(OnnxQdqLayoutTest, FloatAndRescaledBiasesGoToTheAccumulatorScale) {
+  const QuantLayer& first = q_.layers[0];
+  const std::string id = "0_" + first.name;
+  std::vector<float> real(static_cast<size_t>(first.Units()));
+  for (int u = 0; u < first.Units(); ++u) {
+    real[u] = static_cast<float>(static_cast<double>(first.bias_q[u]) * first.WeightScale(u) *
+                                 first.input.scale);
+  }
+  onnx::TensorProto* b = model_.mutable_graph()->add_initializer();
+  b->set_name("float_bias");
+  b->set_data_type(onnx::TensorProto::FLOAT);
+  b->add_dims(first.Units());
+  b->set_raw_data(testing_onnx::LittleEndianFloats(real));
+  Node(id + "/Gemm")->set_input(2, "float_bias");
+  const int last = q_.LogitLayer();
+  ASSERT_GT(last, 0);
+  onnx::TensorProto* scale =
+      Initializer(std::to_string(last) + "_" + q_.layers[last].name + "/bias_scale");
+  std::vector<float> doubled(scale->raw_data().size() / 4);
+  std::memcpy(doubled.data(), scale->raw_data().data(), scale->raw_data().size());
+  for (float& f : doubled) f *= 2.0f;
+  scale->set_raw_data(testing_onnx::LittleEndianFloats(doubled));
+  const QuantizedNetwork imported = Load();
+  std::vector<int64_t> twice = q_.layers[last].bias_q;
+  for (int64_t& v : twice) v *= 2;
+  EXPECT_EQ(imported.layers[last].bias_q, twice);
+  EXPECT_EQ(imported.layers[0].bias_q, first.bias_q);
 }
 
 // ---- Malformed models: each mutation of a valid export is refused naming the node ----
