@@ -106,6 +106,7 @@ void QdqImporter::Visit(const OpNode& op) {
   }
   if (type == "Gemm" || type == "MatMul" || type == "Conv") return Linear(op);
   if (type == "Add" && phase_ == Phase::kAccumulator && awaiting_bias_) {
+    if (op.proto->input_size() != 2) throw NodeError(state_, op, "expected two inputs");
     Bias(op, op.proto->input(1 - op.data_input), net_.layers[static_cast<size_t>(pending_)]);
     awaiting_bias_ = false;
     return;

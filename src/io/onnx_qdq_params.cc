@@ -54,7 +54,10 @@ QdqParams ReadQdqParams(const ImportState& state, const OpNode& node, int data_t
     }
     p.zero_points = zero->ints;
   } else {
-    if (data_type == 0) p.data_type = onnx::TensorProto::UINT8;  // the spec's default
+    if (data_type == 0) {  // the spec's default, or opset 21's output_dtype
+      p.data_type =
+          static_cast<int>(IntAttr(state, node, "output_dtype", onnx::TensorProto::UINT8));
+    }
     p.zero_points.assign(p.scales.size(), 0);
   }
   if (p.data_type != onnx::TensorProto::INT8 && p.data_type != onnx::TensorProto::UINT8 &&
