@@ -138,6 +138,14 @@ TEST_F(OnnxQdqCliTest, EvalPrintsQuantizedFiguresOnly) {
   EXPECT_TRUE(j["float"].is_null()) << out;
   EXPECT_GT(j["quantized"]["accuracy"].get<double>(), 0.8) << out;
   EXPECT_TRUE(j["quantized"]["agreement"].is_null()) << out;
+  // No float network: the float target is refused before any work (usage, exit 2).
+  EXPECT_EQ(Shell(dir_->path(),
+                  kBinary + " repair mlp_int8.onnx --data " + kImages + " --labels " + kLabels +
+                      " --input-scale " + kScale + " --repair-range 0:50 --target float -o r.json",
+                  nullptr, &err),
+            2)
+      << err;
+  EXPECT_NE(err.find("--target labels"), std::string::npos) << err;
   // No float network: --config cannot quantize it again (usage, exit 2).
   EXPECT_EQ(Shell(dir_->path(),
                   kBinary + " eval cnn_int8.onnx --config x.json --data " + kImages +
