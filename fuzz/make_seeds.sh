@@ -31,6 +31,13 @@ seed csv "$corpus"/csv/* "$corpus"/companions/*.csv "$corpus"/labels/*.txt
 seed npy "$corpus"/npy/* "$corpus"/labels/*.npy
 seed manifest "$corpus"/manifest/*.json
 
+# Int8 (QDQ) models in ONNX Runtime's quantizer layout, for the importer (needs Fashion-MNIST).
+images=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
+if [ -f "$images" ]; then
+  /usr/bin/python3 "$root/tests/tools/qdq_models.py" "$root/models" "$images" "$corpus" 500
+  cp "$corpus"/mlp_int8.onnx "$corpus"/cnn_int8.onnx "$out/onnx/"
+fi
+
 # Valid variants the corpus does not hold.
 cat > "$out/quant_config/valid_full.json" <<'JSON'
 {"weights": {"bits": 8, "granularity": "per-channel", "scale": "power-of-two"},

@@ -256,13 +256,19 @@ def onnx_cases(c):
     del short.float_data[-1]
     add("float_data_count.onnx", with_init("W1", short), "W1 float_data 11 of 12 values",
         "float_data has 11 values, expected 12")
-    for type_name in ("STRING", "FLOAT16", "BOOL", "UINT8", "COMPLEX64"):
+    for type_name in ("STRING", "FLOAT16", "BOOL", "INT16", "COMPLEX64"):
         t = TensorProto()
         t.name, t.data_type = "W1", getattr(TensorProto, type_name)
         t.dims.extend([3, 4])
         t.raw_data = b"\0" * 48
         add("dtype_%s.onnx" % type_name.lower(), with_init("W1", t), "W1 as %s" % type_name,
             "is not supported; expected FLOAT")
+    # UINT8 decodes (int8 models' codes and zero points); a float model's weight must be FLOAT.
+    t = TensorProto()
+    t.name, t.data_type = "W1", TensorProto.UINT8
+    t.dims.extend([3, 4])
+    t.raw_data = b"\0" * 12
+    add("dtype_uint8.onnx", with_init("W1", t), "W1 as UINT8", "is an integer tensor, expected FLOAT")
     add("segmented_tensor.onnx", with_init("W1", _segmented()), "W1 with a segment",
         "segmented tensors are not supported")
 

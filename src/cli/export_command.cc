@@ -1,5 +1,5 @@
-// `qrepair export`: a quantized qrepair JSON as ONNX (QDQ) and/or a C99 header; also the same
-// outputs (and the per-class SVG) for `qrepair repair`.
+// `qrepair export`: a quantized qrepair JSON (or int8 ONNX model) as ONNX (QDQ) and/or a C99
+// header; also the same outputs (and the per-class SVG) for `qrepair repair`.
 #include <memory>
 
 #include "commands.h"
@@ -7,6 +7,7 @@
 #include "qrepair/export/onnx_export.h"
 #include "qrepair/io/atomic_file.h"
 #include "qrepair/io/json_io.h"
+#include "qrepair/io/model_source.h"
 #include "qrepair/repair/repair_job.h"
 #include "qrepair/report/report_plots.h"
 
@@ -39,7 +40,7 @@ void RunExport(const ExportFlags& f) {
     throw Error(ExitCode::kUsage, "export: nothing to write (give --onnx and/or --c-header)");
   }
   CheckExportOutputs(f.outputs, {f.model}, f.force);
-  ModelFile model = LoadModelJson(f.model);
+  ModelFile model = LoadModelFile(f.model);
   if (!model.has_quantized) {
     throw BadInput(
         f.model, "",

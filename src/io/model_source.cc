@@ -4,6 +4,7 @@
 #include "qrepair/error.h"
 #include "qrepair/io/atomic_file.h"
 #include "qrepair/io/model_loader.h"
+#include "qrepair/io/onnx_qdq_import.h"
 #include "qrepair/quant/forward.h"
 #include "qrepair/quant/quantize.h"
 #include "qrepair/version.h"
@@ -17,14 +18,17 @@ bool EndsWith(const std::string& s, const std::string& suffix) {
 }
 }  // namespace
 
+ModelFile LoadModelFile(const std::string& path) {
+  if (EndsWith(path, ".json")) return LoadModelJson(path);
+  if (IsQuantizedOnnx(path)) return LoadQuantizedOnnx(path);
+  ModelFile model;
+  model.float_network = LoadFloatNetwork(path);
+  return model;
+}
+
 ModelFile OpenModel(const std::string& model_path, const std::string& config_path,
                     const Dataset& calibration, bool float_alone) {
-  ModelFile model;
-  if (EndsWith(model_path, ".json")) {
-    model = LoadModelJson(model_path);
-  } else {
-    model.float_network = LoadFloatNetwork(model_path);
-  }
+  ModelFile model = LoadModelFile(model_path);
   if (model.float_network.input_shape.Size() != calibration.features) {
     throw BadInput(calibration.source, "",
                    "samples have " + std::to_string(calibration.features) + " features, but " +

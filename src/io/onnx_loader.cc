@@ -7,18 +7,19 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 
+#include "io/onnx_graph.h"
 #include "io/onnx_ops.h"
 #include "qrepair/io/model_loader.h"
 
 namespace qrepair {
+namespace onnx_import {
 
 namespace {
 
 namespace fs = std::filesystem;
-using onnx_import::ConstantMap;
-using onnx_import::ConstTensor;
 
 // Numpy-style broadcasting of Add/Sub/Mul/Div, which the loader relies on, exists since opset 7.
 constexpr int64_t kMinOpset = 7;
@@ -45,9 +46,20 @@ std::string NodeLabel(const onnx::NodeProto& node, int index) {
   return node.name().empty() ? node.op_type() + "_" + std::to_string(index) : node.name();
 }
 
-std::string Place(const onnx::GraphProto& graph, int index) {
+}  // namespace
+
+std::string NodePlace(const onnx::GraphProto& graph, int index) {
   const onnx::NodeProto& node = graph.node(index);
   return "node '" + NodeLabel(node, index) + "' (" + node.op_type() + ")";
+}
+
+onnx::ModelProto ReadModel(const std::string& path) {
+  const std::string bytes = ReadModelBytes(path);
+  onnx::ModelProto model;
+  if (!model.ParseFromString(bytes)) {
+    throw BadInput(path, "", "is not a valid ONNX model (the protobuf is truncated or corrupt)");
+  }
+  return model;
 }
 
 void CheckOpset(const onnx::ModelProto& model, const std::string& path) {
@@ -63,23 +75,21 @@ void CheckOpset(const onnx::ModelProto& model, const std::string& path) {
   }
 }
 
-// Initializers and the outputs of Constant nodes, by tensor name.
 ConstantMap CollectConstants(const onnx::GraphProto& graph, const std::string& path) {
   ConstantMap constants;
   for (const auto& init : graph.initializer()) {
-    constants[init.name()] =
-        onnx_import::DecodeTensor(init, path, "initializer '" + init.name() + "'");
+    constants[init.name()] = DecodeTensor(init, path, "initializer '" + init.name() + "'");
   }
   for (int i = 0; i < graph.node_size(); ++i) {
     const onnx::NodeProto& node = graph.node(i);
     if (node.op_type() != "Constant") continue;
     if (node.output_size() != 1 || node.attribute_size() != 1) {
-      throw BadInput(path, Place(graph, i), "expected one output and one value attribute");
+      throw BadInput(path, NodePlace(graph, i), "expected one output and one value attribute");
     }
     const onnx::AttributeProto& attr = node.attribute(0);
     ConstTensor t;
     if (attr.name() == "value" && attr.has_t()) {
-      t = onnx_import::DecodeTensor(attr.t(), path, Place(graph, i));
+      t = DecodeTensor(attr.t(), path, NodePlace(graph, i));
     } else if (attr.name() == "value_float") {
       t.is_float = true;
       t.floats = {attr.f()};
@@ -93,7 +103,7 @@ ConstantMap CollectConstants(const onnx::GraphProto& graph, const std::string& p
       t.ints.assign(attr.ints().begin(), attr.ints().end());
       t.dims = {attr.ints_size()};
     } else {
-      throw BadInput(path, Place(graph, i),
+      throw BadInput(path, NodePlace(graph, i),
                      "attribute '" + attr.name() +
                          "' is not supported; expected value, value_float(s) or value_int(s)");
     }
@@ -102,7 +112,6 @@ ConstantMap CollectConstants(const onnx::GraphProto& graph, const std::string& p
   return constants;
 }
 
-// The one graph input that is not an initializer, and its dims (batch first, -1 if symbolic).
 const onnx::ValueInfoProto& FindInput(const onnx::GraphProto& graph, const ConstantMap& constants,
                                       const std::string& path, std::vector<int64_t>* dims) {
   std::vector<const onnx::ValueInfoProto*> inputs;
@@ -138,46 +147,32 @@ const onnx::ValueInfoProto& FindInput(const onnx::GraphProto& graph, const Const
     dims->push_back(value);
   }
   Shape shape;
-  if (!onnx_import::ShapeOfDims(*dims, &shape) ||
-      onnx_import::CheckedElementCount({shape.channels, shape.height, shape.width}) < 0) {
+  if (!ShapeOfDims(*dims, &shape) ||
+      CheckedElementCount({shape.channels, shape.height, shape.width}) < 0) {
     throw BadInput(path, place,
-                   "has dims " + onnx_import::DimsToString(*dims) +
+                   "has dims " + DimsToString(*dims) +
                        "; expected [batch, features], [batch, channels, width] or "
                        "[batch, channels, height, width] with at most 2^28 elements");
   }
   return info;
 }
 
-}  // namespace
-
-Network LoadOnnx(const std::string& path) {
-  const std::string bytes = ReadModelBytes(path);
-  onnx::ModelProto model;
-  if (!model.ParseFromString(bytes)) {
-    throw BadInput(path, "", "is not a valid ONNX model (the protobuf is truncated or corrupt)");
-  }
-  const onnx::GraphProto& graph = model.graph();
-  if (graph.node_size() == 0) throw BadInput(path, "graph", "has no nodes; expected an ONNX model");
-  CheckOpset(model, path);
-  const ConstantMap constants = CollectConstants(graph, path);
-
-  onnx_import::ImportState state;
-  state.path = path;
-  state.constants = &constants;
-  const std::string input = FindInput(graph, constants, path, &state.dims).name();
-  onnx_import::ShapeOfDims(state.dims, &state.shape);
-  state.network.name = fs::path(path).stem().string();
-  state.network.input_shape = state.shape;
+void WalkChain(const onnx::GraphProto& graph, const ConstantMap& constants,
+               const std::string& input, const std::string& path, const std::vector<bool>* folded,
+               const std::function<void(const OpNode&)>& visit) {
   if (graph.output_size() != 1) {
     throw BadInput(path, "graph outputs",
                    "found " + std::to_string(graph.output_size()) + ", expected exactly one");
   }
   const std::string& output = graph.output(0).name();
+  auto off_chain = [&](int i) {
+    return graph.node(i).op_type() == "Constant" || (folded && (*folded)[i]);
+  };
 
   // Which nodes read each non-constant tensor.
   std::map<std::string, std::vector<int>> readers;
   for (int i = 0; i < graph.node_size(); ++i) {
-    if (graph.node(i).op_type() == "Constant") continue;
+    if (off_chain(i)) continue;
     for (const std::string& name : graph.node(i).input()) {
       std::vector<int>& r = readers[name];
       if (!name.empty() && !constants.count(name) && (r.empty() || r.back() != i)) r.push_back(i);
@@ -194,20 +189,22 @@ Network LoadOnnx(const std::string& path) {
                          "'; expected a single chain from input to output");
     }
     if (users.size() > 1) {
-      throw BadInput(path, Place(graph, users[1]),
-                     "reads tensor '" + current + "' that " + Place(graph, users[0]) +
+      throw BadInput(path, NodePlace(graph, users[1]),
+                     "reads tensor '" + current + "' that " + NodePlace(graph, users[0]) +
                          " also reads; expected a single chain (no branches)");
     }
     const int i = users[0];
     const onnx::NodeProto& node = graph.node(i);
-    if (done[i]) throw BadInput(path, Place(graph, i), "is reached twice; the graph has a cycle");
+    if (done[i]) {
+      throw BadInput(path, NodePlace(graph, i), "is reached twice; the graph has a cycle");
+    }
     done[i] = true;
-    onnx_import::OpNode op{&node, NodeLabel(node, i), -1};
+    OpNode op{&node, NodeLabel(node, i), -1};
     for (int k = 0; k < node.input_size(); ++k) {
       const std::string& name = node.input(k);
       if (name.empty() || (name != current && constants.count(name))) continue;
       if (name != current || op.data_input >= 0) {
-        throw BadInput(path, Place(graph, i),
+        throw BadInput(path, NodePlace(graph, i),
                        "input '" + name +
                            "' is not a constant; expected the previous node's output once and "
                            "constants otherwise (a single chain, no merges)");
@@ -215,29 +212,49 @@ Network LoadOnnx(const std::string& path) {
       op.data_input = k;
     }
     if (node.output_size() < 1 || node.output(0).empty()) {
-      throw BadInput(path, Place(graph, i), "has no output");
+      throw BadInput(path, NodePlace(graph, i), "has no output");
     }
     for (int k = 1; k < node.output_size(); ++k) {
       const std::string& extra = node.output(k);
       if (!extra.empty() && (!readers[extra].empty() || extra == output)) {
-        throw BadInput(path, Place(graph, i),
+        throw BadInput(path, NodePlace(graph, i),
                        "output '" + extra + "' is used; only a node's first output may be");
       }
     }
-    onnx_import::ImportNode(op, state);
+    visit(op);
     current = node.output(0);
   }
   if (!readers[output].empty()) {
-    throw BadInput(path, Place(graph, readers[output][0]),
+    throw BadInput(path, NodePlace(graph, readers[output][0]),
                    "reads the graph output '" + output + "'; expected the output to end the chain");
   }
   for (int i = 0; i < graph.node_size(); ++i) {
-    if (!done[i] && graph.node(i).op_type() != "Constant") {
-      throw BadInput(path, Place(graph, i),
+    if (!done[i] && !off_chain(i)) {
+      throw BadInput(path, NodePlace(graph, i),
                      "is not on the chain from input '" + input + "' to output '" + output +
                          "'; expected a single chain");
     }
   }
+}
+
+}  // namespace onnx_import
+
+Network LoadOnnx(const std::string& path) {
+  const onnx::ModelProto model = onnx_import::ReadModel(path);
+  const onnx::GraphProto& graph = model.graph();
+  if (graph.node_size() == 0) throw BadInput(path, "graph", "has no nodes; expected an ONNX model");
+  onnx_import::CheckOpset(model, path);
+  const onnx_import::ConstantMap constants = onnx_import::CollectConstants(graph, path);
+
+  onnx_import::ImportState state;
+  state.path = path;
+  state.constants = &constants;
+  const std::string input = onnx_import::FindInput(graph, constants, path, &state.dims).name();
+  onnx_import::ShapeOfDims(state.dims, &state.shape);
+  state.network.name = std::filesystem::path(path).stem().string();
+  state.network.input_shape = state.shape;
+  onnx_import::WalkChain(graph, constants, input, path, nullptr,
+                         [&](const onnx_import::OpNode& op) { ImportNode(op, state); });
   Network network = std::move(state.network);
   ValidateNetwork(network, path);
   return network;

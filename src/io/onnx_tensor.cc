@@ -190,6 +190,10 @@ ConstTensor DecodeTensor(const onnx::TensorProto& tensor, const std::string& pat
   int type = tensor.data_type();
   int width = 0;
   switch (type) {
+    case onnx::TensorProto::INT8:
+    case onnx::TensorProto::UINT8:
+      width = 1;
+      break;
     case onnx::TensorProto::FLOAT:
     case onnx::TensorProto::INT32:
       width = 4;
@@ -201,8 +205,9 @@ ConstTensor DecodeTensor(const onnx::TensorProto& tensor, const std::string& pat
     default:
       throw BadInput(path, place,
                      std::string("data type ") + DataTypeName(type) +
-                         " is not supported; expected FLOAT, DOUBLE, INT32 or INT64");
+                         " is not supported; expected FLOAT, DOUBLE, INT8, UINT8, INT32 or INT64");
   }
+  out.data_type = type;
   out.is_float = type == onnx::TensorProto::FLOAT || type == onnx::TensorProto::DOUBLE;
   std::vector<float>& floats = out.floats;
   std::vector<int64_t>& ints = out.ints;
@@ -232,6 +237,11 @@ ConstTensor DecodeTensor(const onnx::TensorProto& tensor, const std::string& pat
         double d;
         std::memcpy(&d, &bits, 8);
         floats[i] = static_cast<float>(d);
+      } else if (type == onnx::TensorProto::INT8) {
+        ints[i] =
+            static_cast<int64_t>(bits & 0xff) - ((bits & 0x80) != 0 ? 256 : 0);  // two's complement
+      } else if (type == onnx::TensorProto::UINT8) {
+        ints[i] = static_cast<uint8_t>(bits);
       } else if (type == onnx::TensorProto::INT32) {
         ints[i] = static_cast<int32_t>(static_cast<uint32_t>(bits));
       } else {
@@ -252,6 +262,20 @@ ConstTensor DecodeTensor(const onnx::TensorProto& tensor, const std::string& pat
     case onnx::TensorProto::INT32:
       CheckCount(tensor.int32_data(), n, path, place, "int32_data");
       ints.assign(tensor.int32_data().begin(), tensor.int32_data().end());
+      break;
+    case onnx::TensorProto::INT8:
+    case onnx::TensorProto::UINT8:  // 8-bit values are stored in int32_data, one per entry
+      CheckCount(tensor.int32_data(), n, path, place, "int32_data");
+      for (int32_t v : tensor.int32_data()) {
+        const int32_t lo = type == onnx::TensorProto::INT8 ? -128 : 0;
+        const int32_t hi = type == onnx::TensorProto::INT8 ? 127 : 255;
+        if (v < lo || v > hi) {
+          throw BadInput(path, place,
+                         "int32_data value " + std::to_string(v) + " is outside the " +
+                             DataTypeName(type) + " range");
+        }
+        ints.push_back(v);
+      }
       break;
     default:
       CheckCount(tensor.int64_data(), n, path, place, "int64_data");

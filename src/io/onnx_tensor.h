@@ -17,9 +17,11 @@ namespace onnx_import {
 // The most elements one tensor may hold (the same bound as ValidateNetwork's).
 constexpr int64_t kMaxTensorElements = int64_t{1} << 28;
 
-// A constant's values: FLOAT and DOUBLE tensors fill `floats`, INT32 and INT64 fill `ints`.
+// A constant's values: FLOAT and DOUBLE tensors fill `floats`; INT8, UINT8 (the codes and zero
+// points of quantized models), INT32 and INT64 fill `ints`.
 struct ConstTensor {
   std::vector<int64_t> dims;
+  int data_type = 0;  // onnx::TensorProto::DataType; 0 for Constant nodes' value_float(s)/int(s)
   bool is_float = false;
   std::vector<float> floats;
   std::vector<int64_t> ints;

@@ -5,6 +5,7 @@
 
 #include "qrepair/error.h"
 #include "qrepair/io/model_source.h"
+#include "qrepair/io/onnx_qdq_import.h"
 
 namespace qrepair {
 
@@ -27,7 +28,7 @@ const ModelFile& VerifyModels::Open(const std::string& path) {
   ModelFile model;
   if (source_.config_path.empty()) {
     bool json = path.size() >= 5 && path.compare(path.size() - 5, 5, ".json") == 0;
-    if (json) model = LoadModelJson(path);
+    if (json || IsQuantizedOnnx(path)) model = LoadModelFile(path);
     if (!model.has_quantized) {
       throw Error(ExitCode::kUsage, path +
                                         " is a float network: give --config Q.json and --data "
