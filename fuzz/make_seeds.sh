@@ -36,6 +36,11 @@ images=/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz
 if [ -f "$images" ]; then
   /usr/bin/python3 "$root/tests/tools/qdq_models.py" "$root/models" "$images" "$corpus" 500
   cp "$corpus"/mlp_int8.onnx "$corpus"/cnn_int8.onnx "$out/onnx/"
+  if /usr/bin/python3 -c "import torch" 2>/dev/null; then  # PyTorch's own QDQ export
+    /usr/bin/python3 "$root/tests/tools/torch_qdq_mlp.py" "$root/models" "$images" "$corpus" 10 \
+      2>/dev/null
+    cp "$corpus"/torch_mlp_int8.onnx "$out/onnx/"
+  fi
 fi
 
 # Valid variants the corpus does not hold.

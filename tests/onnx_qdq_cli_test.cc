@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -205,6 +206,41 @@ TEST_F(OnnxQdqCliTest, VerifyAndExportOpenTheModel) {
     EXPECT_EQ(a.layers[i].bias_q, b.layers[i].bias_q) << i;
     EXPECT_EQ(a.layers[i].requant, b.layers[i].requant) << i;
   }
+}
+
+// PyTorch's own export (tests/tools/torch_qdq_mlp.py: torch.ao.quantization with qnnpack, then
+// torch.onnx; Cast nodes after every QuantizeLinear, bias zero points from ConstantOfShape):
+// the imported integer pass against torch's quantized model. torch requantizes with a float
+// multiplier, qrepair with a 31-bit fixed-point one, so a code may differ by one at a tie.
+TEST_F(OnnxQdqCliTest, PyTorchExportAgreesWithTorch) {
+  std::string err;
+  if (Shell(dir_->path(), "/usr/bin/python3 -c 'import torch'", nullptr, &err) != 0) {
+    GTEST_SKIP() << "no torch: " << err;
+  }
+  ASSERT_EQ(Shell(dir_->path(),
+                  "/usr/bin/python3 " + kSource + "/tests/tools/torch_qdq_mlp.py " + kSource +
+                      "/models " + kImages + " . " + std::to_string(kImagesUsed),
+                  nullptr, &err),
+            0)
+      << err;
+  const Dataset data = Images();
+  const QuantizedNetwork q = LoadQuantizedOnnx(dir_->Path("torch_mlp_int8.onnx")).quantized;
+  const CodeBatch logits = ForwardInteger(q, QuantizeInput(q, InputBatch(data)));
+  const auto reference = ReadReference(dir_->Path("torch_reference.txt"));
+  ASSERT_EQ(static_cast<int64_t>(reference.size()), logits.cols());
+  int64_t agree = 0, max_diff = 0;
+  for (int64_t s = 0; s < logits.cols(); ++s) {
+    Eigen::Index top = 0;
+    logits.col(s).maxCoeff(&top);
+    agree += reference[s][0] == top;
+    for (int64_t k = 0; k < logits.rows(); ++k)
+      max_diff = std::max<int64_t>(max_diff, std::abs(reference[s][k + 1] - logits(k, s)));
+  }
+  std::printf("torch qnnpack MLP: top-1 agreement %lld/%lld, largest logit difference %lld codes\n",
+              static_cast<long long>(agree), static_cast<long long>(logits.cols()),
+              static_cast<long long>(max_diff));
+  EXPECT_GE(agree, kImagesUsed * 995 / 1000);
+  EXPECT_LE(max_diff, 3);
 }
 
 // ONNX Runtime on the same files: op by op (graph optimizations off) everywhere; its fused int8

@@ -90,6 +90,17 @@ void QdqImporter::Visit(const OpNode& op) {
   if (type == "QuantizeLinear") return Quantize(op);
   if (type == "DequantizeLinear") return Dequantize(op);
   if (type == "Clip") return Clip(op);
+  if (type == "Cast" && phase_ == Phase::kCodes) {  // torch.onnx casts codes to their own type
+    const int64_t to = IntAttr(state_, op, "to", 0);
+    const int own = code_.is_signed ? onnx::TensorProto::INT8 : onnx::TensorProto::UINT8;
+    if (to != own) {
+      throw NodeError(state_, op,
+                      "casts the codes of " + code_place_ + " to " +
+                          TypeName(static_cast<int>(to)) + "; expected their own type " +
+                          TypeName(own));
+    }
+    return;
+  }
   if (phase_ == Phase::kCodes) {
     throw NodeError(state_, op,
                     "reads the integer codes of " + code_place_ +

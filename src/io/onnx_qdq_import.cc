@@ -10,6 +10,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -17,6 +18,7 @@
 
 #include "io/onnx_graph.h"
 #include "io/onnx_qdq_chain.h"
+#include "io/onnx_qdq_params.h"
 #include "qrepair/io/atomic_file.h"
 #include "qrepair/quant/forward.h"
 #include "qrepair/quant/quantize.h"
@@ -46,6 +48,69 @@ double LogitScaleMetadata(const onnx::ModelProto& model, const std::string& path
     return v;
   }
   return 0.0;
+}
+
+// torch.onnx (1.13) computes a bias DequantizeLinear's zero point as Cast(ConstantOfShape(shape))
+// of constants: such nodes become constants themselves. False for any other node.
+bool FoldComputedConstant(const onnx::NodeProto& node, const std::string& place,
+                          const std::string& path, ConstantMap& constants) {
+  const std::string& op = node.op_type();
+  if ((op != "ConstantOfShape" && op != "Cast") || node.input_size() != 1 ||
+      node.output_size() != 1 || constants.count(node.input(0)) == 0) {
+    return false;
+  }
+  const ConstTensor& in = constants.at(node.input(0));
+  ConstTensor out;
+  if (op == "ConstantOfShape") {
+    if (in.is_float || CheckedElementCount(in.ints) < 0) {
+      throw BadInput(path, place, "input shape must be INT64 dims of at most 2^28 elements");
+    }
+    ConstTensor value;
+    value.data_type = onnx::TensorProto::FLOAT;
+    value.is_float = true;
+    value.floats = {0.0f};
+    for (const auto& attr : node.attribute()) {
+      if (attr.name() == "value" && attr.has_t()) value = DecodeTensor(attr.t(), path, place);
+    }
+    if (value.Size() != 1) throw BadInput(path, place, "value must hold one element");
+    out = value;
+    out.dims = in.ints;
+    const auto n = static_cast<size_t>(CheckedElementCount(in.ints));
+    if (value.is_float) out.floats.assign(n, value.floats[0]);
+    if (!value.is_float) out.ints.assign(n, value.ints[0]);
+    constants[node.output(0)] = std::move(out);
+    return true;
+  }
+  int64_t to = 0;
+  for (const auto& attr : node.attribute()) {
+    if (attr.name() == "to") to = attr.i();
+  }
+  out.dims = in.dims;
+  out.data_type = static_cast<int>(to);
+  if (to == onnx::TensorProto::FLOAT) {
+    out.is_float = true;
+    if (in.is_float) out.floats = in.floats;
+    if (!in.is_float) out.floats.assign(in.ints.begin(), in.ints.end());
+  } else if (!in.is_float && (to == onnx::TensorProto::INT8 || to == onnx::TensorProto::UINT8 ||
+                              to == onnx::TensorProto::INT32 || to == onnx::TensorProto::INT64)) {
+    const int64_t lo =
+        to == onnx::TensorProto::INT8 ? -128 : (to == onnx::TensorProto::UINT8 ? 0 : INT32_MIN);
+    const int64_t hi =
+        to == onnx::TensorProto::INT8 ? 127 : (to == onnx::TensorProto::UINT8 ? 255 : INT32_MAX);
+    for (int64_t v : in.ints) {
+      if (to != onnx::TensorProto::INT64 && (v < lo || v > hi)) {
+        throw BadInput(path, place,
+                       "casts " + std::to_string(v) + " out of the target type's range");
+      }
+    }
+    out.ints = in.ints;
+  } else {
+    throw BadInput(path, place,
+                   "casts a constant to " + TypeName(static_cast<int>(to)) +
+                       "; expected an integer constant cast to INT8, UINT8, INT32, INT64 or FLOAT");
+  }
+  constants[node.output(0)] = std::move(out);
+  return true;
 }
 
 }  // namespace
@@ -82,6 +147,11 @@ ModelFile LoadQuantizedOnnx(const std::string& path) {
   std::vector<bool> folded(graph.node_size(), false);
   for (int i = 0; i < graph.node_size(); ++i) {
     const onnx::NodeProto& node = graph.node(i);
+    if (onnx_import::FoldComputedConstant(node, onnx_import::NodePlace(graph, i), path,
+                                          constants)) {
+      folded[i] = true;
+      continue;
+    }
     if (node.op_type() != "DequantizeLinear" || node.input_size() < 1 ||
         constants.count(node.input(0)) == 0 || node.output_size() < 1) {
       continue;

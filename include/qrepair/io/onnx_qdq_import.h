@@ -10,6 +10,8 @@
 //   MaxPool, Flatten, Reshape (flattening), Relu, Identity, Dropout     codes pass through
 //   a last linear layer with no QuantizeLinear after it                 int32 logits
 //   [Neg]                                                               an argmin decision
+// A Cast of codes to their own type (torch.onnx writes one after each QuantizeLinear) passes
+// them; ConstantOfShape and Cast of constants (torch's bias zero points) are folded.
 // A Clip before a QuantizeLinear narrows the code to 2..7 bits when its bounds are that code's
 // range. Everything else (QOperator nodes, AveragePool, activations of other widths, non-zero
 // weight zero points, multipliers >= 2^31) is refused with the node's name.
