@@ -237,6 +237,18 @@ CertifyResult CertifyDataset(const QuantizedNetwork& network, const Network* flo
   CertifyResult result;
   const auto t0 = Clock::now();
   for (double radius : options.radii) {
+    // The certificate of a sample left undecided, for `reason`.
+    const auto undecided = [&](int64_t row, std::string reason) {
+      SampleCertificate c;
+      c.index = data.first_row + row;
+      c.label = data.HasLabels() ? data.labels[row] : -1;
+      c.target = targets[row];
+      c.predicted = predicted[row];
+      c.radius = radius;
+      c.verdict = "unknown";
+      c.reason = std::move(reason);
+      return c;
+    };
     // A sample that needs no verification now (journaled, or the run stopped or out of time).
     const auto settled = [&](int64_t row) -> std::optional<SampleCertificate> {
       auto it = journal.find(JournalKey(options.setup_key, data.first_row + row, radius));
@@ -249,15 +261,7 @@ CertifyResult CertifyDataset(const QuantizedNetwork& network, const Network* flo
           options.time_limit_seconds > 0 && Since(t0) >= options.time_limit_seconds;
       if (!stopped && !out_of_time) return std::nullopt;
       result.interrupted = result.interrupted || stopped;
-      SampleCertificate c;
-      c.index = data.first_row + row;
-      c.label = data.HasLabels() ? data.labels[row] : -1;
-      c.target = targets[row];
-      c.predicted = predicted[row];
-      c.radius = radius;
-      c.verdict = "unknown";
-      c.reason = stopped ? "interrupted" : "the run's time limit";
-      return c;
+      return undecided(row, stopped ? "interrupted" : "the run's time limit");
     };
     const auto certify = [&](int64_t row) {
       VerifyOptions per_sample = options.verify;
@@ -324,16 +328,10 @@ CertifyResult CertifyDataset(const QuantizedNetwork& network, const Network* flo
             if (!out.killed && j.is_object()) {
               c = FromJson(j);
             } else {
-              c.index = data.first_row + row;
-              c.label = data.HasLabels() ? data.labels[row] : -1;
-              c.target = targets[row];
-              c.predicted = predicted[row];
-              c.radius = radius;
-              c.verdict = "unknown";
-              c.seconds = out.seconds;
               const bool stopped = options.stop && options.stop->load();
               result.interrupted = result.interrupted || stopped;
-              c.reason = stopped ? "interrupted" : "the sample's process: " + out.detail;
+              c = undecided(row, stopped ? "interrupted" : "the sample's process: " + out.detail);
+              c.seconds = out.seconds;
             }
             decided(row, std::move(c), true);
           });
