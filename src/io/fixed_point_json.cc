@@ -141,6 +141,8 @@ json FixedPointToQuantizedJson(const json& root, const std::string& source) {
     r.Fail(path + ".rounding", "expected \"half-even\", \"half-away\", \"half-up\" or \"tflite\"");
   }
   json code = r.Code(r.Get(root, "input", path), path + ".input", 16);
+  json input_code = code;  // the network input's code, without its fraction bits
+  input_code.erase("fraction_bits");
   int64_t fraction = code["fraction_bits"].get<int64_t>();
   const json& layers = r.Get(root, "layers", path);
   if (!layers.is_array() || layers.empty()) r.Fail(path + ".layers", "expected a non-empty array");
@@ -248,11 +250,9 @@ json FixedPointToQuantizedJson(const json& root, const std::string& source) {
     }
     config["logits"] = {{"bits", logits["bits"]}};
   }
-  json in_code = r.Code(root["input"], path + ".input", 16);
-  in_code.erase("fraction_bits");
   out["config"] = config;
   out["float_activations"] = false;
-  out["input"] = in_code;
+  out["input"] = input_code;
   out["rounding"] = rounding;
   out["layers"] = qlayers;
   return out;
