@@ -172,10 +172,64 @@ TEST_F(CertifyCliTest, LabelsOutsideTheClassesAreExit3) {
   EXPECT_NE(r.err.find("42"), std::string::npos) << r.err;
 }
 
-TEST_F(CertifyCliTest, RadiusDoesNotTakeAProperty) {
+TEST_F(CertifyCliTest, RadiusTakesOnlyTheRobustOrTheEquivalentProperty) {
   ProcessResult r = Qrepair(
       {"verify", "model.json", "--data", "data.csv", "--radius", "1", "--property", "p.vnnlib"});
   ASSERT_TRUE(r.exited && r.exit_code == 2) << r.Describe() << r.err;
+  EXPECT_NE(r.err.find("robust or equivalent"), std::string::npos) << r.err;
+}
+
+// --property equivalent: each verdict equals the enumeration of the ball (float32 pass against
+// the integer pass: no grid point of this network is near a float tie), and each
+// counterexample file re-runs to two different decisions.
+TEST_F(CertifyCliTest, EquivalentVerdictsEqualEnumerationAndCounterexamplesReRun) {
+  ProcessResult r =
+      Qrepair({"verify", "model.json", "--data", "data.csv", "--input-scale", "0.1", "--clip",
+               "0:10", "--radius", "1,2", "--property", "equivalent", "--report", "e.json",
+               "--report-md", "e.md", "--counterexamples", "ce", "--json"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe() << "\n" << r.err << r.out;
+  const json j = json::parse(r.out);
+  const Network n = SmallNetwork();
+  const auto differs = [&](const FloatBatch& x) {
+    return ArgmaxColumns(ForwardFloat(n, x))[0] != PredictQuantized(quantized_, x)[0];
+  };
+  int equivalent = 0, non_equivalent = 0;
+  for (const json& s : j["samples"]) {
+    const int row = s["index"].get<int>();
+    const int radius = static_cast<int>(s["radius"].get<double>());
+    bool truth = false;
+    for (int a = -radius; a <= radius; ++a)
+      for (int b = -radius; b <= radius; ++b)
+        for (int c = -radius; c <= radius; ++c) {
+          const int p[3] = {raw_[row][0] + a, raw_[row][1] + b, raw_[row][2] + c};
+          bool inside = true;
+          FloatBatch x(3, 1);
+          for (int i = 0; i < 3; ++i) {
+            inside = inside && p[i] >= 0 && p[i] <= kLevels;
+            x(i, 0) = static_cast<float>(p[i] * (1.0 / kLevels));
+          }
+          truth = truth || (inside && differs(x));
+        }
+    ASSERT_EQ(s["verdict"], truth ? "non-equivalent" : "equivalent") << s.dump();
+    if (!truth) {
+      ++equivalent;
+      continue;
+    }
+    ++non_equivalent;
+    DataOptions d;
+    d.data_path = Path(s["counterexample_file"].get<std::string>());
+    d.input_scale = 0.1;
+    Dataset ce = LoadDataset(d);
+    ASSERT_EQ(ce.rows, 1);
+    EXPECT_EQ(PredictQuantized(quantized_, InputBatch(ce))[0], s["counterexample_top1"]);
+    EXPECT_EQ(ArgmaxColumns(ForwardFloat(n, InputBatch(ce)))[0], s["counterexample_float_top1"]);
+    EXPECT_TRUE(differs(InputBatch(ce)));
+  }
+  EXPECT_GT(equivalent, 0);
+  EXPECT_GT(non_equivalent, 0);
+  EXPECT_EQ(j["summary"][0]["property"], "equivalent");
+  EXPECT_NE(Read(Path("e.md")).find("| radius | samples | decided | equivalent |"),
+            std::string::npos);
 }
 
 // Repair with --robust-radius: the right repair samples become goals "robust over the ball's

@@ -15,7 +15,9 @@
 #include "qrepair/io/dataset.h"
 #include "qrepair/quant/forward.h"
 #include "qrepair/quant/quantize.h"
+#include "qrepair/verify/equivalence.h"
 #include "temp_dir.h"
+#include "verify/float_chain.h"
 
 namespace qrepair {
 namespace {
@@ -373,6 +375,242 @@ TEST(CertifyTest, LabelsOutsideTheClassesAreBadInput) {
   } catch (const Error& e) {
     EXPECT_EQ(e.code(), ExitCode::kBadInput);
     EXPECT_NE(std::string(e.what()).find("row 3"), std::string::npos) << e.what();
+  }
+}
+
+// ---- The equivalent property ----
+
+// The float network's top-1 in exact rational arithmetic, written here from the layers (dense
+// and ReLU, as SmallNetwork makes them), apart from the engine's chain.
+int OracleExactTop1(const Network& net, const FloatBatch& x) {
+  std::vector<mpq_class> v;
+  for (Eigen::Index i = 0; i < x.rows(); ++i) v.emplace_back(static_cast<double>(x(i, 0)));
+  for (const Layer& layer : net.layers) {
+    if (layer.kind == LayerKind::kRelu) {
+      for (mpq_class& e : v)
+        if (e < 0) e = 0;
+      continue;
+    }
+    const size_t in = v.size(), out = layer.bias.size();
+    std::vector<mpq_class> y(out);
+    for (size_t r = 0; r < out; ++r) {
+      y[r] = static_cast<double>(layer.bias[r]);
+      for (size_t j = 0; j < in; ++j)
+        y[r] += mpq_class(static_cast<double>(layer.weights[r * in + j])) * v[j];
+    }
+    v = std::move(y);
+  }
+  int best = 0;
+  for (size_t j = 1; j < v.size(); ++j)
+    if (v[j] > v[best]) best = static_cast<int>(j);
+  return best;
+}
+
+struct EquivalenceTruth {
+  bool differs = false;      // some grid point with exact float top-1 != integer top-1
+  bool confirmable = false;  // ... where the float32 pass agrees with the exact top-1
+};
+
+EquivalenceTruth EnumeratedEquivalence(const Case& c, int64_t row, double radius) {
+  std::vector<double> raw(c.data.features);
+  for (int64_t i = 0; i < c.data.features; ++i) raw[i] = *RawFromInput(c.map, c.data.Row(row)[i]);
+  RawBall ball = MakeRawBall(c.map, raw, radius);
+  std::vector<double> point = ball.lower;
+  EquivalenceTruth truth;
+  for (;;) {
+    FloatBatch x(c.data.features, 1);
+    for (int64_t i = 0; i < c.data.features; ++i) x(i, 0) = c.map.ToInput(point[i]);
+    const int exact = OracleExactTop1(c.net, x);
+    if (exact != PredictQuantized(c.q, x)[0]) {
+      truth.differs = true;
+      truth.confirmable = truth.confirmable || ArgmaxColumns(ForwardFloat(c.net, x))[0] == exact;
+    }
+    int64_t i = 0;
+    while (i < c.data.features && point[i] == ball.upper[i]) point[i] = ball.lower[i], ++i;
+    if (i == c.data.features) return truth;
+    point[i] += 1;
+  }
+}
+
+void ExpectEquivalenceMatchesEnumeration(const VerifierFn& verifier, int cases, uint64_t seed,
+                                         int max_inputs, int max_bits) {
+  std::mt19937_64 rng(seed);
+  int equivalent = 0, non_equivalent = 0, at_sample = 0;
+  for (int n = 0; n < cases; ++n) {
+    Case c = MakeCase(rng, max_inputs, max_bits);
+    CertifyOptions o;
+    o.radii = {1, 2};
+    o.map = c.map;
+    o.property = CertifyProperty::kEquivalent;
+    CertifyResult r = CertifyDataset(c.q, &c.net, c.data, o, verifier);
+    ASSERT_EQ(r.samples.size(), 2 * static_cast<size_t>(c.data.rows));
+    for (const SampleCertificate& s : r.samples) {
+      const int64_t row = s.index;
+      const EquivalenceTruth truth = EnumeratedEquivalence(c, row, s.radius);
+      if (!truth.differs) {
+        ASSERT_EQ(s.verdict, "equivalent")
+            << "case " << n << " row " << row << " radius " << s.radius << " " << s.reason;
+        ++equivalent;
+        continue;
+      }
+      if (!truth.confirmable && s.verdict == "unknown") {
+        EXPECT_NE(s.reason.find("tie"), std::string::npos) << s.reason;
+        continue;
+      }
+      ASSERT_EQ(s.verdict, "non-equivalent")
+          << "case " << n << " row " << row << " radius " << s.radius << " " << s.reason;
+      ++non_equivalent;
+      FloatBatch x(c.data.features, 1);
+      bool is_sample = true;
+      for (int64_t i = 0; i < c.data.features; ++i) {
+        const double raw = s.counterexample_raw[i];
+        const double center = *RawFromInput(c.map, c.data.Row(row)[i]);
+        EXPECT_LE(std::abs(raw - center), s.radius);
+        EXPECT_GE(raw, c.map.clip_lo);
+        EXPECT_LE(raw, c.map.clip_hi);
+        EXPECT_EQ(raw, std::nearbyint(raw));
+        is_sample = is_sample && raw == center;
+        x(i, 0) = c.map.ToInput(raw);
+      }
+      at_sample += is_sample ? 1 : 0;
+      // Confirmed by both passes and by the oracle's exact arithmetic.
+      EXPECT_EQ(PredictQuantized(c.q, x)[0], s.counterexample_top1);
+      EXPECT_EQ(ArgmaxColumns(ForwardFloat(c.net, x))[0], s.counterexample_float_top1);
+      EXPECT_EQ(OracleExactTop1(c.net, x), s.counterexample_float_top1);
+      EXPECT_NE(s.counterexample_top1, s.counterexample_float_top1);
+    }
+  }
+  std::printf("equivalent %d, non-equivalent %d (%d at the sample itself)\n", equivalent,
+              non_equivalent, at_sample);
+  EXPECT_GT(equivalent, 0);
+  EXPECT_GT(non_equivalent - at_sample, 0);  // counterexamples inside balls, not only centres
+}
+
+TEST(CertifyEquivalenceTest, BruteForceVerifierVerdictsEqualGridEnumeration) {
+  ExpectEquivalenceMatchesEnumeration(BruteForceVerifier, 40, 31, 3, 6);
+}
+
+TEST(CertifyEquivalenceTest, EngineVerdictsEqualGridEnumeration) {
+  ExpectEquivalenceMatchesEnumeration(VerifyProperty, 30, 37, 4, 8);
+}
+
+// Deliberately unsound variants: closing a box on the float bounds alone (the integer network
+// unchecked), and an unstable ReLU's upper line drawn through the origin. Each is caught: a
+// verdict the enumeration oracle contradicts, or the engine's own consistency checks (an
+// InternalError: float bounds that do not meet, or a point they contradict).
+int WrongEquivalentVerdicts(EquivalenceMutation mutation, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  int wrong = 0;
+  for (int n = 0; n < 40 && wrong == 0; ++n) {
+    Case c = MakeCase(rng, 3, 6);
+    EquivalenceEngine mutated;
+    mutated.mutation = mutation;
+    for (int64_t row = 0; row < c.data.rows; ++row) {
+      std::vector<double> raw(c.data.features);
+      for (int64_t i = 0; i < c.data.features; ++i)
+        raw[i] = *RawFromInput(c.map, c.data.Row(row)[i]);
+      EquivalenceAnswer a;
+      try {
+        a = CheckEquivalence(c.q, c.net, c.map, MakeRawBall(c.map, raw, 2), raw, VerifyOptions{},
+                             VerifyProperty, "mutation", mutated);
+      } catch (const Error& e) {
+        if (e.code() != ExitCode::kInternal) throw;
+        ++wrong;
+        continue;
+      }
+      const EquivalenceTruth truth = EnumeratedEquivalence(c, row, 2);
+      if (a.verdict == "equivalent" && truth.differs) ++wrong;
+    }
+  }
+  return wrong;
+}
+
+TEST(CertifyEquivalenceTest, SoundnessMutationsAreCaught) {
+  EXPECT_GT(WrongEquivalentVerdicts(EquivalenceMutation::kTrustFloatAlone, 41), 0);
+  EXPECT_GT(WrongEquivalentVerdicts(EquivalenceMutation::kChordThroughZero, 47), 0);
+}
+
+// The chain's bounds contain the exact outputs of every point of a box, and its exact outputs
+// are the float32 pass's up to rounding, for a convolution network too (conv rows are read off
+// the pass).
+TEST(CertifyEquivalenceTest, FloatChainBoundsContainTheExactOutputs) {
+  std::mt19937_64 rng(43);
+  std::normal_distribution<float> w(0.0f, 0.5f);
+  Network net;
+  net.input_shape = Shape{1, 4, 4};
+  Layer conv;
+  conv.kind = LayerKind::kConv2d;
+  conv.name = "conv";
+  conv.input_shape = Shape{1, 4, 4};
+  conv.output_shape = Shape{2, 3, 3};
+  conv.window.kernel_h = conv.window.kernel_w = 2;
+  for (int i = 0; i < 2 * 1 * 2 * 2; ++i) conv.weights.push_back(w(rng));
+  conv.bias = {w(rng), w(rng)};
+  Layer relu;
+  relu.kind = LayerKind::kRelu;
+  relu.name = "relu";
+  relu.input_shape = relu.output_shape = conv.output_shape;
+  Layer flat;
+  flat.kind = LayerKind::kFlatten;
+  flat.name = "flat";
+  flat.input_shape = conv.output_shape;
+  flat.output_shape = Shape{18, 1, 1};
+  Layer dense;
+  dense.kind = LayerKind::kDense;
+  dense.name = "dense";
+  dense.input_shape = Shape{18, 1, 1};
+  dense.output_shape = Shape{3, 1, 1};
+  for (int i = 0; i < 3 * 18; ++i) dense.weights.push_back(w(rng));
+  dense.bias = {w(rng), w(rng), w(rng)};
+  net.layers = {conv, relu, flat, dense};
+  ValidateNetwork(net, "conv");
+  const FloatChain chain = BuildFloatChain(net, "conv");
+  std::uniform_real_distribution<double> u(0, 1);
+  for (int trial = 0; trial < 50; ++trial) {
+    CodeBox box;
+    box.lo.resize(16);
+    box.hi.resize(16);
+    for (int i = 0; i < 16; ++i) {
+      const double a = static_cast<float>(u(rng)), b = static_cast<float>(a + 0.2 * u(rng));
+      box.lo[i] = a;
+      box.hi[i] = static_cast<float>(b);
+    }
+    std::vector<LayerBounds> bounds;
+    uint64_t work = 0;
+    PropagateFloatBounds(chain, box, bounds, work);
+    for (int p = 0; p < 20; ++p) {
+      std::vector<float> x(16);
+      FloatBatch fx(16, 1);
+      for (int i = 0; i < 16; ++i) {
+        x[i] = static_cast<float>(box.lo[i] + (box.hi[i] - box.lo[i]) * u(rng));
+        x[i] = std::min<float>(std::max<float>(x[i], box.lo[i]), box.hi[i]);
+        fx(i, 0) = x[i];
+      }
+      const std::vector<mpq_class> exact = ExactOutputs(chain, x);
+      const FloatBatch pass = ForwardFloat(net, fx);
+      for (int j = 0; j < 3; ++j) {
+        EXPECT_GE(exact[j], mpq_class(bounds.back().codes.lo[j]));
+        EXPECT_LE(exact[j], mpq_class(bounds.back().codes.hi[j]));
+        EXPECT_NEAR(exact[j].get_d(), pass(j, 0), 1e-4);
+      }
+    }
+  }
+}
+
+TEST(CertifyEquivalenceTest, LayersTheCheckDoesNotHandleAreBadInput) {
+  Network net;
+  net.input_shape = Shape{2, 1, 1};
+  Layer pool;
+  pool.kind = LayerKind::kSigmoid;
+  pool.name = "squash";
+  pool.input_shape = pool.output_shape = Shape{2, 1, 1};
+  net.layers = {pool};
+  try {
+    BuildFloatChain(net, "m.onnx");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), ExitCode::kBadInput);
+    EXPECT_NE(std::string(e.what()).find("squash"), std::string::npos) << e.what();
   }
 }
 

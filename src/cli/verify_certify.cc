@@ -136,9 +136,17 @@ void RunCertify(const CertifyCommon& c, const CertifyFlags& f) {
   setup.push_back("model: " + c.model + (c.config.empty() ? "" : " quantized with " + c.config));
   setup.push_back("data: " + c.data + " rows " + std::to_string(data.first_row) + ".." +
                   std::to_string(data.first_row + data.rows - 1));
-  setup.push_back(std::string("property: robust (the quantized top-1 stays at the ") +
-                  (f.target == "float" ? "float network's top-1" : "label") + ")");
+  const bool equivalent = f.property == "equivalent";
+  if (equivalent) {
+    setup.emplace_back(
+        "property: equivalent (the float network, in exact arithmetic, and the integer network "
+        "take the same top-1 on every input of the ball)");
+  } else {
+    setup.push_back(std::string("property: robust (the quantized top-1 stays at the ") +
+                    (f.target == "float" ? "float network's top-1" : "label") + ")");
+  }
   CertifyOptions o;
+  o.property = equivalent ? CertifyProperty::kEquivalent : CertifyProperty::kRobust;
   o.radii = f.radii;
   o.target = f.target == "float" ? CertifyTarget::kFloat : CertifyTarget::kLabels;
   o.map = InputMap(c, f, data, setup);
@@ -153,6 +161,7 @@ void RunCertify(const CertifyCommon& c, const CertifyFlags& f) {
                           {"data", Sha256File(c.data)},
                           {"labels", f.labels.empty() ? "" : Sha256File(f.labels)},
                           {"target", f.target},
+                          {"property", f.property},
                           {"scale", c.input_scale},
                           {"offset", c.input_offset},
                           {"clip", {o.map.clip_lo, o.map.clip_hi}},
@@ -168,6 +177,10 @@ void RunCertify(const CertifyCommon& c, const CertifyFlags& f) {
                                  ? nullptr
                                  : &model.float_network;
 
+  if (equivalent && float_net == nullptr) {
+    throw Error(ExitCode::kUsage, "--property equivalent needs a float model (with --config): " +
+                                      c.model + " has no float network behind it");
+  }
   const CertifyResult result = CertifyDataset(model.quantized, float_net, data, o);
 
   nlohmann::json report = {{"model", c.model},
@@ -182,9 +195,18 @@ void RunCertify(const CertifyCommon& c, const CertifyFlags& f) {
     std::cout << report.dump(2) << "\n";
   } else {
     for (const std::string& line : setup) std::printf("%s\n", line.c_str());
-    std::printf(
-        "radius  samples  robust  non-robust  misclassified  unknown  total s  largest s\n");
+    std::printf(equivalent
+                    ? "radius  samples  equivalent  non-equivalent  unknown  total s  largest s\n"
+                    : "radius  samples  robust  non-robust  misclassified  unknown  total s  "
+                      "largest s\n");
     for (const RadiusSummary& s : result.summary) {
+      if (equivalent) {
+        std::printf("%6g  %7lld  %10lld  %14lld  %7lld  %7.1f  %9.2f\n", s.radius,
+                    static_cast<long long>(s.samples), static_cast<long long>(s.robust),
+                    static_cast<long long>(s.non_robust), static_cast<long long>(s.unknown),
+                    s.seconds_total, s.seconds_max);
+        continue;
+      }
       std::printf("%6g  %7lld  %6lld  %10lld  %13lld  %7lld  %7.1f  %9.2f\n", s.radius,
                   static_cast<long long>(s.samples), static_cast<long long>(s.robust),
                   static_cast<long long>(s.non_robust), static_cast<long long>(s.misclassified),

@@ -1,5 +1,6 @@
 // `qrepair verify MODEL --data D --labels L --radius R ...`: data-set certification (local
-// robustness around every sample), the mode `verify` switches to when --radius is given.
+// robustness or float-vs-integer equivalence around every sample), the mode `verify` switches to
+// when --radius is given.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -12,6 +13,7 @@ namespace qrepair::cli {
 
 struct CertifyFlags {
   std::vector<double> radii;
+  std::string property = "robust";  // or "equivalent" (from verify's --property)
   std::string labels;
   std::string target = "labels";
   std::string clip;               // "LO:HI" valid raw range; default from the data's type

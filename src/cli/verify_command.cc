@@ -154,7 +154,9 @@ void SetUpVerify(CLI::App& app) {
       "Prove or refute a VNN-LIB property of the integer network (exit 0 holds, 9 "
       "violated, 5 unknown)");
   cmd->add_option("model", f->model, "Quantized qrepair JSON, or a float model with --config");
-  cmd->add_option("--property", f->property, "VNN-LIB file: the unsafe input box and outputs");
+  cmd->add_option("--property", f->property,
+                  "VNN-LIB file: the unsafe input box and outputs; with --radius, robust (the "
+                  "default) or equivalent (the float and the integer network take the same top-1)");
   cmd->add_option("--config", f->config, "Quantization config: quantize a float model by RTN");
   cmd->add_option("--data", f->data, "Calibration samples for --config (IDX, CSV or .npy)");
   AddRealOption(cmd, "--input-scale", f->input_scale,
@@ -198,11 +200,15 @@ void SetUpVerify(CLI::App& app) {
     }
     f->options.work_limit = f->work_limit * kWorkUnit;
     if (!f->certify.radii.empty()) {
-      if (!f->property.empty() || !f->instances.empty()) {
+      if (!f->instances.empty()) {
         throw Error(ExitCode::kUsage,
-                    "verify: --radius certifies --data; it does not take "
-                    "--property or --instances");
+                    "verify: --radius certifies --data; it does not take --instances");
       }
+      if (!f->property.empty() && f->property != "robust" && f->property != "equivalent") {
+        throw Error(ExitCode::kUsage, "verify --radius: --property is robust or equivalent, not '" +
+                                          f->property + "' (a VNN-LIB file goes without --radius)");
+      }
+      f->certify.property = f->property.empty() ? "robust" : f->property;
       CertifyCommon c{f->model,       f->config,       f->data, f->range,
                       f->input_scale, f->input_offset, f->json, f->options};
       RunCertify(c, f->certify);

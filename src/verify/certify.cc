@@ -19,6 +19,7 @@
 #include "qrepair/io/atomic_file.h"
 #include "qrepair/quant/forward.h"
 #include "qrepair/solver/child_process.h"
+#include "qrepair/verify/equivalence.h"
 
 namespace qrepair {
 namespace {
@@ -52,6 +53,7 @@ SampleCertificate FromJson(const nlohmann::json& j) {
   c.seconds = j.at("seconds").get<double>();
   c.counterexample_raw = j.value("counterexample_raw", std::vector<double>{});
   c.counterexample_top1 = j.value("counterexample_top1", -1);
+  c.counterexample_float_top1 = j.value("counterexample_float_top1", -1);
   c.counterexample_file = j.value("counterexample_file", "");
   return c;
 }
@@ -91,36 +93,18 @@ std::vector<int> FloatTargets(const Network& net, const Dataset& data) {
   return ArgmaxColumns(ForwardFloat(net, InputBatch(data)));
 }
 
-// One (sample, radius): the ball, the property, the verifier, and the grid check of a
-// counterexample.
-SampleCertificate CertifyOne(const QuantizedNetwork& network, const Dataset& data, int64_t row,
-                             int target, int predicted, double radius, const RawInputMap& map,
-                             const VerifyOptions& limits_in, const VerifierFn& verifier) {
-  SampleCertificate c;
-  c.index = data.first_row + row;
-  c.label = data.HasLabels() ? data.labels[row] : -1;
-  c.target = target;
-  c.predicted = predicted;
-  c.radius = radius;
-  if (predicted != target) {
-    c.verdict = "misclassified";
-    return c;
-  }
+}  // namespace
+
+BallDecision VerifyBallDecision(const QuantizedNetwork& network, const RawInputMap& map,
+                                const RawBall& whole, int target, const VerifyOptions& limits_in,
+                                const VerifierFn& verifier, const std::string& name) {
   const auto t0 = Clock::now();
-  std::vector<double> raw(data.features);
-  for (int64_t i = 0; i < data.features; ++i) {
-    std::optional<double> r = RawFromInput(map, data.Row(row)[i]);
-    if (!r) {
-      throw BadInput(data.source, "row " + std::to_string(c.index) + ", value " + std::to_string(i),
-                     "not on the integer grid of the input map (raw * scale + offset)");
-    }
-    raw[i] = *r;
-  }
+  const auto features = static_cast<int64_t>(whole.lower.size());
+  BallDecision answer;
   // Boxes of grid points still to verify. A counterexample whose input codes no grid point has
   // splits its box around the first such code; codes are monotone in the raw value, so the two
   // parts hold every grid point of the box and exclude the unreachable code.
-  std::vector<RawBall> pending{MakeRawBall(map, raw, radius)};
-  int calls = 0;
+  std::vector<RawBall> pending{whole};
   while (!pending.empty()) {
     const RawBall ball = std::move(pending.back());
     pending.pop_back();
@@ -128,29 +112,26 @@ SampleCertificate CertifyOne(const QuantizedNetwork& network, const Dataset& dat
     if (limits_in.time_limit_seconds > 0) {
       limits.time_limit_seconds = limits_in.time_limit_seconds - Since(t0);
       if (limits.time_limit_seconds <= 0) {
-        c.verdict = "unknown";
-        c.reason = "the per-sample time limit";
-        c.seconds = Since(t0);
-        return c;
+        answer.verdict = Verdict::kUnknown;
+        answer.reason = "the per-sample time limit";
+        return answer;
       }
     }
-    const Property property = DecisionChangeProperty(
-        network.NumClasses(), target, network.decision, InputBoxOfBall(map, ball),
-        "sample " + std::to_string(c.index) + " radius " + RadiusText(radius));
+    const Property property = DecisionChangeProperty(network.NumClasses(), target, network.decision,
+                                                     InputBoxOfBall(map, ball), name);
     const VerifyResult result = verifier(network, property, limits);
-    ++calls;
+    ++answer.calls;
     if (result.verdict == Verdict::kHolds) continue;
     if (result.verdict == Verdict::kUnknown) {
-      c.verdict = "unknown";
-      c.reason = result.reason;
-      c.seconds = Since(t0);
-      return c;
+      answer.verdict = Verdict::kUnknown;
+      answer.reason = result.reason;
+      return answer;
     }
     const Counterexample& ce = *result.counterexample;
-    std::vector<double> grid(data.features);
+    std::vector<double> grid(features);
     int64_t off_grid = -1;
     std::vector<int64_t> codes_of_off_grid;
-    for (int64_t i = 0; i < data.features && off_grid < 0; ++i) {
+    for (int64_t i = 0; i < features && off_grid < 0; ++i) {
       if (!map.integer_grid) {
         grid[i] = (ce.input[i] - map.offset) / map.scale;
         continue;
@@ -182,26 +163,104 @@ SampleCertificate CertifyOne(const QuantizedNetwork& network, const Dataset& dat
       continue;
     }
     // Re-check the grid point end to end, as a user's `qrepair eval` of the file would.
-    FloatBatch x(data.features, 1);
-    for (int64_t i = 0; i < data.features; ++i) x(i, 0) = map.ToInput(grid[i]);
+    FloatBatch x(features, 1);
+    for (int64_t i = 0; i < features; ++i) x(i, 0) = map.ToInput(grid[i]);
     const int top1 = PredictQuantized(network, x)[0];
     if (top1 == target) {
-      throw InternalError("sample " + std::to_string(c.index) +
-                          ": the verifier's counterexample keeps the target on the grid point");
+      throw InternalError(name +
+                          ": the verifier's counterexample keeps the target on the grid "
+                          "point");
     }
-    c.verdict = "non-robust";
-    c.counterexample_raw = std::move(grid);
-    c.counterexample_top1 = top1;
-    c.seconds = Since(t0);
+    answer.verdict = Verdict::kViolated;
+    answer.raw = std::move(grid);
+    answer.top1 = top1;
+    return answer;
+  }
+  answer.verdict = Verdict::kHolds;
+  return answer;
+}
+
+namespace {
+
+std::vector<double> RawOfRow(const RawInputMap& map, const Dataset& data, int64_t row) {
+  std::vector<double> raw(data.features);
+  for (int64_t i = 0; i < data.features; ++i) {
+    std::optional<double> r = RawFromInput(map, data.Row(row)[i]);
+    if (!r) {
+      throw BadInput(data.source,
+                     "row " + std::to_string(data.first_row + row) + ", value " + std::to_string(i),
+                     "not on the integer grid of the input map (raw * scale + offset)");
+    }
+    raw[i] = *r;
+  }
+  return raw;
+}
+
+// One (sample, radius) of the robust property.
+SampleCertificate CertifyOne(const QuantizedNetwork& network, const Dataset& data, int64_t row,
+                             int target, int predicted, double radius, const RawInputMap& map,
+                             const VerifyOptions& limits, const VerifierFn& verifier) {
+  SampleCertificate c;
+  c.index = data.first_row + row;
+  c.label = data.HasLabels() ? data.labels[row] : -1;
+  c.target = target;
+  c.predicted = predicted;
+  c.radius = radius;
+  if (predicted != target) {
+    c.verdict = "misclassified";
     return c;
   }
-  c.verdict = "robust";
-  if (calls > 1) c.reason = std::to_string(calls) + " verifier calls (grid splits)";
+  const auto t0 = Clock::now();
+  const BallDecision answer = VerifyBallDecision(
+      network, map, MakeRawBall(map, RawOfRow(map, data, row), radius), target, limits, verifier,
+      "sample " + std::to_string(c.index) + " radius " + RadiusText(radius));
   c.seconds = Since(t0);
+  if (answer.verdict == Verdict::kUnknown) {
+    c.verdict = "unknown";
+    c.reason = answer.reason;
+  } else if (answer.verdict == Verdict::kViolated) {
+    c.verdict = "non-robust";
+    c.counterexample_raw = answer.raw;
+    c.counterexample_top1 = answer.top1;
+  } else {
+    c.verdict = "robust";
+    if (answer.calls > 1) c.reason = std::to_string(answer.calls) + " verifier calls (grid splits)";
+  }
+  return c;
+}
+
+// One (sample, radius) of the equivalent property; `target` is the float network's top-1.
+SampleCertificate EquivalentOne(const QuantizedNetwork& network, const Network& float_network,
+                                const Dataset& data, int64_t row, int target, int predicted,
+                                double radius, const RawInputMap& map, const VerifyOptions& limits,
+                                const VerifierFn& verifier) {
+  SampleCertificate c;
+  c.index = data.first_row + row;
+  c.label = data.HasLabels() ? data.labels[row] : -1;
+  c.target = target;
+  c.predicted = predicted;
+  c.radius = radius;
+  const auto t0 = Clock::now();
+  const std::vector<double> raw = RawOfRow(map, data, row);
+  const EquivalenceAnswer a = CheckEquivalence(
+      network, float_network, map, MakeRawBall(map, raw, radius), raw, limits, verifier,
+      "sample " + std::to_string(c.index) + " radius " + RadiusText(radius));
+  c.seconds = Since(t0);
+  c.verdict = a.verdict;
+  c.reason = a.reason;
+  if (a.verdict == "non-equivalent") {
+    c.counterexample_raw = a.raw;
+    c.counterexample_top1 = a.quant_top1;
+    c.counterexample_float_top1 = a.float_top1;
+  }
   return c;
 }
 
 }  // namespace
+
+const char* CertifyPropertyName(CertifyProperty p) {
+  return p == CertifyProperty::kEquivalent ? "equivalent" : "robust";
+}
 
 CertifyResult CertifyDataset(const QuantizedNetwork& network, const Network* float_network,
                              const Dataset& data, const CertifyOptions& options,
@@ -213,8 +272,11 @@ CertifyResult CertifyDataset(const QuantizedNetwork& network, const Network* flo
                    "rows have " + std::to_string(data.features) + " values, the network takes " +
                        std::to_string(network.input_shape.Size()));
   }
+  const bool equivalent = options.property == CertifyProperty::kEquivalent;
+  if (equivalent && !float_network)
+    throw Error(ExitCode::kUsage, "--property equivalent needs a float network");
   std::vector<int> targets;
-  if (options.target == CertifyTarget::kLabels) {
+  if (options.target == CertifyTarget::kLabels && !equivalent) {
     if (!data.HasLabels()) throw Error(ExitCode::kUsage, "--target labels needs --labels");
     targets = data.labels;
   } else {
@@ -271,9 +333,12 @@ CertifyResult CertifyDataset(const QuantizedNetwork& network, const Network* flo
           per_sample.time_limit_seconds = left;
       }
       per_sample.stop = options.stop;
-      SampleCertificate c = CertifyOne(network, data, row, targets[row], predicted[row], radius,
-                                       options.map, per_sample, verifier);
-      if (c.verdict == "non-robust" && !options.counterexample_dir.empty()) {
+      SampleCertificate c =
+          equivalent ? EquivalentOne(network, *float_network, data, row, targets[row],
+                                     predicted[row], radius, options.map, per_sample, verifier)
+                     : CertifyOne(network, data, row, targets[row], predicted[row], radius,
+                                  options.map, per_sample, verifier);
+      if (!c.counterexample_raw.empty() && !options.counterexample_dir.empty()) {
         c.counterexample_file = options.counterexample_dir + "/ce_" + std::to_string(c.index) +
                                 "_r" + RadiusText(radius) + ".npy";
         WriteFileAtomic(c.counterexample_file, OneRowNpy(c.counterexample_raw));
@@ -337,11 +402,12 @@ CertifyResult CertifyDataset(const QuantizedNetwork& network, const Network* flo
           });
     }
     RadiusSummary summary;
+    summary.property = options.property;
     summary.radius = radius;
     for (SampleCertificate& c : certs) {
       ++summary.samples;
-      if (c.verdict == "robust") ++summary.robust;
-      if (c.verdict == "non-robust") ++summary.non_robust;
+      if (c.verdict == "robust" || c.verdict == "equivalent") ++summary.robust;
+      if (c.verdict == "non-robust" || c.verdict == "non-equivalent") ++summary.non_robust;
       if (c.verdict == "misclassified") ++summary.misclassified;
       if (c.verdict == "unknown") ++summary.unknown;
       summary.seconds_total += c.seconds;
@@ -361,41 +427,71 @@ void to_json(nlohmann::json& json, const SampleCertificate& c) {
   if (!c.counterexample_raw.empty()) {
     json["counterexample_raw"] = c.counterexample_raw;
     json["counterexample_top1"] = c.counterexample_top1;
+    if (c.counterexample_float_top1 >= 0)
+      json["counterexample_float_top1"] = c.counterexample_float_top1;
   }
   if (!c.counterexample_file.empty()) json["counterexample_file"] = c.counterexample_file;
 }
 
 void to_json(nlohmann::json& json, const RadiusSummary& s) {
-  json = {{"radius", s.radius},          {"samples", s.samples},
-          {"decided", s.Decided()},      {"robust", s.robust},
-          {"non_robust", s.non_robust},  {"misclassified", s.misclassified},
-          {"unknown", s.unknown},        {"seconds_total", s.seconds_total},
+  json = {{"property", CertifyPropertyName(s.property)},
+          {"radius", s.radius},
+          {"samples", s.samples},
+          {"decided", s.Decided()},
+          {"unknown", s.unknown},
+          {"seconds_total", s.seconds_total},
           {"seconds_max", s.seconds_max}};
+  if (s.property == CertifyProperty::kEquivalent) {
+    json["equivalent"] = s.robust;
+    json["non_equivalent"] = s.non_robust;
+  } else {
+    json["robust"] = s.robust;
+    json["non_robust"] = s.non_robust;
+    json["misclassified"] = s.misclassified;
+  }
 }
 
 std::string CertifyMarkdown(const CertifyResult& result, const std::vector<std::string>& setup) {
+  const bool equivalent =
+      !result.summary.empty() && result.summary[0].property == CertifyProperty::kEquivalent;
   std::ostringstream md;
-  md << "# Local robustness certificate\n\n";
+  md << (equivalent ? "# Float-vs-integer equivalence certificate\n\n"
+                    : "# Local robustness certificate\n\n");
   for (const std::string& line : setup) md << "- " << line << "\n";
-  md << "\n| radius | samples | decided | robust | non-robust | misclassified | unknown | "
-        "certified robust | total s | largest s |\n"
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  if (equivalent) {
+    md << "\n| radius | samples | decided | equivalent | non-equivalent | unknown | "
+          "certified equivalent | total s | largest s |\n"
+          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  } else {
+    md << "\n| radius | samples | decided | robust | non-robust | misclassified | unknown | "
+          "certified robust | total s | largest s |\n"
+          "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+  }
   for (const RadiusSummary& s : result.summary) {
     char line[256];
+    char misclassified[32] = "";
+    if (!equivalent)
+      std::snprintf(misclassified, sizeof(misclassified), " %lld |",
+                    static_cast<long long>(s.misclassified));
     std::snprintf(
-        line, sizeof(line),
-        "| %s | %lld | %lld | %lld | %lld | %lld | %lld | %.1f %% | %.1f | %.2f |\n",
+        line, sizeof(line), "| %s | %lld | %lld | %lld | %lld |%s %lld | %.1f %% | %.1f | %.2f |\n",
         RadiusText(s.radius).c_str(), static_cast<long long>(s.samples),
         static_cast<long long>(s.Decided()), static_cast<long long>(s.robust),
-        static_cast<long long>(s.non_robust), static_cast<long long>(s.misclassified),
-        static_cast<long long>(s.unknown),
+        static_cast<long long>(s.non_robust), misclassified, static_cast<long long>(s.unknown),
         s.samples ? 100.0 * static_cast<double>(s.robust) / static_cast<double>(s.samples) : 0.0,
         s.seconds_total, s.seconds_max);
     md << line;
   }
-  md << "\n\"certified robust\" counts robust samples among all samples (misclassified ones "
-        "included in the denominator).\n\n| row | radius | label | target | predicted | verdict | "
-        "seconds | counterexample |\n|---:|---:|---:|---:|---:|---|---:|---|\n";
+  if (equivalent) {
+    md << "\n\"certified equivalent\": on every input of the ball the float network (exact "
+          "arithmetic) and the integer network take the same top-1. \"target\" is the float "
+          "network's top-1 at the sample, \"predicted\" the integer network's.\n\n";
+  } else {
+    md << "\n\"certified robust\" counts robust samples among all samples (misclassified ones "
+          "included in the denominator).\n\n";
+  }
+  md << "| row | radius | label | target | predicted | verdict | seconds | counterexample |\n"
+        "|---:|---:|---:|---:|---:|---|---:|---|\n";
   for (const SampleCertificate& c : result.samples) {
     char line[256];
     std::snprintf(line, sizeof(line), "| %lld | %s | %d | %d | %d | %s | %.2f | ",
