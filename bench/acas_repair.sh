@@ -4,7 +4,8 @@
 # seed 0); 0:5000 repair, 5000:10000 holdout. Prints one Markdown row per case: holdout agreement
 # with the float advisory for round to nearest, the init, and the repaired network.
 # Usage: bench/acas_repair.sh DATA_DIR OUT_DIR   (needs build/qrepair and /usr/bin/python3 numpy)
-# QREPAIR_BENCH_SCALE sets the configs' weight scale rule (default max-abs; mse).
+# QREPAIR_BENCH_SCALE sets the configs' weight scale rule (default max-abs; mse; "unset": the
+# configs name no scale, so repair's init searches them as its defaults do).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 data=$1
@@ -21,13 +22,15 @@ hi = np.array([60760.0, 3.141593, 3.141593, 1200.0, 1200.0])
 x = lo + (hi - lo) * np.random.default_rng(0).random((10000, 5))
 np.save(sys.argv[1], x.astype(np.float32))
 PY
-echo "| weights | RTN | init gptq-float | qrepair (init + SMT) | SMT stage: repair-set fixed / broken | neurons, weights | seconds |"
-echo "|---|---|---|---|---|---|---|"
+echo "| weights | RTN | init gptq-float | qrepair (init + SMT) | init scales; augmentation | SMT stage: repair-set fixed / broken | neurons, weights | seconds |"
+echo "|---|---|---|---|---|---|---|---|"
 for c in "8 per-tensor" "6 per-tensor" "6 per-channel" "4 per-channel"; do
   read -r bits gran <<<"$c"
   tag=acas-$bits-$gran
-  printf '{"weights": {"bits": %s, "granularity": "%s", "scale": "%s"}, "activations": {"bits": 8}, "decision": "argmin"}\n' \
-    "$bits" "$gran" "$scale" > "$out/$tag.q.json"
+  scale_key=", \"scale\": \"$scale\""
+  [ "$scale" = unset ] && scale_key=
+  printf '{"weights": {"bits": %s, "granularity": "%s"%s}, "activations": {"bits": 8}, "decision": "argmin"}\n' \
+    "$bits" "$gran" "$scale_key" > "$out/$tag.q.json"
   set +e
   "$q" -q repair "$data/networks/acasxu/ACASXU_experimental_v2a_1_1.nnet" --config "$out/$tag.q.json" \
     --data "$out/points.npy" --repair-range 0:5000 --holdout-range 5000:10000 \
@@ -39,6 +42,7 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 pct = lambda s: f"{100 * r[s]['holdout']['agreement']:.2f}"
 print(f"| {sys.argv[2]} | {pct('before')} | {pct('init')} | {pct('after')} | "
+      f"{r['scales']['init']}; augment {r['augment']} | "
       f"{r['smt_stage']['samples_fixed']} / {r['smt_stage']['samples_broken']} | {r['neurons_repaired']}, {r['weights_changed']} | "
       f"{r['seconds']:.0f} (exit {sys.argv[3]}) |")
 PY

@@ -248,6 +248,20 @@ TEST_F(VerifyCliTest, UsageErrorsExit2) {
                      "18446744073709551"})
                 .exit_code,
             2);
+  EXPECT_EQ(Qrepair({"verify", "model.json", "--property", "p.vnnlib", "--leaf-work-limit",
+                     "18446744073709551"})
+                .exit_code,
+            2);
+}
+
+// --leaf-work-limit reaches the engine: with one million Z3 units per leaf the proof still comes
+// out (leaves that give up are split further), the same verdict as without it.
+TEST_F(VerifyCliTest, ALeafWorkLimitKeepsTheVerdict) {
+  std::ofstream(Path("holds.vnnlib")) << Property((max_code_ + 0.5) * scale_);
+  ProcessResult r = Qrepair(
+      {"verify", "model.json", "--property", "holds.vnnlib", "--json", "--leaf-work-limit", "1"});
+  ASSERT_TRUE(r.exited && r.exit_code == 0) << r.Describe() << "\n" << r.err << r.out;
+  EXPECT_EQ(json::parse(r.out)["verdict"], "holds");
 }
 
 TEST_F(VerifyCliTest, AnInstanceListRunsEndToEnd) {

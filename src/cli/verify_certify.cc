@@ -161,13 +161,16 @@ void RunCertify(const CertifyCommon& c, const CertifyFlags& f) {
                           {"data", Sha256File(c.data)},
                           {"labels", f.labels.empty() ? "" : Sha256File(f.labels)},
                           {"target", f.target},
-                          {"property", f.property},
                           {"scale", c.input_scale},
                           {"offset", c.input_offset},
                           {"clip", {o.map.clip_lo, o.map.clip_hi}},
                           {"time_limit", c.options.time_limit_seconds},
                           {"work_limit", c.options.work_limit},
                           {"seed", c.options.seed}};
+    // Only when they differ from the defaults, so that journals written before these options
+    // existed stay valid.
+    if (equivalent) key["property"] = f.property;
+    if (c.options.leaf_work_limit > 0) key["leaf_work_limit"] = c.options.leaf_work_limit;
     o.setup_key = Sha256(key.dump());
   }
   o.counterexample_dir = f.counterexamples;

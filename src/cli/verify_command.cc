@@ -27,6 +27,7 @@ struct VerifyFlags {
   std::string instances, out_dir, shard = "1/1";
   bool resume = false, json = false;
   uint64_t work_limit = 0;  // millions of engine units (kWorkUnit each), as repair's --work-limit
+  uint64_t leaf_work_limit = 0;  // millions of Z3 resource units per leaf
   VerifyOptions options;
   CertifyFlags certify;  // --radius: data-set certification (verify_certify.h)
 };
@@ -173,6 +174,10 @@ void SetUpVerify(CLI::App& app) {
   cmd->add_option("--leaf-time-limit", f->options.leaf_time_limit_seconds,
                   "Seconds per Z3 leaf (enforced from outside)")
       ->capture_default_str();
+  cmd->add_option("--leaf-work-limit", f->leaf_work_limit,
+                  "Millions of Z3 resource units per leaf (0 = none): a leaf that gives up on it "
+                  "does so on every machine, unlike --leaf-time-limit")
+      ->capture_default_str();
   cmd->add_option("--jobs", f->options.jobs,
                   "Instances (--instances) or samples (--radius) verified at once, each in a "
                   "process of its own; one property alone runs in one")
@@ -193,12 +198,16 @@ void SetUpVerify(CLI::App& app) {
       ->capture_default_str();
   AddCertifyFlags(cmd, f->certify);
   cmd->callback([f] {
-    if (f->work_limit > UINT64_MAX / kWorkUnit) {
-      throw Error(ExitCode::kUsage, "verify: --work-limit " + std::to_string(f->work_limit) +
-                                        " is too large (at most " +
-                                        std::to_string(UINT64_MAX / kWorkUnit) + " millions)");
+    for (const auto& [flag, value] : {std::make_pair("--work-limit", f->work_limit),
+                                      std::make_pair("--leaf-work-limit", f->leaf_work_limit)}) {
+      if (value > UINT64_MAX / kWorkUnit) {
+        throw Error(ExitCode::kUsage, std::string("verify: ") + flag + " " + std::to_string(value) +
+                                          " is too large (at most " +
+                                          std::to_string(UINT64_MAX / kWorkUnit) + " millions)");
+      }
     }
     f->options.work_limit = f->work_limit * kWorkUnit;
+    f->options.leaf_work_limit = f->leaf_work_limit * kWorkUnit;
     if (!f->certify.radii.empty()) {
       if (!f->instances.empty()) {
         throw Error(ExitCode::kUsage,

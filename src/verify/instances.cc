@@ -152,6 +152,8 @@ class KeyMaker {
         {"leaf_time_limit", o.verify.leaf_time_limit_seconds},
         {"memory_limit_mb", o.verify.memory_limit_mb},
         {"seed", o.verify.seed}};
+    // Only when set, so that the keys of runs made before the flag existed stay valid.
+    if (o.verify.leaf_work_limit > 0) setup_["leaf_work_limit"] = o.verify.leaf_work_limit;
   }
   std::string Key(const VerifyInstance& instance, double time_limit) {
     json j = setup_;
