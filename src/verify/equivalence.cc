@@ -52,6 +52,19 @@ class EquivalenceSearch {
   EquivalenceAnswer Run(const RawBall& ball, const std::vector<double>& sample) {
     start_ = Clock::now();
     if (Point(sample)) return answer_;
+    // The integer network on the whole ball first, against the float top-1 at the sample: when
+    // it keeps it everywhere, a box where the float top-1 is proved to be that class is closed
+    // without another verifier call; when it does not, its counterexample is often a point where
+    // the float network keeps its decision.
+    const int sample_top1 = Float32Top1(sample);
+    // It gets half of the time: when it cannot decide the whole ball, the boxes of the search
+    // below are smaller questions.
+    {
+      const BallDecision d = IntegerKeeps(ball, sample_top1, 0.5);
+      if (!answer_.verdict.empty()) return answer_;  // out of time
+      if (d.verdict == Verdict::kHolds) integer_keeps_ = sample_top1;
+      if (d.verdict == Verdict::kViolated && Point(d.raw)) return answer_;
+    }
     struct Box {
       RawBall raw;
       int depth = 0;
@@ -88,17 +101,9 @@ class EquivalenceSearch {
       int focus = -1;
       if (FloatDecided(in, c, lo, coefficients, focus)) {
         if (engine_.mutation == EquivalenceMutation::kTrustFloatAlone) continue;
-        VerifyOptions limits = limits_;
-        if (limits_.time_limit_seconds > 0) {
-          limits.time_limit_seconds = limits_.time_limit_seconds - Since(start_);
-          if (limits.time_limit_seconds <= 0) {
-            Unknown("the per-sample time limit");
-            return answer_;
-          }
-        }
-        const BallDecision d =
-            VerifyBallDecision(network_, map_, box.raw, c, limits, verifier_, name_);
-        answer_.verifier_calls += d.calls;
+        if (c == integer_keeps_) continue;  // both keep c on the whole ball
+        const BallDecision d = IntegerKeeps(box.raw, c);
+        if (!answer_.verdict.empty()) return answer_;
         if (d.verdict == Verdict::kHolds) continue;
         if (d.verdict == Verdict::kUnknown) {
           Unknown("the integer network on a box where the float top-1 is proved: " + d.reason);
@@ -148,6 +153,22 @@ class EquivalenceSearch {
   void Unknown(std::string reason) {
     answer_.verdict = "unknown";
     answer_.reason = std::move(reason);
+  }
+
+  // VerifyBallDecision on `box` with `share` of the time left; sets the answer ("unknown") when
+  // none is left.
+  BallDecision IntegerKeeps(const RawBall& box, int c, double share = 1.0) {
+    VerifyOptions limits = limits_;
+    if (limits_.time_limit_seconds > 0) {
+      limits.time_limit_seconds = share * (limits_.time_limit_seconds - Since(start_));
+      if (limits.time_limit_seconds <= 0) {
+        Unknown("the per-sample time limit");
+        return {};
+      }
+    }
+    BallDecision d = VerifyBallDecision(network_, map_, box, c, limits, verifier_, name_);
+    answer_.verifier_calls += d.calls;
+    return d;
   }
 
   bool LimitReached() {
@@ -255,6 +276,7 @@ class EquivalenceSearch {
   uint64_t work_ = 0;
   Clock::time_point start_;
   EquivalenceAnswer answer_;
+  int integer_keeps_ = -1;  // a class the integer network keeps on the whole ball, or -1
 };
 
 }  // namespace
