@@ -42,7 +42,7 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 pct = lambda s: f"{100 * r[s]['holdout']['agreement']:.2f}"
 print(f"| {sys.argv[2]} | {pct('before')} | {pct('init')} | {pct('after')} | "
-      f"{r['scales']['init']}; augment {r['augment']} | "
+      f"{r['scales']['init']}; augment {r['augment']['chosen']} | "
       f"{r['smt_stage']['samples_fixed']} / {r['smt_stage']['samples_broken']} | {r['neurons_repaired']}, {r['weights_changed']} | "
       f"{r['seconds']:.0f} (exit {sys.argv[3]}) |")
 PY
