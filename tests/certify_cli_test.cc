@@ -82,9 +82,9 @@ class CertifyCliTest : public ::testing::Test {
     std::ofstream(Path("data.csv")) << csv.str();
   }
 
-  // Does some grid point of the ball change the quantized decision away from the label?
-  bool NonRobust(int row, int radius) const { return NonRobust(quantized_, row, radius); }
-  bool NonRobust(const QuantizedNetwork& q, int row, int radius) const {
+  // Whether `hit(x)` holds for the input x of some grid point of the ball (clipped to 0..kLevels).
+  template <typename Hit>
+  bool AnyBallPoint(int row, int radius, Hit hit) const {
     for (int a = -radius; a <= radius; ++a)
       for (int b = -radius; b <= radius; ++b)
         for (int c = -radius; c <= radius; ++c) {
@@ -95,9 +95,17 @@ class CertifyCliTest : public ::testing::Test {
             inside = inside && p[i] >= 0 && p[i] <= kLevels;
             x(i, 0) = static_cast<float>(p[i] * (1.0 / kLevels));
           }
-          if (inside && PredictQuantized(q, x)[0] != labels_[row]) return true;
+          if (inside && hit(x)) return true;
         }
     return false;
+  }
+
+  // Does some grid point of the ball change the quantized decision away from the label?
+  bool NonRobust(int row, int radius) const { return NonRobust(quantized_, row, radius); }
+  bool NonRobust(const QuantizedNetwork& q, int row, int radius) const {
+    return AnyBallPoint(row, radius, [&](const FloatBatch& x) {
+      return PredictQuantized(q, x)[0] != labels_[row];
+    });
   }
 
   std::string Path(const std::string& name) const { return dir_.path() + "/" + name; }
@@ -197,19 +205,7 @@ TEST_F(CertifyCliTest, EquivalentVerdictsEqualEnumerationAndCounterexamplesReRun
   for (const json& s : j["samples"]) {
     const int row = s["index"].get<int>();
     const int radius = static_cast<int>(s["radius"].get<double>());
-    bool truth = false;
-    for (int a = -radius; a <= radius; ++a)
-      for (int b = -radius; b <= radius; ++b)
-        for (int c = -radius; c <= radius; ++c) {
-          const int p[3] = {raw_[row][0] + a, raw_[row][1] + b, raw_[row][2] + c};
-          bool inside = true;
-          FloatBatch x(3, 1);
-          for (int i = 0; i < 3; ++i) {
-            inside = inside && p[i] >= 0 && p[i] <= kLevels;
-            x(i, 0) = static_cast<float>(p[i] * (1.0 / kLevels));
-          }
-          truth = truth || (inside && differs(x));
-        }
+    const bool truth = AnyBallPoint(row, radius, differs);
     ASSERT_EQ(s["verdict"], truth ? "non-equivalent" : "equivalent") << s.dump();
     if (!truth) {
       ++equivalent;

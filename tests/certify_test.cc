@@ -89,8 +89,10 @@ Case MakeCase(std::mt19937_64& rng, int max_inputs = 3, int max_bits = 6) {
   return c;
 }
 
-// Every grid point of the ball: does some point change the quantized decision away from target?
-bool EnumeratedNonRobust(const Case& c, int64_t row, double radius, int target) {
+// Calls `stop(x)` with the network input of every grid point of the ball around `row` until it
+// returns true; returns whether it did.
+template <typename Stop>
+bool AnyGridPoint(const Case& c, int64_t row, double radius, Stop stop) {
   std::vector<double> raw(c.data.features);
   for (int64_t i = 0; i < c.data.features; ++i) raw[i] = *RawFromInput(c.map, c.data.Row(row)[i]);
   RawBall ball = MakeRawBall(c.map, raw, radius);
@@ -98,12 +100,18 @@ bool EnumeratedNonRobust(const Case& c, int64_t row, double radius, int target) 
   for (;;) {
     FloatBatch x(c.data.features, 1);
     for (int64_t i = 0; i < c.data.features; ++i) x(i, 0) = c.map.ToInput(point[i]);
-    if (PredictQuantized(c.q, x)[0] != target) return true;
+    if (stop(x)) return true;
     int64_t i = 0;
     while (i < c.data.features && point[i] == ball.upper[i]) point[i] = ball.lower[i], ++i;
     if (i == c.data.features) return false;
     point[i] += 1;
   }
+}
+
+// Every grid point of the ball: does some point change the quantized decision away from target?
+bool EnumeratedNonRobust(const Case& c, int64_t row, double radius, int target) {
+  return AnyGridPoint(c, row, radius,
+                      [&](const FloatBatch& x) { return PredictQuantized(c.q, x)[0] != target; });
 }
 
 // A verifier by brute force over every input code of the box (only for "decision is not t"
@@ -412,24 +420,16 @@ struct EquivalenceTruth {
 };
 
 EquivalenceTruth EnumeratedEquivalence(const Case& c, int64_t row, double radius) {
-  std::vector<double> raw(c.data.features);
-  for (int64_t i = 0; i < c.data.features; ++i) raw[i] = *RawFromInput(c.map, c.data.Row(row)[i]);
-  RawBall ball = MakeRawBall(c.map, raw, radius);
-  std::vector<double> point = ball.lower;
   EquivalenceTruth truth;
-  for (;;) {
-    FloatBatch x(c.data.features, 1);
-    for (int64_t i = 0; i < c.data.features; ++i) x(i, 0) = c.map.ToInput(point[i]);
+  AnyGridPoint(c, row, radius, [&](const FloatBatch& x) {
     const int exact = OracleExactTop1(c.net, x);
     if (exact != PredictQuantized(c.q, x)[0]) {
       truth.differs = true;
       truth.confirmable = truth.confirmable || ArgmaxColumns(ForwardFloat(c.net, x))[0] == exact;
     }
-    int64_t i = 0;
-    while (i < c.data.features && point[i] == ball.upper[i]) point[i] = ball.lower[i], ++i;
-    if (i == c.data.features) return truth;
-    point[i] += 1;
-  }
+    return false;  // every point
+  });
+  return truth;
 }
 
 void ExpectEquivalenceMatchesEnumeration(const VerifierFn& verifier, int cases, uint64_t seed,

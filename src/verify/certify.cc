@@ -196,16 +196,23 @@ std::vector<double> RawOfRow(const RawInputMap& map, const Dataset& data, int64_
   return raw;
 }
 
-// One (sample, radius) of the robust property.
-SampleCertificate CertifyOne(const QuantizedNetwork& network, const Dataset& data, int64_t row,
-                             int target, int predicted, double radius, const RawInputMap& map,
-                             const VerifyOptions& limits, const VerifierFn& verifier) {
+// A certificate's identity: row, label, target, prediction and radius; no verdict yet.
+SampleCertificate Certificate(const Dataset& data, int64_t row, int target, int predicted,
+                              double radius) {
   SampleCertificate c;
   c.index = data.first_row + row;
   c.label = data.HasLabels() ? data.labels[row] : -1;
   c.target = target;
   c.predicted = predicted;
   c.radius = radius;
+  return c;
+}
+
+// One (sample, radius) of the robust property.
+SampleCertificate CertifyOne(const QuantizedNetwork& network, const Dataset& data, int64_t row,
+                             int target, int predicted, double radius, const RawInputMap& map,
+                             const VerifyOptions& limits, const VerifierFn& verifier) {
+  SampleCertificate c = Certificate(data, row, target, predicted, radius);
   if (predicted != target) {
     c.verdict = "misclassified";
     return c;
@@ -234,12 +241,7 @@ SampleCertificate EquivalentOne(const QuantizedNetwork& network, const Network& 
                                 const Dataset& data, int64_t row, int target, int predicted,
                                 double radius, const RawInputMap& map, const VerifyOptions& limits,
                                 const VerifierFn& verifier) {
-  SampleCertificate c;
-  c.index = data.first_row + row;
-  c.label = data.HasLabels() ? data.labels[row] : -1;
-  c.target = target;
-  c.predicted = predicted;
-  c.radius = radius;
+  SampleCertificate c = Certificate(data, row, target, predicted, radius);
   const auto t0 = Clock::now();
   const std::vector<double> raw = RawOfRow(map, data, row);
   const EquivalenceAnswer a = CheckEquivalence(
@@ -301,12 +303,7 @@ CertifyResult CertifyDataset(const QuantizedNetwork& network, const Network* flo
   for (double radius : options.radii) {
     // The certificate of a sample left undecided, for `reason`.
     const auto undecided = [&](int64_t row, std::string reason) {
-      SampleCertificate c;
-      c.index = data.first_row + row;
-      c.label = data.HasLabels() ? data.labels[row] : -1;
-      c.target = targets[row];
-      c.predicted = predicted[row];
-      c.radius = radius;
+      SampleCertificate c = Certificate(data, row, targets[row], predicted[row], radius);
       c.verdict = "unknown";
       c.reason = std::move(reason);
       return c;

@@ -44,10 +44,6 @@ CodeLayer AffineRows(const Layer& layer) {
   return rows;
 }
 
-Eigen::VectorXd Magnitude(const CodeBox& box) {
-  return box.lo.cwiseAbs().cwiseMax(box.hi.cwiseAbs());
-}
-
 // The lines of one row: x = acc (no ReLU or an active one), x = 0 (inactive), or DeepPoly's
 // lines for an unstable ReLU. The upper line is above max(t, 0) at both ends of [l, u], hence on
 // all of it (max(t, 0) is convex); its offset is charged for its two roundings.
@@ -110,7 +106,7 @@ void PropagateFloatBounds(const FloatChain& chain, const CodeBox& input,
     const Eigen::VectorXd mid_lo = layer.weights_pos * in.lo + layer.weights_neg * in.hi;
     const Eigen::VectorXd mid_hi = layer.weights_pos * in.hi + layer.weights_neg * in.lo;
     const Eigen::VectorXd err = DotProductErrorFactor(2 * int64_t{layer.inputs} + 2) *
-                                (layer.weights_abs * Magnitude(in) + layer.bias.cwiseAbs());
+                                (layer.weights_abs * BoxMagnitude(in) + layer.bias.cwiseAbs());
     b.acc_lo.resize(layer.outputs);
     b.acc_hi.resize(layer.outputs);
     for (int r = 0; r < layer.outputs; ++r) {
@@ -125,15 +121,8 @@ void PropagateFloatBounds(const FloatChain& chain, const CodeBox& input,
       for (int r = 0; r < layer.outputs; ++r)
         if (b.acc_lo[r] < 0 && b.acc_hi[r] > 0) rows.push_back(r);
       if (!rows.empty()) {
-        RowMatrix a(rows.size(), layer.inputs);
-        Eigen::VectorXd c(rows.size());
-        for (size_t i = 0; i < rows.size(); ++i) {
-          a.row(static_cast<Eigen::Index>(i)) = layer.weights.row(rows[i]);
-          c[static_cast<Eigen::Index>(i)] = layer.bias[rows[i]];
-        }
         Eigen::VectorXd lo, hi;
-        BackSubstitute(net, bounds, input, static_cast<int>(k), std::move(a), std::move(c), lo, hi,
-                       nullptr, work);
+        BackSubstituteRows(net, bounds, input, static_cast<int>(k), rows, lo, hi, work);
         for (size_t i = 0; i < rows.size(); ++i) {
           const int r = rows[i];
           b.acc_lo[r] = std::max(b.acc_lo[r], lo[static_cast<Eigen::Index>(i)]);

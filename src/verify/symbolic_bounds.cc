@@ -13,11 +13,11 @@ namespace {
 constexpr double kUnit = 1.1102230246251565e-16;  // u = 2^-53
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
-Eigen::VectorXd Magnitude(const CodeBox& box) {
+}  // namespace
+
+Eigen::VectorXd BoxMagnitude(const CodeBox& box) {
   return box.lo.cwiseAbs().cwiseMax(box.hi.cwiseAbs());
 }
-
-}  // namespace
 
 double DotProductErrorFactor(int64_t n) { return 2.0 * static_cast<double>(n + 8) * kUnit; }
 
@@ -58,7 +58,7 @@ struct Side {
     const RowMatrix a_pos = a.cwiseMax(0.0), a_neg = a.cwiseMin(0.0);
     const Eigen::VectorXd m = upper ? Eigen::VectorXd(a_pos * input.hi + a_neg * input.lo)
                                     : Eigen::VectorXd(a_pos * input.lo + a_neg * input.hi);
-    err += DotProductErrorFactor(a.cols()) * (a.cwiseAbs() * Magnitude(input));
+    err += DotProductErrorFactor(a.cols()) * (a.cwiseAbs() * BoxMagnitude(input));
     err += 4 * kUnit * (c.cwiseAbs() + m.cwiseAbs() + err);
     Eigen::VectorXd out(a.rows());
     for (Eigen::Index r = 0; r < a.rows(); ++r) {
@@ -93,7 +93,7 @@ void BackSubstitute(const CodeNetwork& net, const std::vector<LayerBounds>& boun
       o_lo[r] = b.relax[r].offset_lo;
       o_hi[r] = b.relax[r].offset_hi;
     }
-    const Eigen::VectorXd mag = j == 0 ? Magnitude(input) : Magnitude(bounds[j - 1].codes);
+    const Eigen::VectorXd mag = j == 0 ? BoxMagnitude(input) : BoxMagnitude(bounds[j - 1].codes);
     lower.Step(layer, s_lo, s_hi, o_lo, o_hi, mag);
     upper.Step(layer, s_lo, s_hi, o_lo, o_hi, mag);
     work += 2 * static_cast<uint64_t>(rows) * n * (4 + 2 * static_cast<uint64_t>(layer.inputs));
@@ -102,6 +102,19 @@ void BackSubstitute(const CodeNetwork& net, const std::vector<LayerBounds>& boun
   hi = upper.Concretize(input);
   work += 2 * static_cast<uint64_t>(rows) * lower.a.cols() * 3;
   if (input_coefficients != nullptr) *input_coefficients = std::move(lower.a);
+}
+
+void BackSubstituteRows(const CodeNetwork& net, const std::vector<LayerBounds>& bounds,
+                        const CodeBox& input, int k, const std::vector<int>& rows,
+                        Eigen::VectorXd& lo, Eigen::VectorXd& hi, uint64_t& work) {
+  const CodeLayer& layer = net.layers[k];
+  RowMatrix a(rows.size(), layer.inputs);
+  Eigen::VectorXd c(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    a.row(static_cast<Eigen::Index>(i)) = layer.weights.row(rows[i]);
+    c[static_cast<Eigen::Index>(i)] = layer.bias[rows[i]];
+  }
+  BackSubstitute(net, bounds, input, k, std::move(a), std::move(c), lo, hi, nullptr, work);
 }
 
 void PropagateBounds(const CodeNetwork& net, const CodeBox& input, const BoundOptions& options,
@@ -121,15 +134,8 @@ void PropagateBounds(const CodeNetwork& net, const CodeBox& input, const BoundOp
           rows.push_back(r);
       }
       if (!rows.empty()) {
-        RowMatrix a(rows.size(), layer.inputs);
-        Eigen::VectorXd c(rows.size());
-        for (size_t i = 0; i < rows.size(); ++i) {
-          a.row(static_cast<Eigen::Index>(i)) = layer.weights.row(rows[i]);
-          c[static_cast<Eigen::Index>(i)] = layer.bias[rows[i]];
-        }
         Eigen::VectorXd lo, hi;
-        BackSubstitute(net, bounds, input, static_cast<int>(k), std::move(a), std::move(c), lo, hi,
-                       nullptr, work);
+        BackSubstituteRows(net, bounds, input, static_cast<int>(k), rows, lo, hi, work);
         for (size_t i = 0; i < rows.size(); ++i) {
           const int r = rows[i];
           const double s_lo = std::ceil(lo[static_cast<Eigen::Index>(i)]);

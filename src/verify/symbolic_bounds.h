@@ -44,6 +44,15 @@ void BackSubstitute(const CodeNetwork& net, const std::vector<LayerBounds>& boun
                     Eigen::VectorXd& lo, Eigen::VectorXd& hi, RowMatrix* input_coefficients,
                     uint64_t& work);
 
+// max(|lo|, |hi|) per coordinate of a box: what the error charges multiply.
+Eigen::VectorXd BoxMagnitude(const CodeBox& box);
+
+// BackSubstitute of the accumulators of layer k's `rows` (their weight rows and biases): lo/hi
+// of each, in the order of `rows`.
+void BackSubstituteRows(const CodeNetwork& net, const std::vector<LayerBounds>& bounds,
+                        const CodeBox& input, int k, const std::vector<int>& rows,
+                        Eigen::VectorXd& lo, Eigen::VectorXd& hi, uint64_t& work);
+
 // Bounds of every layer on an input code box: intervals, with the unstable rows of layers after
 // the first tightened by back-substitution.
 void PropagateBounds(const CodeNetwork& net, const CodeBox& input, const BoundOptions& options,
